@@ -1,0 +1,42 @@
+# The sample's commands. `make run` and `make test` are the two that matter.
+GO       ?= go
+BIN      ?= bin/passwordless
+ARGS     ?=
+
+.PHONY: run emulator build test unit e2e lint bench clean
+
+## run: start the app on http://localhost:3000 (with the local Authsignal emulator when no key is set)
+run:
+	$(GO) run .
+
+## emulator: start only the Authsignal emulator on http://127.0.0.1:4000
+emulator:
+	$(GO) run . emulator
+
+## build: compile the single binary into bin/
+build:
+	$(GO) build -o $(BIN) .
+
+## test: lint, unit and integration tests with the race detector, then the browser suite
+test: lint unit e2e
+
+unit:
+	$(GO) test -race -count=1 ./app/... ./auth/... ./store/... ./emulator/... .
+
+## e2e: the Playwright suite in Chromium (installs Chromium and the driver when missing); ARGS='-run TestSignInByEmail' for one
+e2e:
+	bash e2e/run.sh $(ARGS)
+
+## lint: gofmt check and go vet
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: Go benchmarks (figures only, never a pass/fail gate)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./auth/... ./store/... ./emulator/... ./app/...
+
+## clean: remove build output, local data and caches
+clean:
+	rm -rf bin data e2e/artifacts .cache

@@ -1,0 +1,71 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/gofiber/fiber/v2"
+
+	"example.com/passwordless/store"
+)
+
+// withdrawalRow is one line of the history table.
+type withdrawalRow struct {
+	ID        string
+	Amount    string
+	State     string // what people read: completed, blocked, held for review, …
+	Held      bool   // offers "Check status"
+	CreatedAt string
+}
+
+func stateLabel(state store.WithdrawalState) string {
+	switch state {
+	case store.WithdrawalHeld:
+		return "held for review"
+	case store.WithdrawalAwaitingChallenge:
+		return "awaiting challenge"
+	default:
+		return string(state)
+	}
+}
+
+func (s *server) account(c *fiber.Ctx) error {
+	return s.renderAccount(c, fiber.StatusOK, "", noticeFor(c), "")
+}
+
+// renderAccount shows the balance, the withdrawal form and the history. amountInput
+// echoes what was typed when the form needs correcting.
+func (s *server) renderAccount(c *fiber.Ctx, status int, errMsg, notice, amountInput string) error {
+	user, _ := currentUser(c)
+	ctx := c.UserContext()
+	balance, err := s.store.Balance(ctx, user.ID)
+	if err != nil {
+		return fmt.Errorf("load balance: %w", err)
+	}
+	withdrawals, err := s.store.ListWithdrawals(ctx, user.ID)
+	if err != nil {
+		return fmt.Errorf("list withdrawals: %w", err)
+	}
+	rows := make([]withdrawalRow, 0, len(withdrawals))
+	for _, w := range withdrawals {
+		rows = append(rows, withdrawalRow{
+			ID:        w.ID,
+			Amount:    formatCents(w.AmountCents),
+			State:     stateLabel(w.State),
+			Held:      w.State == store.WithdrawalHeld,
+			CreatedAt: w.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"),
+		})
+	}
+	signedInAs := user.Email
+	if signedInAs == "" {
+		signedInAs = user.Phone
+	}
+	return s.render(c, status, "account", page{
+		Title: "Your account", Error: errMsg, Notice: notice,
+		Data: fiber.Map{
+			"SignedInAs":  signedInAs,
+			"Balance":     formatCents(balance),
+			"Withdrawals": rows,
+			"Amount":      amountInput,
+		},
+	})
+}

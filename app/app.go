@@ -1,0 +1,135 @@
+// Package app is the sample's web application: passwordless sign-in by one-time code and
+// a withdrawal gated by an Authsignal action, served with Fiber.
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/template/html/v2"
+
+	"example.com/passwordless/auth"
+	"example.com/passwordless/auth/authsignal"
+	"example.com/passwordless/store"
+)
+
+// Authsignal is the part of the Server API the app uses; *authsignal.Client satisfies it.
+type Authsignal interface {
+	Challenge(ctx context.Context, req authsignal.ChallengeRequest) (*authsignal.ChallengeResponse, error)
+	Verify(ctx context.Context, req authsignal.VerifyRequest) (*authsignal.VerifyResponse, error)
+	Claim(ctx context.Context, req authsignal.ClaimRequest) (*authsignal.ClaimResponse, error)
+	Track(ctx context.Context, userID, action string, attrs authsignal.TrackAttributes) (*authsignal.TrackResponse, error)
+	GetAction(ctx context.Context, userID, action, idempotencyKey string) (*authsignal.Action, error)
+	Validate(ctx context.Context, req authsignal.ValidateRequest) (*authsignal.ValidateResponse, error)
+}
+
+// Config holds the settings the handlers need; main builds it from the environment.
+type Config struct {
+	BaseURL         *url.URL      // public address of the app, e.g. http://localhost:3000
+	OutboxURL       string        // the emulator's outbox page, shown on every page when set
+	SessionTTL      time.Duration // lifetime of a sign-in session
+	PendingTTL      time.Duration // lifetime of the pending sign-in cookie
+	MaxCodeAttempts int           // wrong codes allowed per challenge (Authsignal's limit)
+	SendsPerIP      int           // codes one IP address may ask for per SendWindow
+	SendsPerAddress int           // codes one email or phone number may receive per SendWindow
+	SendWindow      time.Duration
+}
+
+// Deps are the app's collaborators, all injected so tests can use real ones in memory.
+type Deps struct {
+	Store      *store.Store
+	Sessions   *auth.Sessions
+	Authsignal Authsignal
+	Templates  fs.FS // the templates/ folder
+	Public     fs.FS // the public/ folder
+	Logger     *slog.Logger
+	Now        func() time.Time
+	Rand       io.Reader
+}
+
+// server holds the dependencies every handler uses.
+type server struct {
+	cfg            Config
+	store          *store.Store
+	sessions       *auth.Sessions
+	authsignal     Authsignal
+	log            *slog.Logger
+	now            func() time.Time
+	rand           io.Reader
+	ipLimiter      *sendLimiter // code sends per client IP
+	addressLimiter *sendLimiter // code sends per email address or phone number
+	secureCookies  bool
+}
+
+// New builds the Fiber application with its middleware and routes.
+func New(cfg Config, deps Deps) (*fiber.App, error) {
+	if deps.Store == nil || deps.Sessions == nil || deps.Authsignal == nil || deps.Templates == nil || deps.Public == nil {
+		return nil, errors.New("app: store, sessions, authsignal, templates and public are required")
+	}
+	if cfg.BaseURL == nil {
+		return nil, errors.New("app: BaseURL is required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	cfg = withDefaults(cfg)
+	s := &server{
+		cfg:            cfg,
+		store:          deps.Store,
+		sessions:       deps.Sessions,
+		authsignal:     deps.Authsignal,
+		log:            deps.Logger,
+		now:            deps.Now,
+		rand:           deps.Rand,
+		ipLimiter:      newSendLimiter(cfg.SendsPerIP, cfg.SendWindow, deps.Now),
+		addressLimiter: newSendLimiter(cfg.SendsPerAddress, cfg.SendWindow, deps.Now),
+		secureCookies:  cfg.BaseURL.Scheme == "https",
+	}
+
+	engine := html.NewFileSystem(http.FS(deps.Templates), ".html")
+	engine.AddFunc("money", formatCents)
+	fiberApp := fiber.New(fiber.Config{
+		Views:                 engine,
+		ViewsLayout:           "layouts/main",
+		ErrorHandler:          s.handleError,
+		BodyLimit:             64 * 1024, // forms here are tiny; larger bodies get 413
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		DisableStartupMessage: true,
+	})
+	s.routes(fiberApp, deps.Public)
+	return fiberApp, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.PendingTTL <= 0 {
+		cfg.PendingTTL = 10 * time.Minute
+	}
+	if cfg.MaxCodeAttempts <= 0 {
+		cfg.MaxCodeAttempts = 5
+	}
+	if cfg.SendsPerIP <= 0 {
+		cfg.SendsPerIP = 20
+	}
+	if cfg.SendsPerAddress <= 0 {
+		cfg.SendsPerAddress = 5
+	}
+	if cfg.SendWindow <= 0 {
+		cfg.SendWindow = 10 * time.Minute
+	}
+	return cfg
+}

@@ -1,0 +1,320 @@
+package app
+
+import (
+	"bytes"
+	"crypto/rand"
+	"context"
+	"encoding/json"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"example.com/passwordless/auth"
+	"example.com/passwordless/auth/authsignal"
+	"example.com/passwordless/emulator"
+	"example.com/passwordless/public"
+	"example.com/passwordless/store"
+	"example.com/passwordless/templates"
+)
+
+// fakeClock is shared by the app, the store, the sessions and the emulator, so a test can
+// move time for all of them at once.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// testEnv is the whole sample in-process: the app and the emulator on loopback ports,
+// a temp SQLite store and a captured log.
+type testEnv struct {
+	t           *testing.T
+	appURL      string
+	emulatorURL string
+	store       *store.Store
+	clock       *fakeClock
+	logs        *syncBuffer
+}
+
+const testSecret = "test-secret-key"
+
+type envOption func(*envSettings)
+
+type envSettings struct {
+	rules      string // rules file contents; "" = the emulator's defaults
+	sendsPerIP int
+}
+
+func withRules(rules string) envOption { return func(s *envSettings) { s.rules = rules } }
+
+func withSendsPerIP(n int) envOption { return func(s *envSettings) { s.sendsPerIP = n } }
+
+func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
+	t.Helper()
+	settings := envSettings{sendsPerIP: 1000}
+	for _, o := range opts {
+		o(&settings)
+	}
+	ctx := context.Background()
+	clock := &fakeClock{now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	dir := t.TempDir()
+
+	rulesFile := ""
+	if settings.rules != "" {
+		rulesFile = filepath.Join(dir, "rules.json")
+		if err := os.WriteFile(rulesFile, []byte(settings.rules), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	em, err := emulator.New(emulator.Config{SecretKey: testSecret, DBPath: ":memory:", RulesFile: rulesFile, Now: clock.Now})
+	if err != nil {
+		t.Fatalf("emulator: %v", err)
+	}
+	emulatorURL, err := em.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("start emulator: %v", err)
+	}
+	t.Cleanup(func() { em.Close() })
+
+	db, err := store.Open(ctx, filepath.Join(dir, "app.db"), clock.Now)
+	if err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sessions := auth.NewSessions(db, auth.SessionConfig{
+		Key: []byte("0123456789abcdef0123456789abcdef"), Issuer: "test", Audience: "test-web",
+		TTL: 12 * time.Hour, Now: clock.Now,
+	})
+
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appURL := "http://" + listener.Addr().String()
+	base, _ := url.Parse(appURL)
+	logs := &syncBuffer{}
+	web, err := New(Config{BaseURL: base, OutboxURL: emulatorURL + "/outbox", SendsPerIP: settings.sendsPerIP}, Deps{
+		Store:      db,
+		Sessions:   sessions,
+		Authsignal: authsignal.New(testSecret, authsignal.WithBaseURL(emulatorURL+"/v1")),
+		Templates:  templates.Files,
+		Public:     public.Files,
+		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:        clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go web.Listener(listener)
+	t.Cleanup(func() { web.Shutdown() })
+	return &testEnv{t: t, appURL: appURL, emulatorURL: emulatorURL, store: db, clock: clock, logs: logs}
+}
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// browser is a cookie-keeping HTTP client that follows redirects, like a person's browser.
+type browser struct {
+	env    *testEnv
+	client *http.Client
+}
+
+func (e *testEnv) newBrowser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{env: e, client: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+}
+
+// response is what a page load ended on.
+type response struct {
+	status   int
+	url      *url.URL
+	body     string
+	location string // the Location header when a redirect was not followed
+}
+
+func (r response) text() string { return html.UnescapeString(r.body) }
+
+func (b *browser) do(req *http.Request) response {
+	b.env.t.Helper()
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.env.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, url: resp.Request.URL, body: string(body), location: resp.Header.Get("Location")}
+}
+
+func (b *browser) get(rawURL string) response {
+	b.env.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.abs(rawURL), nil)
+	return b.do(req)
+}
+
+// post submits a form; the page's CSRF token must already be in fields when wanted.
+func (b *browser) post(rawURL string, fields url.Values) response {
+	b.env.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.abs(rawURL), strings.NewReader(fields.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+// submit loads page, takes its CSRF token and posts fields to action, like a form would.
+func (b *browser) submit(page, action string, fields url.Values) response {
+	b.env.t.Helper()
+	loaded := b.get(page)
+	fields.Set("_csrf", csrfToken(b.env.t, loaded.body))
+	return b.post(action, fields)
+}
+
+func (b *browser) abs(rawURL string) string {
+	if strings.HasPrefix(rawURL, "http") {
+		return rawURL
+	}
+	return b.env.appURL + rawURL
+}
+
+var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+func csrfToken(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token in page:\n%s", body)
+	}
+	return m[1]
+}
+
+// outboxMessage is one entry of the emulator's outbox.
+type outboxMessage struct {
+	ID      string `json:"id"`
+	Channel string `json:"channel"`
+	To      string `json:"to"`
+	Body    string `json:"body"`
+	Code    string `json:"code"`
+}
+
+func (e *testEnv) messagesTo(to string) []outboxMessage {
+	e.t.Helper()
+	resp, err := http.Get(e.emulatorURL + "/emulator/messages?to=" + url.QueryEscape(to))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var msgs []outboxMessage
+	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil {
+		e.t.Fatalf("decode outbox: %v", err)
+	}
+	return msgs
+}
+
+// latestCode is the newest code sent to a recipient.
+func (e *testEnv) latestCode(to string) string {
+	e.t.Helper()
+	msgs := e.messagesTo(to)
+	if len(msgs) == 0 {
+		e.t.Fatalf("no message sent to %s", to)
+	}
+	return msgs[0].Code
+}
+
+// wrongCode is a 6-digit code that is not the right one.
+func wrongCode(right string) string {
+	if right == "000000" {
+		return "111111"
+	}
+	return "000000"
+}
+
+// signIn runs the whole email/SMS/WhatsApp sign-in and returns the account page.
+func (b *browser) signIn(method, recipient string) response {
+	b.env.t.Helper()
+	fields := url.Values{"method": {method}}
+	if method == "email" {
+		fields.Set("email", recipient)
+	} else {
+		fields.Set("phone", recipient)
+	}
+	codePage := b.submit("/signin", "/signin", fields)
+	if codePage.url.Path != "/signin/verify" {
+		b.env.t.Fatalf("after Send code: at %s (status %d):\n%s", codePage.url, codePage.status, codePage.body)
+	}
+	account := b.post("/signin/verify", url.Values{"_csrf": {csrfToken(b.env.t, codePage.body)}, "code": {b.env.latestCode(recipient)}})
+	if account.url.Path != "/account" {
+		b.env.t.Fatalf("after Verify: at %s (status %d):\n%s", account.url, account.status, account.body)
+	}
+	return account
+}
+
+func (b *browser) cookie(name string) *http.Cookie {
+	u, _ := url.Parse(b.env.appURL)
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// uniqueEmail and uniquePhone give each test its own recipient, so tests never share
+// an outbox entry or a send limit.
+func uniqueEmail() string { return "user-" + randomDigits(10) + "@example.com" }
+
+func uniquePhone() string { return "+1555" + randomDigits(7) }
+
+func randomDigits(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return string(b)
+}
+
+func mustContain(t *testing.T, r response, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(r.text(), w) {
+			t.Fatalf("page %s (status %d) lacks %q:\n%s", r.url, r.status, w, r.body)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package app
+
+import (
+	"errors"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// e164 is the international phone format Authsignal requires: "+", a country code that
+// does not start with 0, and up to 15 digits in all.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// normalizeEmail trims and lower-cases an address and checks it is a bare address
+// ("a@b.example", not "Name <a@b.example>") with a dotted domain.
+func normalizeEmail(raw string) (string, error) {
+	email := strings.ToLower(strings.TrimSpace(raw))
+	if email == "" {
+		return "", errors.New("Enter your email address.")
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || len(email) > 254 {
+		return "", errors.New("Enter a valid email address, like name@example.com.")
+	}
+	domain := email[strings.LastIndexByte(email, '@')+1:]
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+		return "", errors.New("Enter a valid email address, like name@example.com.")
+	}
+	return email, nil
+}
+
+// normalizePhone removes the spaces, dashes, dots and brackets people type and checks
+// the rest is E.164.
+func normalizePhone(raw string) (string, error) {
+	phone := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '.', '(', ')':
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(raw))
+	if phone == "" {
+		return "", errors.New("Enter your phone number.")
+	}
+	if !e164.MatchString(phone) {
+		return "", errors.New("Enter the phone number in international format, starting with + and the country code, like +14155550123.")
+	}
+	return phone, nil
+}
+
+// maxAmountCents caps what a form may ask for, far above any balance, so that the
+// arithmetic never gets near overflow.
+const maxAmountCents = 100_000_000_000 // 1 billion in currency units
+
+var amountPattern = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,2})?$`)
+
+// parseAmount turns what a person types ("250", "1,250.5", "$40.00") into integer cents.
+// Money is never held in floating point.
+func parseAmount(raw string) (int64, error) {
+	s := strings.TrimSpace(raw)
+	s = strings.TrimPrefix(s, "$")
+	s = strings.ReplaceAll(s, ",", "")
+	if s == "" {
+		return 0, errors.New("Enter an amount to withdraw.")
+	}
+	if !amountPattern.MatchString(s) {
+		return 0, errors.New("Enter an amount like 250 or 250.50 (at most two decimal places).")
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	units, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
+		return 0, errors.New("Enter an amount like 250 or 250.50 (at most two decimal places).")
+	}
+	cents, _ := strconv.ParseInt(frac, 10, 64) // two digits, already matched
+	if units > maxAmountCents/100 {
+		return 0, errors.New("That amount is too large.")
+	}
+	total := units*100 + cents
+	if total <= 0 {
+		return 0, errors.New("Enter an amount greater than zero.")
+	}
+	return total, nil
+}
+
+// formatCents renders cents as dollars with thousands separators: 2500000 -> "$25,000.00".
+func formatCents(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign = "-"
+		cents = -cents
+	}
+	units := strconv.FormatInt(cents/100, 10)
+	var grouped strings.Builder
+	for i, r := range units {
+		if i > 0 && (len(units)-i)%3 == 0 {
+			grouped.WriteByte(',')
+		}
+		grouped.WriteRune(r)
+	}
+	return sign + "$" + grouped.String() + "." + leftPad2(cents%100)
+}
+
+func leftPad2(n int64) string {
+	if n < 10 {
+		return "0" + strconv.FormatInt(n, 10)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// centsToUnits is the amount sent to Authsignal in custom.amount, which rules compare
+// numerically (e.g. amount > 1000). Exact for every value parseAmount accepts.
+func centsToUnits(cents int64) float64 {
+	return float64(cents) / 100
+}

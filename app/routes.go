@@ -1,0 +1,40 @@
+package app
+
+import (
+	"io/fs"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+)
+
+// routes is the whole surface of the app.
+func (s *server) routes(app *fiber.App, public fs.FS) {
+	app.Use(s.recoverPanics)
+	app.Use(s.requestID)
+	app.Use(s.accessLog)
+	app.Use(s.securityHeaders())
+
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(public), MaxAge: 3600}))
+
+	app.Use(s.deviceCookie)
+	app.Use(s.csrf())
+	app.Use(s.loadSession)
+
+	app.Get("/", s.home)
+
+	app.Get("/signin", s.signInPage)
+	app.Post("/signin", s.sendCode)
+	app.Get("/signin/verify", s.codePage)
+	app.Post("/signin/verify", s.verifyCode)
+	app.Post("/signin/resend", s.resendCode)
+	app.Post("/signout", s.signOut)
+
+	app.Get("/account", s.requireUser, s.account)
+	app.Post("/withdrawals", s.requireUser, s.withdraw)
+	app.Get("/withdrawals/callback", s.requireUser, s.withdrawalCallback)
+	app.Post("/withdrawals/:id/check", s.requireUser, s.checkWithdrawal)
+
+	app.Use(s.notFound)
+}

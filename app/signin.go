@@ -1,0 +1,386 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"example.com/passwordless/auth/authsignal"
+	"example.com/passwordless/store"
+)
+
+// pendingPurpose is the audience of the signed pending-sign-in cookie, so that no other
+// signed value of ours can stand in for it.
+const pendingPurpose = "pending-signin"
+
+// signInMethod is one way to receive a code.
+type signInMethod struct {
+	Key                string // form value and store value
+	Label              string
+	VerificationMethod string // Authsignal's verificationMethod
+	Action             string // Authsignal action code, one per method so rules can tell them apart
+}
+
+func signInMethods() []signInMethod {
+	return []signInMethod{
+		{Key: "email", Label: "Email", VerificationMethod: authsignal.MethodEmailOTP, Action: "signInWithEmail"},
+		{Key: "sms", Label: "SMS", VerificationMethod: authsignal.MethodSMS, Action: "signInWithSms"},
+		{Key: "whatsapp", Label: "WhatsApp", VerificationMethod: authsignal.MethodWhatsApp, Action: "signInWithWhatsapp"},
+	}
+}
+
+func findMethod(key string) (signInMethod, bool) {
+	for _, m := range signInMethods() {
+		if m.Key == key {
+			return m, true
+		}
+	}
+	return signInMethod{}, false
+}
+
+func (s *server) home(c *fiber.Ctx) error {
+	if _, ok := currentUser(c); ok {
+		return c.Redirect("/account", fiber.StatusSeeOther)
+	}
+	return s.render(c, fiber.StatusOK, "index", page{Title: "Passwordless sign-in sample"})
+}
+
+func (s *server) signInPage(c *fiber.Ctx) error {
+	if _, ok := currentUser(c); ok {
+		return c.Redirect("/account", fiber.StatusSeeOther)
+	}
+	return s.renderSignIn(c, fiber.StatusOK, signInForm{Method: "email"}, "", noticeFor(c))
+}
+
+// signInForm is what the sign-in form posts, echoed back when it needs correcting.
+type signInForm struct {
+	Method string
+	Email  string
+	Phone  string
+}
+
+func (s *server) renderSignIn(c *fiber.Ctx, status int, form signInForm, errMsg, notice string) error {
+	if _, ok := findMethod(form.Method); !ok {
+		form.Method = "email"
+	}
+	return s.render(c, status, "signin", page{
+		Title: "Sign in", Error: errMsg, Notice: notice,
+		Data: fiber.Map{"Form": form, "Methods": signInMethods()},
+	})
+}
+
+// sendCode validates the address, asks Authsignal to send a code and remembers the
+// challenge server-side, bound to a signed, short-lived cookie.
+func (s *server) sendCode(c *fiber.Ctx) error {
+	form := signInForm{Method: c.FormValue("method"), Email: c.FormValue("email"), Phone: c.FormValue("phone")}
+	method, ok := findMethod(form.Method)
+	if !ok {
+		return s.renderSignIn(c, fiber.StatusBadRequest, form, "Choose how to receive your code: Email, SMS or WhatsApp.", "")
+	}
+	var recipient string
+	var err error
+	if method.Key == "email" {
+		recipient, err = normalizeEmail(form.Email)
+	} else {
+		recipient, err = normalizePhone(form.Phone)
+	}
+	if err != nil {
+		return s.renderSignIn(c, fiber.StatusBadRequest, form, err.Error(), "")
+	}
+	if !s.allowSend(c, recipient) {
+		return s.renderSignIn(c, fiber.StatusTooManyRequests, form, "Too many codes were requested. Wait a few minutes, then try again.", "")
+	}
+
+	req := authsignal.ChallengeRequest{
+		VerificationMethod: method.VerificationMethod,
+		Action:             method.Action,
+		IPAddress:          c.IP(),
+		UserAgent:          c.Get(fiber.HeaderUserAgent),
+		DeviceID:           deviceID(c),
+		Locale:             preferredLocale(c.Get(fiber.HeaderAcceptLanguage)),
+	}
+	if method.Key == "email" {
+		req.Email = recipient
+	} else {
+		req.PhoneNumber = recipient
+	}
+	challenge, err := s.authsignal.Challenge(c.UserContext(), req)
+	if err != nil {
+		status, msg := s.authsignalFailure(c, "send code", err)
+		return s.renderSignIn(c, status, form, msg, "")
+	}
+
+	pending := store.PendingSignIn{
+		ID:          s.randomID(16),
+		ChallengeID: challenge.ChallengeID,
+		Method:      method.Key,
+		Recipient:   recipient,
+		CreatedAt:   s.now(),
+		ExpiresAt:   s.pendingExpiry(challenge.ExpiresAt),
+	}
+	if err := s.store.CreatePendingSignIn(c.UserContext(), pending); err != nil {
+		return fmt.Errorf("save pending sign-in: %w", err)
+	}
+	signed, err := s.sessions.SignValue(pendingPurpose, pending.ID, s.cfg.PendingTTL)
+	if err != nil {
+		return fmt.Errorf("sign pending sign-in: %w", err)
+	}
+	c.Cookie(&fiber.Cookie{
+		Name: pendingCookie, Value: signed, Path: "/signin", MaxAge: int(s.cfg.PendingTTL.Seconds()),
+		HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode, Secure: s.secureCookies,
+	})
+	return c.Redirect("/signin/verify", fiber.StatusSeeOther)
+}
+
+// pendingExpiry is the code's own expiry when Authsignal gives one, capped by our cookie.
+func (s *server) pendingExpiry(expiresAtUnix int64) time.Time {
+	limit := s.now().Add(s.cfg.PendingTTL)
+	if expiresAtUnix <= 0 {
+		return limit
+	}
+	if exp := time.Unix(expiresAtUnix, 0); exp.Before(limit) {
+		return exp
+	}
+	return limit
+}
+
+// allowSend applies the per-IP and per-recipient send limits.
+func (s *server) allowSend(c *fiber.Ctx, recipient string) bool {
+	if !s.ipLimiter.allow(c.IP()) {
+		return false
+	}
+	return s.addressLimiter.allow(recipient)
+}
+
+// loadPending finds the pending sign-in named by the signed cookie. ok is false when
+// there is none, it is forged, or it has expired.
+func (s *server) loadPending(c *fiber.Ctx) (store.PendingSignIn, bool, error) {
+	signed := c.Cookies(pendingCookie)
+	if signed == "" {
+		return store.PendingSignIn{}, false, nil
+	}
+	id, err := s.sessions.VerifyValue(pendingPurpose, signed)
+	if err != nil {
+		return store.PendingSignIn{}, false, nil
+	}
+	pending, err := s.store.GetPendingSignIn(c.UserContext(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.PendingSignIn{}, false, nil
+	}
+	if err != nil {
+		return store.PendingSignIn{}, false, fmt.Errorf("load pending sign-in: %w", err)
+	}
+	return pending, true, nil
+}
+
+// restartSignIn forgets the pending sign-in and sends the visitor back to /signin with
+// a fixed notice.
+func (s *server) restartSignIn(c *fiber.Ctx, pending *store.PendingSignIn, notice string) error {
+	if pending != nil {
+		if err := s.store.DeletePendingSignIn(c.UserContext(), pending.ID); err != nil {
+			return fmt.Errorf("delete pending sign-in: %w", err)
+		}
+	}
+	s.clearCookie(c, pendingCookie, "/signin")
+	return c.Redirect("/signin?notice="+notice, fiber.StatusSeeOther)
+}
+
+func (s *server) codePage(c *fiber.Ctx) error {
+	pending, ok, err := s.loadPending(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.restartSignIn(c, nil, "signin-expired")
+	}
+	return s.renderCodePage(c, fiber.StatusOK, pending, "", "")
+}
+
+func (s *server) renderCodePage(c *fiber.Ctx, status int, pending store.PendingSignIn, errMsg, notice string) error {
+	method, _ := findMethod(pending.Method)
+	return s.render(c, status, "verify", page{
+		Title: "Enter your code", Error: errMsg, Notice: notice,
+		Data: fiber.Map{"Recipient": pending.Recipient, "Method": method.Label},
+	})
+}
+
+var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
+
+// verifyCode checks the code with Authsignal; on success it finds or creates the user,
+// claims the challenge for them and starts a fresh session.
+func (s *server) verifyCode(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	pending, ok, err := s.loadPending(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.restartSignIn(c, nil, "signin-expired")
+	}
+	if !s.now().Before(pending.ExpiresAt) {
+		return s.restartSignIn(c, &pending, "code-expired")
+	}
+	code := strings.TrimSpace(c.FormValue("code"))
+	if !sixDigits.MatchString(code) {
+		return s.renderCodePage(c, fiber.StatusUnprocessableEntity, pending, "Enter the 6-digit code from your message.", "")
+	}
+
+	result, err := s.authsignal.Verify(ctx, authsignal.VerifyRequest{ChallengeID: pending.ChallengeID, VerificationCode: code})
+	if authsignal.IsStatus(err, fiber.StatusNotFound) {
+		return s.restartSignIn(c, &pending, "code-expired")
+	}
+	if err != nil {
+		status, msg := s.authsignalFailure(c, "verify code", err)
+		return s.renderCodePage(c, status, pending, msg, "")
+	}
+	if !result.IsVerified {
+		if result.FailureReason == authsignal.FailureMaxAttemptsExceeded {
+			return s.restartSignIn(c, &pending, "too-many-attempts")
+		}
+		wrong, err := s.store.RecordWrongAttempt(ctx, pending.ID)
+		if err != nil {
+			return fmt.Errorf("record wrong attempt: %w", err)
+		}
+		left := s.cfg.MaxCodeAttempts - wrong
+		if left <= 0 {
+			return s.restartSignIn(c, &pending, "too-many-attempts")
+		}
+		return s.renderCodePage(c, fiber.StatusUnprocessableEntity, pending, incorrectCodeMessage(left), "")
+	}
+
+	user, err := s.findOrCreateUser(ctx, pending, result)
+	if err != nil {
+		return err
+	}
+	if _, err := s.authsignal.Claim(ctx, authsignal.ClaimRequest{ChallengeID: pending.ChallengeID, UserID: user.ID}); err != nil {
+		status, msg := s.authsignalFailure(c, "claim challenge", err)
+		return s.renderSignIn(c, status, signInForm{Method: pending.Method}, msg, "")
+	}
+	if err := s.store.TouchSignIn(ctx, user.ID); err != nil {
+		return fmt.Errorf("record sign-in: %w", err)
+	}
+	// A brand-new session on every sign-in, so a session id planted before sign-in
+	// (fixation) is worth nothing.
+	token, expires, err := s.sessions.Issue(ctx, user.ID)
+	if err != nil {
+		return fmt.Errorf("issue session: %w", err)
+	}
+	if err := s.store.DeletePendingSignIn(ctx, pending.ID); err != nil {
+		return fmt.Errorf("delete pending sign-in: %w", err)
+	}
+	s.clearCookie(c, pendingCookie, "/signin")
+	s.setSessionCookie(c, token, expires)
+	s.log.Info("signed in", "user_id", user.ID, "method", pending.Method)
+	return c.Redirect("/account", fiber.StatusSeeOther)
+}
+
+func incorrectCodeMessage(left int) string {
+	if left == 1 {
+		return "Incorrect code. 1 attempt left."
+	}
+	return fmt.Sprintf("Incorrect code. %d attempts left.", left)
+}
+
+// findOrCreateUser keys the user on what Authsignal verified, and only if it is the
+// address this sign-in started with.
+func (s *server) findOrCreateUser(ctx context.Context, pending store.PendingSignIn, result *authsignal.VerifyResponse) (store.User, error) {
+	if pending.Method == "email" {
+		if result.Email != "" && !strings.EqualFold(result.Email, pending.Recipient) {
+			return store.User{}, fmt.Errorf("verified email does not match the pending sign-in")
+		}
+		user, _, err := s.store.FindOrCreateUserByEmail(ctx, pending.Recipient)
+		return user, err
+	}
+	if result.PhoneNumber != "" && result.PhoneNumber != pending.Recipient {
+		return store.User{}, fmt.Errorf("verified phone number does not match the pending sign-in")
+	}
+	user, _, err := s.store.FindOrCreateUserByPhone(ctx, pending.Recipient)
+	return user, err
+}
+
+// resendCode asks Authsignal for a fresh code on the same challenge; the old code stops
+// working.
+func (s *server) resendCode(c *fiber.Ctx) error {
+	pending, ok, err := s.loadPending(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.restartSignIn(c, nil, "signin-expired")
+	}
+	if !s.allowSend(c, pending.Recipient) {
+		return s.renderCodePage(c, fiber.StatusTooManyRequests, pending, "Too many codes were requested. Wait a few minutes, then try again.", "")
+	}
+	method, _ := findMethod(pending.Method)
+	req := authsignal.ChallengeRequest{
+		ChallengeID:        pending.ChallengeID,
+		VerificationMethod: method.VerificationMethod,
+		Action:             method.Action,
+		IPAddress:          c.IP(),
+		UserAgent:          c.Get(fiber.HeaderUserAgent),
+		DeviceID:           deviceID(c),
+		Locale:             preferredLocale(c.Get(fiber.HeaderAcceptLanguage)),
+	}
+	if method.Key == "email" {
+		req.Email = pending.Recipient
+	} else {
+		req.PhoneNumber = pending.Recipient
+	}
+	challenge, err := s.authsignal.Challenge(c.UserContext(), req)
+	if authsignal.IsStatus(err, fiber.StatusNotFound) {
+		return s.restartSignIn(c, &pending, "code-expired")
+	}
+	if err != nil {
+		status, msg := s.authsignalFailure(c, "resend code", err)
+		return s.renderCodePage(c, status, pending, msg, "")
+	}
+	if err := s.store.UpdatePendingSignInChallenge(c.UserContext(), pending.ID, challenge.ChallengeID, s.pendingExpiry(challenge.ExpiresAt)); err != nil {
+		return fmt.Errorf("update pending sign-in: %w", err)
+	}
+	return s.renderCodePage(c, fiber.StatusOK, pending, "", "We sent a new code. The previous one no longer works.")
+}
+
+// signOut revokes the session server-side, so the cookie is dead even if it was copied.
+func (s *server) signOut(c *fiber.Ctx) error {
+	if token, ok := c.Locals(localToken).(string); ok {
+		if err := s.sessions.Revoke(c.UserContext(), token); err != nil {
+			return fmt.Errorf("revoke session: %w", err)
+		}
+	}
+	s.clearCookie(c, sessionCookie, "/")
+	return c.Redirect("/signin?notice=signed-out", fiber.StatusSeeOther)
+}
+
+// authsignalFailure logs why a call to Authsignal failed and picks what the visitor sees.
+func (s *server) authsignalFailure(c *fiber.Ctx, what string, err error) (int, string) {
+	s.log.Warn("authsignal call failed", "call", what, "request_id", c.Locals(localReqID), "err", err)
+	switch {
+	case authsignal.IsStatus(err, fiber.StatusTooManyRequests):
+		return fiber.StatusTooManyRequests, "Too many codes were sent to this address. Wait a few minutes, then try again."
+	case authsignal.IsStatus(err, fiber.StatusBadRequest):
+		return fiber.StatusBadRequest, "The sign-in service could not accept that request. Check the address and try again."
+	default:
+		return fiber.StatusServiceUnavailable, "The sign-in service is not reachable right now. Please try again in a moment."
+	}
+}
+
+func deviceID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localDevice).(string)
+	return id
+}
+
+// preferredLocale passes the browser's first language on, so messages come localized.
+func preferredLocale(acceptLanguage string) string {
+	first, _, _ := strings.Cut(acceptLanguage, ",")
+	first, _, _ = strings.Cut(first, ";")
+	first = strings.TrimSpace(first)
+	if len(first) > 35 || first == "*" {
+		return ""
+	}
+	return first
+}

@@ -1,0 +1,263 @@
+package app
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSignInEachMethod(t *testing.T) {
+	env := newTestEnv(t)
+	tests := []struct {
+		method, recipient, channel string
+	}{
+		{"email", uniqueEmail(), "EMAIL"},
+		{"sms", uniquePhone(), "SMS"},
+		{"whatsapp", uniquePhone(), "WHATSAPP"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method, func(t *testing.T) {
+			b := env.newBrowser()
+			account := b.signIn(tt.method, tt.recipient)
+			mustContain(t, account, "Signed in as", tt.recipient, "Balance: $25,000.00", "Sign out")
+			msgs := env.messagesTo(tt.recipient)
+			if len(msgs) != 1 || msgs[0].Channel != tt.channel {
+				t.Fatalf("outbox for %s = %+v, want one %s message", tt.recipient, msgs, tt.channel)
+			}
+			if c := b.cookie(pendingCookie); c != nil {
+				t.Errorf("pending sign-in cookie still set after sign-in")
+			}
+		})
+	}
+}
+
+func TestSignInPhoneFormatting(t *testing.T) {
+	env := newTestEnv(t)
+	phone := uniquePhone()
+	spaced := phone[:5] + " " + phone[5:8] + "-" + phone[8:]
+	b := env.newBrowser()
+	page := b.submit("/signin", "/signin", url.Values{"method": {"sms"}, "phone": {spaced}})
+	if page.url.Path != "/signin/verify" {
+		t.Fatalf("a phone typed with spaces and dashes was refused: %s", page.body)
+	}
+	mustContain(t, page, phone)
+}
+
+func TestSignInInvalidInputSendsNothing(t *testing.T) {
+	env := newTestEnv(t)
+	tests := []struct {
+		name   string
+		fields url.Values
+		want   string
+	}{
+		{"empty email", url.Values{"method": {"email"}, "email": {""}}, "Enter your email address."},
+		{"bad email", url.Values{"method": {"email"}, "email": {"not-an-email"}}, "Enter a valid email address"},
+		{"display-name email", url.Values{"method": {"email"}, "email": {"Ann <ann@example.com>"}}, "Enter a valid email address"},
+		{"email without dot", url.Values{"method": {"email"}, "email": {"ann@localhost"}}, "Enter a valid email address"},
+		{"phone without plus", url.Values{"method": {"sms"}, "phone": {"4155550123"}}, "international format"},
+		{"phone with letters", url.Values{"method": {"whatsapp"}, "phone": {"+1555CALLME"}}, "international format"},
+		{"phone too long", url.Values{"method": {"sms"}, "phone": {"+1234567890123456"}}, "international format"},
+		{"unknown method", url.Values{"method": {"pigeon"}, "email": {"ann@example.com"}}, "Choose how to receive your code"},
+		{"unicode email", url.Values{"method": {"email"}, "email": {"änn@exämple.com\u202e"}}, "Enter a valid email address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := env.newBrowser()
+			page := b.submit("/signin", "/signin", tt.fields)
+			if page.status != http.StatusBadRequest || page.url.Path != "/signin" {
+				t.Fatalf("status %d at %s, want 400 on /signin", page.status, page.url)
+			}
+			mustContain(t, page, tt.want, `role="alert"`, "Send code")
+		})
+	}
+	for _, to := range []string{"not-an-email", "4155550123", "ann@localhost", "ann@example.com"} {
+		if msgs := env.messagesTo(to); len(msgs) != 0 {
+			t.Errorf("a message was sent to %q for invalid input", to)
+		}
+	}
+}
+
+func TestWrongCodeShowsAttemptsLeftThenRightCodeWorks(t *testing.T) {
+	env := newTestEnv(t)
+	email := uniqueEmail()
+	b := env.newBrowser()
+	page := b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+	right := env.latestCode(email)
+
+	page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, page.body)}, "code": {wrongCode(right)}})
+	if page.status != http.StatusUnprocessableEntity {
+		t.Fatalf("wrong code: status %d", page.status)
+	}
+	mustContain(t, page, "Incorrect code. 4 attempts left.")
+
+	page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, page.body)}, "code": {"12ab"}})
+	mustContain(t, page, "Enter the 6-digit code")
+
+	page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, page.body)}, "code": {right}})
+	if page.url.Path != "/account" {
+		t.Fatalf("right code after a wrong one: at %s", page.url)
+	}
+	mustContain(t, page, "Signed in as", email)
+}
+
+func TestFiveWrongCodesStartOver(t *testing.T) {
+	env := newTestEnv(t)
+	email := uniqueEmail()
+	b := env.newBrowser()
+	page := b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+	right := env.latestCode(email)
+	for i := 1; i <= 4; i++ {
+		page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, page.body)}, "code": {wrongCode(right)}})
+		mustContain(t, page, "Incorrect code.")
+	}
+	page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, page.body)}, "code": {wrongCode(right)}})
+	if page.url.Path != "/signin" {
+		t.Fatalf("after five wrong codes: at %s", page.url)
+	}
+	mustContain(t, page, "Too many attempts")
+
+	// The old code is dead; a new sign-in works.
+	account := b.signIn("email", email)
+	mustContain(t, account, "Signed in as", email)
+}
+
+func TestExpiredCodeStartsOver(t *testing.T) {
+	env := newTestEnv(t)
+	email := uniqueEmail()
+	b := env.newBrowser()
+	page := b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+	code := env.latestCode(email)
+	env.clock.Advance(11 * time.Minute)
+	page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, page.body)}, "code": {code}})
+	if page.url.Path != "/signin" {
+		t.Fatalf("expired code: at %s", page.url)
+	}
+	mustContain(t, page, "Your code expired")
+}
+
+func TestResendCodeReplacesTheOldOne(t *testing.T) {
+	env := newTestEnv(t)
+	phone := uniquePhone()
+	b := env.newBrowser()
+	page := b.submit("/signin", "/signin", url.Values{"method": {"sms"}, "phone": {phone}})
+	oldCode := env.latestCode(phone)
+
+	page = b.post("/signin/resend", url.Values{"_csrf": {csrfToken(t, page.body)}})
+	mustContain(t, page, "We sent a new code")
+	msgs := env.messagesTo(phone)
+	if len(msgs) != 2 {
+		t.Fatalf("after resend: %d messages, want 2", len(msgs))
+	}
+	newCode := msgs[0].Code
+	if newCode != oldCode {
+		page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, page.body)}, "code": {oldCode}})
+		mustContain(t, page, "Incorrect code.")
+	}
+	page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, page.body)}, "code": {newCode}})
+	if page.url.Path != "/account" {
+		t.Fatalf("new code after resend: at %s", page.url)
+	}
+}
+
+func TestCodePageWithoutPendingSignIn(t *testing.T) {
+	env := newTestEnv(t)
+	b := env.newBrowser()
+	page := b.get("/signin/verify")
+	if page.url.Path != "/signin" {
+		t.Fatalf("code page with no pending sign-in: at %s", page.url)
+	}
+	mustContain(t, page, "Start again")
+
+	// A forged pending cookie is ignored the same way.
+	u, _ := url.Parse(env.appURL + "/signin")
+	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: pendingCookie, Value: "forged.value.here", Path: "/signin"}})
+	page = b.get("/signin/verify")
+	if page.url.Path != "/signin" {
+		t.Fatalf("forged pending cookie: at %s", page.url)
+	}
+}
+
+func TestCSRFRejected(t *testing.T) {
+	env := newTestEnv(t)
+	b := env.newBrowser()
+	b.get("/signin") // gets the CSRF cookie
+	tests := []struct {
+		name  string
+		token string
+	}{
+		{"missing", ""},
+		{"wrong", "not-the-token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			email := uniqueEmail()
+			fields := url.Values{"method": {"email"}, "email": {email}}
+			if tt.token != "" {
+				fields.Set("_csrf", tt.token)
+			}
+			page := b.post("/signin", fields)
+			if page.status != http.StatusForbidden {
+				t.Fatalf("status %d, want 403", page.status)
+			}
+			mustContain(t, page, "This form has expired")
+			if len(env.messagesTo(email)) != 0 {
+				t.Fatal("a code was sent despite the CSRF failure")
+			}
+		})
+	}
+}
+
+func TestSameAnswerForNewAndKnownEmail(t *testing.T) {
+	env := newTestEnv(t)
+	known := uniqueEmail()
+	env.newBrowser().signIn("email", known)
+
+	answer := func(email string) response {
+		page := env.newBrowser().submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+		page.body = strings.ReplaceAll(page.body, email, "EMAIL")
+		page.body = csrfField.ReplaceAllString(page.body, "CSRF")
+		return page
+	}
+	a, b := answer(known), answer(uniqueEmail())
+	if a.status != b.status || a.url.Path != b.url.Path || a.body != b.body {
+		t.Fatalf("sign-in answers differ for a known and a new email")
+	}
+}
+
+func TestSendLimitPerIP(t *testing.T) {
+	env := newTestEnv(t, withSendsPerIP(2))
+	b := env.newBrowser()
+	for i := 0; i < 2; i++ {
+		page := b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {uniqueEmail()}})
+		if page.url.Path != "/signin/verify" {
+			t.Fatalf("send %d refused", i+1)
+		}
+	}
+	email := uniqueEmail()
+	page := b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+	if page.status != http.StatusTooManyRequests {
+		t.Fatalf("third send: status %d, want 429", page.status)
+	}
+	mustContain(t, page, "Too many codes were requested")
+	if len(env.messagesTo(email)) != 0 {
+		t.Fatal("a code was sent over the limit")
+	}
+}
+
+func TestSendLimitPerRecipient(t *testing.T) {
+	env := newTestEnv(t)
+	email := uniqueEmail()
+	b := env.newBrowser()
+	var page response
+	for i := 0; i < 6; i++ {
+		page = b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+	}
+	if page.status != http.StatusTooManyRequests {
+		t.Fatalf("sixth send to one address: status %d, want 429", page.status)
+	}
+	if n := len(env.messagesTo(email)); n != 5 {
+		t.Fatalf("%d messages sent, want 5", n)
+	}
+}

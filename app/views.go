@@ -1,0 +1,111 @@
+package app
+
+import (
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// page is the data every template gets; handlers add their own fields in Data.
+type page struct {
+	Title     string
+	CSRF      string
+	User      any
+	OutboxURL string
+	Error     string // shown in role="alert"
+	Notice    string // shown in role="status"
+	Data      fiber.Map
+}
+
+// render writes a full page. Fiber renders into a buffer first, so a template error
+// never sends half a page.
+func (s *server) render(c *fiber.Ctx, status int, name string, p page) error {
+	p.CSRF, _ = c.Locals(localCSRF).(string)
+	if u, ok := currentUser(c); ok {
+		p.User = u
+	}
+	p.OutboxURL = s.cfg.OutboxURL
+	c.Status(status)
+	return c.Render(name, p)
+}
+
+// renderError shows the friendly error page with one helpful sentence.
+func (s *server) renderError(c *fiber.Ctx, status int, message string) error {
+	return s.render(c, status, "error", page{Title: "Something went wrong", Error: message})
+}
+
+// handleError is Fiber's last stop for errors: log the cause, show a helpful page.
+func (s *server) handleError(c *fiber.Ctx, err error) error {
+	status := fiber.StatusInternalServerError
+	message := "Something went wrong on our side. Please try again in a moment."
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		status = fe.Code
+		switch {
+		case status == fiber.StatusNotFound:
+			message = "We couldn't find that page."
+		case status == fiber.StatusRequestEntityTooLarge:
+			message = "That form was too large to accept."
+		case status == fiber.StatusMethodNotAllowed:
+			message = "That page can't be used that way."
+		case status < 500:
+			message = "We couldn't accept that request. Go back and try again."
+		}
+	}
+	if status >= 500 {
+		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "request_id", c.Locals(localReqID), "err", err)
+	}
+	if renderErr := s.renderError(c, status, message); renderErr != nil {
+		s.log.Error("render error page", "err", renderErr)
+		return c.Status(status).SendString(message)
+	}
+	return nil
+}
+
+func (s *server) notFound(c *fiber.Ctx) error {
+	return fiber.ErrNotFound
+}
+
+// noticeText maps the keys that redirects carry in ?notice= to the sentences people see.
+// Only these fixed sentences can appear: the query string can't inject text.
+func noticeText(key string) string {
+	switch key {
+	case "signed-out":
+		return "You have signed out."
+	case "code-expired":
+		return "Your code expired. Ask for a new one."
+	case "too-many-attempts":
+		return "Too many attempts with that code. Ask for a new one."
+	case "signin-expired":
+		return "Your sign-in took too long. Start again."
+	case "withdrawal-done":
+		return "Withdrawal completed"
+	case "withdrawal-blocked":
+		return "Withdrawal blocked"
+	case "withdrawal-held":
+		return "Withdrawal held for review"
+	case "challenge-failed":
+		return "Challenge failed: the withdrawal was not made"
+	case "already-settled":
+		return "Nothing changed: this withdrawal was already settled"
+	case "not-yours":
+		return "Nothing changed: that link is not valid for your account"
+	case "invalid-token":
+		return "Nothing changed: that link is invalid or has expired"
+	case "challenge-pending":
+		return "The challenge was not completed; the withdrawal is still waiting"
+	case "review-pending":
+		return "Still held for review"
+	case "review-approved":
+		return "Review approved: withdrawal completed"
+	case "review-rejected":
+		return "Review rejected: the withdrawal was not made"
+	case "insufficient-funds":
+		return "The withdrawal failed: your balance is too low"
+	}
+	return ""
+}
+
+func noticeFor(c *fiber.Ctx) string {
+	return noticeText(c.Query("notice"))
+}

@@ -1,0 +1,317 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"example.com/passwordless/store"
+)
+
+// signedIn returns a browser signed in as a new user, with that user's id.
+func (e *testEnv) signedIn() (*browser, store.User) {
+	e.t.Helper()
+	email := uniqueEmail()
+	b := e.newBrowser()
+	b.signIn("email", email)
+	user, _, err := e.store.FindOrCreateUserByEmail(context.Background(), email)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b, user
+}
+
+func (e *testEnv) balance(userID string) int64 {
+	e.t.Helper()
+	cents, err := e.store.Balance(context.Background(), userID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cents
+}
+
+func (e *testEnv) withdrawals(userID string) []store.Withdrawal {
+	e.t.Helper()
+	list, err := e.store.ListWithdrawals(context.Background(), userID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return list
+}
+
+// withdrawNoFollow posts the withdrawal form and returns the first response, so a test
+// can see where a CHALLENGE_REQUIRED answer sends the browser.
+func (b *browser) withdrawNoFollow(amount string) *http.Response {
+	b.env.t.Helper()
+	account := b.get("/account")
+	form := url.Values{"_csrf": {csrfToken(b.env.t, account.body)}, "amount": {amount}}
+	client := &http.Client{Jar: b.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodPost, b.env.appURL+"/withdrawals", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := client.Do(req)
+	if err != nil {
+		b.env.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func (b *browser) withdraw(amount string) response {
+	b.env.t.Helper()
+	return b.submit("/account", "/withdrawals", url.Values{"amount": {amount}})
+}
+
+func TestWithdrawalOutcomes(t *testing.T) {
+	env := newTestEnv(t)
+	tests := []struct {
+		name        string
+		amount      string
+		notice      string
+		state       store.WithdrawalState
+		wantBalance int64
+	}{
+		{"allowed", "250.50", "Withdrawal completed", store.WithdrawalCompleted, 2_500_000 - 25_050},
+		{"at the challenge threshold", "1000", "Withdrawal completed", store.WithdrawalCompleted, 2_500_000 - 100_000},
+		{"blocked", "10000.01", "Withdrawal blocked", store.WithdrawalBlocked, 2_500_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, user := env.signedIn()
+			page := b.withdraw(tt.amount)
+			if page.url.Path != "/account" {
+				t.Fatalf("after Withdraw: at %s", page.url)
+			}
+			mustContain(t, page, tt.notice, "Balance: "+formatCents(tt.wantBalance))
+			if got := env.balance(user.ID); got != tt.wantBalance {
+				t.Fatalf("balance %d, want %d", got, tt.wantBalance)
+			}
+			list := env.withdrawals(user.ID)
+			if len(list) != 1 || list[0].State != tt.state {
+				t.Fatalf("withdrawals %+v, want one %s", list, tt.state)
+			}
+		})
+	}
+}
+
+func TestWithdrawalBadAmountsRecordNothing(t *testing.T) {
+	env := newTestEnv(t)
+	b, user := env.signedIn()
+	tests := []struct{ amount, want string }{
+		{"", "Enter an amount to withdraw."},
+		{"lots", "Enter an amount like 250"},
+		{"-5", "Enter an amount like 250"},
+		{"0", "greater than zero"},
+		{"1.234", "at most two decimal places"},
+		{"25000.01", "more than your balance"},
+		{"99999999999999999999", "Enter an amount like 250"},
+		{"1e3", "Enter an amount like 250"},
+		{"٣٣", "Enter an amount like 250"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.amount, func(t *testing.T) {
+			page := b.withdraw(tt.amount)
+			if page.status != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422", page.status)
+			}
+			mustContain(t, page, tt.want, "Balance: $25,000.00")
+		})
+	}
+	if list := env.withdrawals(user.ID); len(list) != 0 {
+		t.Fatalf("bad amounts recorded withdrawals: %+v", list)
+	}
+}
+
+func TestChallengedWithdrawalRoundTrip(t *testing.T) {
+	env := newTestEnv(t)
+	b, user := env.signedIn()
+	resp := b.withdrawNoFollow("1500")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), env.emulatorURL+"/challenge?token=") {
+		t.Fatalf("large withdrawal: %d to %q, want a redirect to the pre-built page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if got := env.withdrawals(user.ID)[0].State; got != store.WithdrawalAwaitingChallenge {
+		t.Fatalf("state before the challenge: %s", got)
+	}
+
+	callbackURL, page := env.completeChallenge(b, resp.Header.Get("Location"), user.Email, true)
+	mustContain(t, page, "Withdrawal completed", "Balance: $23,500.00")
+	if got := env.balance(user.ID); got != 2_500_000-150_000 {
+		t.Fatalf("balance %d after the challenge", got)
+	}
+
+	// A refresh or a replayed callback changes nothing.
+	replay := b.get(callbackURL)
+	mustContain(t, replay, "Nothing changed: this withdrawal was already settled", "Balance: $23,500.00")
+	if got := env.balance(user.ID); got != 2_500_000-150_000 {
+		t.Fatalf("balance %d after a replay", got)
+	}
+}
+
+func TestConcurrentCallbacksDebitOnce(t *testing.T) {
+	env := newTestEnv(t)
+	b, user := env.signedIn()
+	resp := b.withdrawNoFollow("2000")
+	callbackURL := env.passChallengeWithoutFollowing(b, resp.Header.Get("Location"), user.Email)
+
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, callbackURL, nil)
+			if r, err := b.client.Do(req); err == nil {
+				r.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if got := env.balance(user.ID); got != 2_500_000-200_000 {
+		t.Fatalf("balance %d after concurrent callbacks, want exactly one debit", got)
+	}
+	if list := env.withdrawals(user.ID); list[0].State != store.WithdrawalCompleted {
+		t.Fatalf("state %s", list[0].State)
+	}
+}
+
+func TestCallbackTokenOfAnotherUserChangesNothing(t *testing.T) {
+	env := newTestEnv(t)
+	victim, victimUser := env.signedIn()
+	attacker, attackerUser := env.signedIn()
+
+	victimResp := victim.withdrawNoFollow("3000")
+	victimCallback := env.passChallengeWithoutFollowing(victim, victimResp.Header.Get("Location"), victimUser.Email)
+	attackerResp := attacker.withdrawNoFollow("3000")
+	_ = attackerResp
+
+	// The attacker replays the victim's callback in their own session.
+	page := attacker.get(victimCallback)
+	mustContain(t, page, "Nothing changed")
+	if env.balance(attackerUser.ID) != 2_500_000 || env.balance(victimUser.ID) != 2_500_000 {
+		t.Fatal("a token of another user moved money")
+	}
+	if got := env.withdrawals(attackerUser.ID)[0].State; got != store.WithdrawalAwaitingChallenge {
+		t.Fatalf("attacker's withdrawal state changed to %s", got)
+	}
+
+	// The victim's own callback still works once.
+	mustContain(t, victim.get(victimCallback), "Withdrawal completed")
+}
+
+func TestCallbackWithBadTokens(t *testing.T) {
+	env := newTestEnv(t)
+	b, user := env.signedIn()
+	for _, token := range []string{"", "garbage", strings.Repeat("x", 5000), "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."} {
+		page := b.get("/withdrawals/callback?token=" + url.QueryEscape(token))
+		if page.url.Path != "/account" || page.status != http.StatusOK {
+			t.Fatalf("token %.20q: status %d at %s", token, page.status, page.url)
+		}
+		mustContain(t, page, "Nothing changed")
+	}
+	if env.balance(user.ID) != 2_500_000 {
+		t.Fatal("a bad token moved money")
+	}
+}
+
+func TestChallengeFailedMarksWithdrawalFailed(t *testing.T) {
+	env := newTestEnv(t)
+	b, user := env.signedIn()
+	resp := b.withdrawNoFollow("5000")
+	_, page := env.completeChallenge(b, resp.Header.Get("Location"), user.Email, false)
+	mustContain(t, page, "Challenge failed: the withdrawal was not made", "Balance: $25,000.00")
+	if got := env.withdrawals(user.ID)[0].State; got != store.WithdrawalFailed {
+		t.Fatalf("state %s, want failed", got)
+	}
+}
+
+const reviewRules = `{
+  "rules": [
+    {"id": "review-withdrawal", "name": "Review", "actionCode": "withdrawal", "priority": 1,
+     "conditions": [{"field": "custom.amount", "op": "eq", "value": 4321}], "outcome": "REVIEW_REQUIRED"}
+  ],
+  "defaultOutcome": "ALLOW"
+}`
+
+func TestReviewSettledByCheckStatus(t *testing.T) {
+	env := newTestEnv(t, withRules(reviewRules))
+	tests := []struct {
+		decision    string // the emulator admin's button
+		notice      string
+		state       store.WithdrawalState
+		wantBalance int64
+	}{
+		{"Approve", "Review approved: withdrawal completed", store.WithdrawalCompleted, 2_500_000 - 432_100},
+		{"Reject", "Review rejected: the withdrawal was not made", store.WithdrawalFailed, 2_500_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.decision, func(t *testing.T) {
+			b, user := env.signedIn()
+			page := b.withdraw("4321")
+			mustContain(t, page, "Withdrawal held for review", "held for review", "Check status")
+			w := env.withdrawals(user.ID)[0]
+
+			page = b.post("/withdrawals/"+w.ID+"/check", url.Values{"_csrf": {csrfToken(t, page.body)}})
+			mustContain(t, page, "Still held for review")
+
+			env.decideReview(w.ID, tt.decision)
+			page = b.post("/withdrawals/"+w.ID+"/check", url.Values{"_csrf": {csrfToken(t, page.body)}})
+			mustContain(t, page, tt.notice)
+			if got := env.balance(user.ID); got != tt.wantBalance {
+				t.Fatalf("balance %d, want %d", got, tt.wantBalance)
+			}
+			if got := env.withdrawals(user.ID)[0].State; got != tt.state {
+				t.Fatalf("state %s, want %s", got, tt.state)
+			}
+			page = b.post("/withdrawals/"+w.ID+"/check", url.Values{"_csrf": {csrfToken(t, page.body)}})
+			mustContain(t, page, "Nothing changed: this withdrawal was already settled")
+		})
+	}
+}
+
+func TestCheckStatusOfAnotherUsersWithdrawal(t *testing.T) {
+	env := newTestEnv(t, withRules(reviewRules))
+	owner, ownerUser := env.signedIn()
+	owner.withdraw("4321")
+	w := env.withdrawals(ownerUser.ID)[0]
+	other, _ := env.signedIn()
+	page := other.submit("/account", "/withdrawals/"+w.ID+"/check", url.Values{})
+	mustContain(t, page, "Nothing changed: that link is not valid for your account")
+}
+
+func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
+	env := newTestEnv(t)
+	b, user := env.signedIn()
+	account := b.get("/account")
+	token := csrfToken(t, account.body)
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			form := url.Values{"_csrf": {token}, "amount": {"1000"}}
+			req, _ := http.NewRequest(http.MethodPost, env.appURL+"/withdrawals", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if r, err := b.client.Do(req); err == nil {
+				r.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	balance := env.balance(user.ID)
+	var completed int64
+	for _, w := range env.withdrawals(user.ID) {
+		if w.State == store.WithdrawalCompleted {
+			completed += w.AmountCents
+		}
+		if w.State == store.WithdrawalPending {
+			t.Errorf("withdrawal %s left pending", w.ID)
+		}
+	}
+	if balance < 0 || balance+completed != 2_500_000 {
+		t.Fatalf("ledger broken: balance %d + completed %d != 2,500,000", balance, completed)
+	}
+	if completed != 2_500_000 {
+		t.Fatalf("completed %d: 25 withdrawals of 1000 should have emptied the account", completed)
+	}
+}

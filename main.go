@@ -1,0 +1,208 @@
+// Command passwordless runs the sample: a web app that signs people in with one-time
+// codes through Authsignal and gates withdrawals behind Authsignal actions. With no
+// Authsignal key configured it starts a local emulator of the Authsignal API.
+//
+//	passwordless            run the app (and the emulator when no key is set)
+//	passwordless emulator   run only the emulator
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"example.com/passwordless/app"
+	"example.com/passwordless/auth"
+	"example.com/passwordless/auth/authsignal"
+	"example.com/passwordless/emulator"
+	"example.com/passwordless/public"
+	"example.com/passwordless/store"
+	"example.com/passwordless/templates"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// config is everything the program reads from its environment.
+type config struct {
+	Host           string
+	Port           int
+	BaseURL        *url.URL
+	DataDir        string
+	SessionSecret  string
+	AuthsignalKey  string
+	AuthsignalURL  string
+	EmulatorAddr   string
+	EmulatorRules  string
+	SendLimitPerIP int
+	LogLevel       slog.Level
+}
+
+// loadConfig reads and validates the environment once, with messages that say how to fix it.
+func loadConfig(getenv func(string) string) (config, error) {
+	cfg := config{
+		Host:          envOr(getenv, "HOST", "127.0.0.1"),
+		DataDir:       envOr(getenv, "DATA_DIR", "./data"),
+		SessionSecret: getenv("SESSION_SECRET"),
+		AuthsignalKey: strings.TrimSpace(getenv("AUTHSIGNAL_SECRET_KEY")),
+		AuthsignalURL: strings.TrimSpace(getenv("AUTHSIGNAL_API_URL")),
+		EmulatorAddr:  envOr(getenv, "EMULATOR_ADDR", "127.0.0.1:4000"),
+		EmulatorRules: getenv("EMULATOR_RULES"),
+	}
+	var errs []error
+	port, err := strconv.Atoi(envOr(getenv, "PORT", "3000"))
+	if err != nil || port < 0 || port > 65535 {
+		errs = append(errs, fmt.Errorf("PORT must be a port number, like 3000"))
+	}
+	cfg.Port = port
+
+	base := envOr(getenv, "BASE_URL", "http://localhost:"+strconv.Itoa(port))
+	cfg.BaseURL, err = url.Parse(strings.TrimRight(base, "/"))
+	if err != nil || (cfg.BaseURL.Scheme != "http" && cfg.BaseURL.Scheme != "https") || cfg.BaseURL.Host == "" {
+		errs = append(errs, fmt.Errorf("BASE_URL must be the app's public address, like http://localhost:3000"))
+	}
+
+	if cfg.AuthsignalURL != "" && cfg.AuthsignalKey == "" {
+		errs = append(errs, fmt.Errorf("AUTHSIGNAL_API_URL is set but AUTHSIGNAL_SECRET_KEY is not: set both to use Authsignal, or neither to use the local emulator"))
+	}
+	if cfg.AuthsignalKey != "" {
+		if cfg.AuthsignalURL == "" {
+			cfg.AuthsignalURL = authsignal.DefaultBaseURL
+		}
+		if u, err := url.Parse(cfg.AuthsignalURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("AUTHSIGNAL_API_URL must be your region's Server API URL, like %s", authsignal.DefaultBaseURL))
+		}
+	}
+	if _, _, err := net.SplitHostPort(cfg.EmulatorAddr); err != nil {
+		errs = append(errs, fmt.Errorf("EMULATOR_ADDR must be host:port, like 127.0.0.1:4000"))
+	}
+
+	cfg.SendLimitPerIP = 20
+	if v := getenv("SEND_LIMIT_PER_IP"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("SEND_LIMIT_PER_IP must be a positive number"))
+		}
+		cfg.SendLimitPerIP = n
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(envOr(getenv, "LOG_LEVEL", "INFO"))); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL must be DEBUG, INFO, WARN or ERROR"))
+	}
+	if len(errs) > 0 {
+		return config{}, fmt.Errorf("invalid configuration:\n  %w", errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+func envOr(getenv func(string) string, key, fallback string) string {
+	if v := strings.TrimSpace(getenv(key)); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// run starts the program and blocks until ctx is cancelled, then shuts down cleanly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "emulator" {
+		return emulator.Main(ctx, args[1:], getenv, stdout)
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("unknown command %q (the only command is \"emulator\")", args[0])
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	db, err := store.Open(ctx, filepath.Join(cfg.DataDir, "app.db"), time.Now)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer db.Close()
+
+	key, err := auth.LoadOrCreateKey(cfg.SessionSecret, cfg.DataDir, rand.Reader)
+	if err != nil {
+		return fmt.Errorf("session key: %w", err)
+	}
+	sessions := auth.NewSessions(db, auth.SessionConfig{
+		Key: key, Issuer: "passwordless-sample", Audience: "passwordless-sample-web", TTL: 12 * time.Hour,
+	})
+
+	apiURL, secret, outboxURL := cfg.AuthsignalURL, cfg.AuthsignalKey, ""
+	if cfg.AuthsignalKey == "" {
+		em, err := emulator.New(emulator.Config{
+			SecretKey: emulator.DevSecretKey,
+			DBPath:    filepath.Join(cfg.DataDir, "emulator.db"),
+			RulesFile: cfg.EmulatorRules,
+			PublicURL: "http://" + cfg.EmulatorAddr,
+			Logger:    logger.With("component", "emulator"),
+		})
+		if err != nil {
+			return fmt.Errorf("start the Authsignal emulator: %w", err)
+		}
+		defer em.Close()
+		emulatorURL, err := em.Start(cfg.EmulatorAddr)
+		if err != nil {
+			return fmt.Errorf("start the Authsignal emulator on %s (set EMULATOR_ADDR to use another address): %w", cfg.EmulatorAddr, err)
+		}
+		apiURL, secret, outboxURL = emulatorURL+"/v1", emulator.DevSecretKey, emulatorURL+"/outbox"
+		logger.Info("no AUTHSIGNAL_SECRET_KEY: using the local Authsignal emulator", "api", apiURL, "outbox", outboxURL, "admin", emulatorURL+"/admin")
+	}
+
+	web, err := app.New(app.Config{
+		BaseURL:    cfg.BaseURL,
+		OutboxURL:  outboxURL,
+		SendsPerIP: cfg.SendLimitPerIP,
+	}, app.Deps{
+		Store:      db,
+		Sessions:   sessions,
+		Authsignal: authsignal.New(secret, authsignal.WithBaseURL(apiURL)),
+		Templates:  templates.Files,
+		Public:     public.Files,
+		Logger:     logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d (set PORT to use another): %w", cfg.Port, err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.Listener(listener) }()
+	logger.Info("app listening", "url", cfg.BaseURL.String(), "addr", listener.Addr().String())
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	if err := web.ShutdownWithTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}

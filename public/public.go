@@ -1,0 +1,9 @@
+// Package public holds the app's static assets, embedded so the binary is self-contained.
+package public
+
+import "embed"
+
+// Files is served under /static.
+//
+//go:embed *.css *.js
+var Files embed.FS
