@@ -35,7 +35,7 @@ type Config struct {
 	BaseURL         *url.URL      // public address of the app, e.g. http://localhost:3000
 	OutboxURL       string        // the emulator's outbox page, shown on every page when set
 	SessionTTL      time.Duration // lifetime of a sign-in session
-	PendingTTL      time.Duration // lifetime of the pending sign-in cookie
+	PendingTTL      time.Duration // lifetime of a pending sign-in when Authsignal gives no code expiry
 	MaxCodeAttempts int           // wrong codes allowed per challenge (Authsignal's limit)
 	SendsPerIP      int           // codes one IP address may ask for per SendWindow
 	SendsPerAddress int           // codes one email or phone number may receive per SendWindow
@@ -117,7 +117,7 @@ func withDefaults(cfg Config) Config {
 		cfg.SessionTTL = 12 * time.Hour
 	}
 	if cfg.PendingTTL <= 0 {
-		cfg.PendingTTL = 10 * time.Minute
+		cfg.PendingTTL = 15 * time.Minute
 	}
 	if cfg.MaxCodeAttempts <= 0 {
 		cfg.MaxCodeAttempts = 5

@@ -2,8 +2,8 @@ package app
 
 import (
 	"bytes"
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"html"
 	"io"

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // e164 is the international phone format Authsignal requires: "+", a country code that
@@ -19,6 +20,9 @@ func normalizeEmail(raw string) (string, error) {
 	if email == "" {
 		return "", errors.New("Enter your email address.")
 	}
+	if strings.IndexFunc(email, invisible) >= 0 {
+		return "", errors.New("Enter a valid email address, like name@example.com.")
+	}
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != email || len(email) > 254 {
 		return "", errors.New("Enter a valid email address, like name@example.com.")
@@ -28,6 +32,12 @@ func normalizeEmail(raw string) (string, error) {
 		return "", errors.New("Enter a valid email address, like name@example.com.")
 	}
 	return email, nil
+}
+
+// invisible reports control and formatting characters (such as right-to-left overrides),
+// which make an address look like another one.
+func invisible(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 }
 
 // normalizePhone removes the spaces, dashes, dots and brackets people type and checks

@@ -18,6 +18,9 @@ import (
 // signed value of ours can stand in for it.
 const pendingPurpose = "pending-signin"
 
+// pendingGrace is how long the pending sign-in cookie outlives its code.
+const pendingGrace = 5 * time.Minute
+
 // signInMethod is one way to receive a code.
 type signInMethod struct {
 	Key                string // form value and store value
@@ -126,24 +129,33 @@ func (s *server) sendCode(c *fiber.Ctx) error {
 	if err := s.store.CreatePendingSignIn(c.UserContext(), pending); err != nil {
 		return fmt.Errorf("save pending sign-in: %w", err)
 	}
-	signed, err := s.sessions.SignValue(pendingPurpose, pending.ID, s.cfg.PendingTTL)
+	if err := s.setPendingCookie(c, pending); err != nil {
+		return err
+	}
+	return c.Redirect("/signin/verify", fiber.StatusSeeOther)
+}
+
+// setPendingCookie binds the browser to its pending sign-in with a signed id. The cookie
+// outlives the code a little, so that an expired code is reported as such.
+func (s *server) setPendingCookie(c *fiber.Ctx, pending store.PendingSignIn) error {
+	ttl := pending.ExpiresAt.Sub(s.now()) + pendingGrace
+	signed, err := s.sessions.SignValue(pendingPurpose, pending.ID, ttl)
 	if err != nil {
 		return fmt.Errorf("sign pending sign-in: %w", err)
 	}
 	c.Cookie(&fiber.Cookie{
-		Name: pendingCookie, Value: signed, Path: "/signin", MaxAge: int(s.cfg.PendingTTL.Seconds()),
+		Name: pendingCookie, Value: signed, Path: "/signin", MaxAge: int(ttl.Seconds()),
 		HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode, Secure: s.secureCookies,
 	})
-	return c.Redirect("/signin/verify", fiber.StatusSeeOther)
+	return nil
 }
 
-// pendingExpiry is the code's own expiry when Authsignal gives one, capped by our cookie.
+// pendingExpiry is the code's own expiry when Authsignal gives a plausible one, else
+// PendingTTL from now.
 func (s *server) pendingExpiry(expiresAtUnix int64) time.Time {
-	limit := s.now().Add(s.cfg.PendingTTL)
-	if expiresAtUnix <= 0 {
-		return limit
-	}
-	if exp := time.Unix(expiresAtUnix, 0); exp.Before(limit) {
+	now := s.now()
+	limit := now.Add(s.cfg.PendingTTL)
+	if exp := time.Unix(expiresAtUnix, 0); exp.After(now) && exp.Before(limit) {
 		return exp
 	}
 	return limit
@@ -339,8 +351,12 @@ func (s *server) resendCode(c *fiber.Ctx) error {
 		status, msg := s.authsignalFailure(c, "resend code", err)
 		return s.renderCodePage(c, status, pending, msg, "")
 	}
-	if err := s.store.UpdatePendingSignInChallenge(c.UserContext(), pending.ID, challenge.ChallengeID, s.pendingExpiry(challenge.ExpiresAt)); err != nil {
+	pending.ChallengeID, pending.ExpiresAt = challenge.ChallengeID, s.pendingExpiry(challenge.ExpiresAt)
+	if err := s.store.UpdatePendingSignInChallenge(c.UserContext(), pending.ID, pending.ChallengeID, pending.ExpiresAt); err != nil {
 		return fmt.Errorf("update pending sign-in: %w", err)
+	}
+	if err := s.setPendingCookie(c, pending); err != nil {
+		return err
 	}
 	return s.renderCodePage(c, fiber.StatusOK, pending, "", "We sent a new code. The previous one no longer works.")
 }

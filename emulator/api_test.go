@@ -1,0 +1,543 @@
+package emulator
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAuthAndRouting(t *testing.T) {
+	env := newEnv(t)
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		key        string
+		wantStatus int
+		wantCode   string
+	}{
+		{"no key", "GET", "/v1/users/u1", "", 401, "unauthorized"},
+		{"wrong key", "GET", "/v1/users/u1", "nope", 401, "unauthorized"},
+		{"key prefix", "GET", "/v1/users/u1", testKey[:5], 401, "unauthorized"},
+		{"unknown route is 401 first", "GET", "/v1/nothing", "", 401, "unauthorized"},
+		{"unknown route", "GET", "/v1/nothing", testKey, 404, "not_found"},
+		{"sessions not emulated", "POST", "/v1/sessions", testKey, 404, "not_found"},
+		{"wrong method", "PUT", "/v1/users/u1", testKey, 405, "method_not_allowed"},
+		{"wrong method on challenge", "GET", "/v1/challenge", testKey, 405, "method_not_allowed"},
+		{"unknown user", "GET", "/v1/users/u1", testKey, 404, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, raw, h := env.do(tt.method, tt.path, nil, tt.key)
+			if !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+				t.Fatalf("content type %q", h.Get("Content-Type"))
+			}
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatalf("body not JSON: %s", raw)
+			}
+			wantError(t, status, m, tt.wantStatus, tt.wantCode)
+			if tt.wantStatus == 401 && m["errorDescription"] != unauthorizedDescription {
+				t.Fatalf("401 description %q", m["errorDescription"])
+			}
+		})
+	}
+	status, raw, _ := env.do("GET", "/healthz", nil, "")
+	if status != 200 || string(raw) != "ok" {
+		t.Fatalf("healthz: %d %q", status, raw)
+	}
+}
+
+func TestBodyErrors(t *testing.T) {
+	env := newEnv(t)
+	huge := `{"action":"` + strings.Repeat("a", maxBodyBytes) + `"}`
+	tests := []struct {
+		name       string
+		path       string
+		body       string
+		wantStatus int
+		wantCode   string
+		wantDesc   string
+	}{
+		{"empty body", "/v1/challenge", "", 400, "invalid_request", "empty"},
+		{"malformed", "/v1/challenge", `{"action":`, 400, "invalid_request", "not valid JSON"},
+		{"syntax", "/v1/verify", `{action}`, 400, "invalid_request", "not valid JSON"},
+		{"array", "/v1/verify", `[]`, 400, "invalid_request", "JSON object"},
+		{"string", "/v1/claim", `"x"`, 400, "invalid_request", "JSON object"},
+		{"two objects", "/v1/validate", `{}{}`, 400, "invalid_request", "single JSON object"},
+		{"wrong type", "/v1/challenge", `{"verificationMethod":5}`, 400, "invalid_request", `"verificationMethod" must be of type string`},
+		{"wrong type custom", "/v1/challenge", `{"verificationMethod":"SMS","custom":"x"}`, 400, "invalid_request", `"custom" must be of type object`},
+		{"wrong bool", "/v1/claim", `{"challengeId":"c","userId":"u","skipVerificationCheck":"yes"}`, 400, "invalid_request", "boolean"},
+		{"huge", "/v1/challenge", huge, 413, "request_too_large", "larger than"},
+		{"track wrong type", "/v1/users/u1/actions/withdrawal", `{"custom":[1]}`, 400, "invalid_request", "object"},
+		{"validate null token", "/v1/validate", `{"token":null}`, 400, "invalid_request", "token is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, m := env.api("POST", tt.path, tt.body)
+			wantError(t, status, m, tt.wantStatus, tt.wantCode)
+			if !strings.Contains(m["errorDescription"].(string), tt.wantDesc) {
+				t.Fatalf("description %q lacks %q", m["errorDescription"], tt.wantDesc)
+			}
+		})
+	}
+	// Unknown fields are ignored (SDK forward compatibility).
+	m := env.apiOK("POST", "/v1/challenge", map[string]any{"verificationMethod": "SMS", "action": "signInWithSms", "phoneNumber": "+447700900123", "somethingNew": map[string]any{"x": 1}})
+	if m["challengeId"] == "" {
+		t.Fatal("no challengeId")
+	}
+}
+
+func TestChallengeValidation(t *testing.T) {
+	env := newEnv(t)
+	base := func(kv ...any) map[string]any {
+		m := map[string]any{"verificationMethod": "EMAIL_OTP", "action": "signInWithEmail", "email": "ann@example.com"}
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i+1] == nil {
+				delete(m, kv[i].(string))
+			} else {
+				m[kv[i].(string)] = kv[i+1]
+			}
+		}
+		return m
+	}
+	tests := []struct {
+		name     string
+		body     map[string]any
+		wantDesc string
+	}{
+		{"no method", base("verificationMethod", nil), "verificationMethod is required"},
+		{"unknown method", base("verificationMethod", "CARRIER_PIGEON"), "not a known verification method"},
+		{"unsupported method", base("verificationMethod", "PASSKEY"), "not supported"},
+		{"no action", base("action", nil), "action is required"},
+		{"bad action", base("action", "sign in"), "action"},
+		{"long action", base("action", strings.Repeat("a", 65)), "action"},
+		{"no email", base("email", nil), "email is required"},
+		{"bad email", base("email", "not-an-email"), "email is not valid"},
+		{"display name email", base("email", "Ann <ann@example.com>"), "email is not valid"},
+		{"dotless domain", base("email", "ann@localhost"), "email is not valid"},
+		{"sms no phone", base("verificationMethod", "SMS"), "phoneNumber is required"},
+		{"sms bad phone", base("verificationMethod", "SMS", "phoneNumber", "07700900123"), "E.164"},
+		{"whatsapp short phone", base("verificationMethod", "WHATSAPP", "phoneNumber", "+12345"), "E.164"},
+		{"bad smsChannel", base("verificationMethod", "SMS", "phoneNumber", "+447700900123", "smsChannel", "PIGEON"), "smsChannel"},
+		{"bad userId", base("userId", " padded "), "userId"},
+		{"long locale", base("locale", strings.Repeat("x", 36)), "locale"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, m := env.api("POST", "/v1/challenge", tt.body)
+			wantError(t, status, m, 400, "invalid_request")
+			if !strings.Contains(m["errorDescription"].(string), tt.wantDesc) {
+				t.Fatalf("description %q lacks %q", m["errorDescription"], tt.wantDesc)
+			}
+		})
+	}
+	if msgs := env.messages(""); len(msgs) != 0 {
+		t.Fatalf("invalid requests sent %d messages", len(msgs))
+	}
+}
+
+func TestChallengeVerifyClaim(t *testing.T) {
+	env := newEnv(t)
+	// Email: challenge, verify, claim.
+	resp := env.apiOK("POST", "/v1/challenge", map[string]any{"verificationMethod": "EMAIL_OTP", "action": "signInWithEmail", "email": "Ann@Example.com", "locale": "en-GB"})
+	id := resp["challengeId"].(string)
+	if resp["idempotencyKey"] == "" || resp["expiresAt"].(float64) != float64(env.clock.Now().Add(DefaultLimits().CodeTTL).Unix()) {
+		t.Fatalf("challenge response %v", resp)
+	}
+	msgs := env.messages("ann@example.com")
+	if len(msgs) != 1 || msgs[0].Channel != "EMAIL" || msgs[0].Subject == "" || !strings.Contains(msgs[0].Body, msgs[0].Code) || len(msgs[0].Code) != 6 {
+		t.Fatalf("outbox %+v", msgs)
+	}
+	got := env.apiOK("GET", "/v1/challenges?challengeId="+id, nil)
+	if got["challengeId"] != id || got["verificationMethod"] != "EMAIL_OTP" || got["email"] != "ann@example.com" || got["action"] != "signInWithEmail" {
+		t.Fatalf("get challenge %v", got)
+	}
+	// Claim before verify is refused.
+	status, m := env.api("POST", "/v1/claim", map[string]any{"challengeId": id, "userId": "user-1"})
+	wantError(t, status, m, 400, "invalid_request")
+
+	v := env.verify(id, msgs[0].Code)
+	if v["isVerified"] != true || v["email"] != "ann@example.com" || v["verificationMethod"] != "EMAIL_OTP" || v["failureReason"] != nil {
+		t.Fatalf("verify %v", v)
+	}
+	c := env.apiOK("POST", "/v1/claim", map[string]any{"challengeId": id, "userId": "user-1"})
+	if c["token"] == "" || c["verificationMethod"] != "EMAIL_OTP" {
+		t.Fatalf("claim %v", c)
+	}
+	// The claim token validates to the sign-in action, succeeded.
+	val := env.apiOK("POST", "/v1/validate", map[string]any{"token": c["token"]})
+	if val["isValid"] != true || val["state"] != "CHALLENGE_SUCCEEDED" || val["action"] != "signInWithEmail" || val["actionCode"] != "signInWithEmail" || val["userId"] != "user-1" {
+		t.Fatalf("validate claim token %v", val)
+	}
+	user := env.apiOK("GET", "/v1/users/user-1", nil)
+	if user["isEnrolled"] != true || user["email"] != "ann@example.com" || user["emailVerified"] != true || user["defaultVerificationMethod"] != "EMAIL_OTP" {
+		t.Fatalf("user %v", user)
+	}
+	auths := env.apiList("GET", "/v1/users/user-1/authenticators")
+	if len(auths) != 1 || auths[0]["verificationMethod"] != "EMAIL_OTP" || auths[0]["email"] != "ann@example.com" || auths[0]["verifiedAt"] == nil {
+		t.Fatalf("authenticators %v", auths)
+	}
+	// Claiming again by the same user is fine and enrols nothing new; another user is refused.
+	env.apiOK("POST", "/v1/claim", map[string]any{"challengeId": id, "userId": "user-1"})
+	if n := len(env.apiList("GET", "/v1/users/user-1/authenticators")); n != 1 {
+		t.Fatalf("re-claim enrolled again: %d", n)
+	}
+	status, m = env.api("POST", "/v1/claim", map[string]any{"challengeId": id, "userId": "user-2"})
+	wantError(t, status, m, 400, "invalid_request")
+	// A verified challenge cannot be re-sent.
+	status, m = env.api("POST", "/v1/challenge", map[string]any{"challengeId": id})
+	wantError(t, status, m, 400, "invalid_request")
+
+	// SMS via the WhatsApp channel, claimed with skipVerificationCheck.
+	resp = env.apiOK("POST", "/v1/challenge", map[string]any{"verificationMethod": "SMS", "smsChannel": "WHATSAPP", "action": "signInWithSms", "phoneNumber": "+447700900123", "locale": "es-ES"})
+	wa := env.messages("+447700900123")
+	if len(wa) != 1 || wa[0].Channel != "WHATSAPP" || !strings.Contains(wa[0].Body, "tu código") {
+		t.Fatalf("whatsapp outbox %+v", wa)
+	}
+	env.apiOK("POST", "/v1/claim", map[string]any{"challengeId": resp["challengeId"], "userId": "user-2", "skipVerificationCheck": true})
+	if user := env.apiOK("GET", "/v1/users/user-2", nil); user["phoneNumber"] != "+447700900123" || user["isEnrolled"] != true {
+		t.Fatalf("user-2 %v", user)
+	}
+
+	// Errors.
+	tests := []struct {
+		name, method, path string
+		body               any
+		wantStatus         int
+		wantCode           string
+	}{
+		{"verify unknown", "POST", "/v1/verify", map[string]any{"challengeId": "nope", "verificationCode": "123456"}, 404, "not_found"},
+		{"verify no id", "POST", "/v1/verify", map[string]any{"verificationCode": "123456"}, 400, "invalid_request"},
+		{"verify no code", "POST", "/v1/verify", map[string]any{"challengeId": id}, 400, "invalid_request"},
+		{"claim unknown", "POST", "/v1/claim", map[string]any{"challengeId": "nope", "userId": "u"}, 404, "not_found"},
+		{"claim no user", "POST", "/v1/claim", map[string]any{"challengeId": id}, 400, "invalid_request"},
+		{"resend unknown", "POST", "/v1/challenge", map[string]any{"challengeId": "nope"}, 404, "not_found"},
+		{"get challenge none", "GET", "/v1/challenges?challengeId=nope", nil, 404, "not_found"},
+		{"get challenge no query", "GET", "/v1/challenges", nil, 400, "invalid_request"},
+		{"get challenge bad method", "GET", "/v1/challenges?userId=u&verificationMethod=X", nil, 400, "invalid_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, m := env.api(tt.method, tt.path, tt.body)
+			wantError(t, status, m, tt.wantStatus, tt.wantCode)
+		})
+	}
+	// Lookup by user.
+	if got := env.apiOK("GET", "/v1/challenges?userId=user-2&action=signInWithSms", nil); got["smsChannel"] != "WHATSAPP" {
+		t.Fatalf("get by user %v", got)
+	}
+}
+
+func TestChallengeForKnownUserRecordsAction(t *testing.T) {
+	env := newEnv(t)
+	resp := env.apiOK("POST", "/v1/challenge", map[string]any{"verificationMethod": "SMS", "action": "addPhone", "phoneNumber": "+15005550006", "userId": "u7", "idempotencyKey": "k7"})
+	a := env.apiOK("GET", "/v1/users/u7/actions/addPhone/k7", nil)
+	if a["state"] != "CHALLENGE_REQUIRED" {
+		t.Fatalf("action %v", a)
+	}
+	env.verify(resp["challengeId"].(string), env.lastCode("+15005550006"))
+	if a := env.apiOK("GET", "/v1/users/u7/actions/addPhone/k7", nil); a["state"] != "CHALLENGE_SUCCEEDED" || a["verificationMethod"] != "SMS" {
+		t.Fatalf("action after verify %v", a)
+	}
+	status, m := env.api("POST", "/v1/claim", map[string]any{"challengeId": resp["challengeId"], "userId": "someone-else"})
+	wantError(t, status, m, 400, "invalid_request")
+}
+
+func TestUsersAndAuthenticators(t *testing.T) {
+	env := newEnv(t)
+	// PATCH creates and updates; omitted fields stay.
+	u := env.apiOK("PATCH", "/v1/users/u1", map[string]any{"email": "Bea@Example.com", "username": "bea", "custom": map[string]any{"tier": "gold"}})
+	if u["userId"] != "u1" || u["email"] != "bea@example.com" || u["username"] != "bea" || u["custom"].(map[string]any)["tier"] != "gold" {
+		t.Fatalf("patch %v", u)
+	}
+	u = env.apiOK("PATCH", "/v1/users/u1", map[string]any{"displayName": "Bea B", "phoneNumber": "+447700900999", "phoneNumberVerified": true})
+	if u["email"] != "bea@example.com" || u["displayName"] != "Bea B" || u["phoneNumber"] != "+447700900999" {
+		t.Fatalf("patch 2 %v", u)
+	}
+	got := env.apiOK("GET", "/v1/users/u1", nil)
+	if got["isEnrolled"] != false || got["phoneNumberVerified"] != true || got["emailVerified"] != false || len(got["allowedVerificationMethods"].([]any)) != 3 {
+		t.Fatalf("get %v", got)
+	}
+	for _, tt := range []struct {
+		name string
+		body any
+	}{
+		{"bad email", map[string]any{"email": "x"}},
+		{"bad phone", map[string]any{"phoneNumber": "123"}},
+		{"custom not object", map[string]any{"custom": []int{1}}},
+		{"emailVerified not bool", map[string]any{"emailVerified": "yes"}},
+		{"empty body", ""},
+	} {
+		t.Run("patch "+tt.name, func(t *testing.T) {
+			status, m := env.api("PATCH", "/v1/users/u1", tt.body)
+			wantError(t, status, m, 400, "invalid_request")
+		})
+	}
+
+	// Enrol: new form and the older oobChannel form.
+	a1 := env.apiOK("POST", "/v1/users/u1/authenticators", map[string]any{"verificationMethod": "SMS", "phoneNumber": "+447700900999"})
+	auth1 := a1["authenticator"].(map[string]any)
+	if auth1["verificationMethod"] != "SMS" || auth1["userId"] != "u1" || auth1["isDefault"] != true || auth1["userAuthenticatorId"] == "" {
+		t.Fatalf("enrol %v", a1)
+	}
+	a2 := env.apiOK("POST", "/v1/users/u1/authenticators", map[string]any{"oobChannel": "EMAIL_OTP", "email": "bea@example.com", "isDefault": true})
+	auth2 := a2["authenticator"].(map[string]any)
+	if auth2["verificationMethod"] != "EMAIL_OTP" || auth2["isDefault"] != true {
+		t.Fatalf("enrol oob %v", a2)
+	}
+	// Same again returns the existing one.
+	again := env.apiOK("POST", "/v1/users/u1/authenticators", map[string]any{"verificationMethod": "SMS", "phoneNumber": "+447700900999"})
+	if again["authenticator"].(map[string]any)["userAuthenticatorId"] != auth1["userAuthenticatorId"] {
+		t.Fatal("duplicate enrolment created a new authenticator")
+	}
+	got = env.apiOK("GET", "/v1/users/u1", nil)
+	if got["isEnrolled"] != true || got["defaultVerificationMethod"] != "EMAIL_OTP" || len(got["enrolledVerificationMethods"].([]any)) != 2 {
+		t.Fatalf("enrolled user %v", got)
+	}
+	for _, tt := range []struct {
+		name string
+		body any
+	}{
+		{"no method", map[string]any{"email": "a@b.co"}},
+		{"unsupported", map[string]any{"verificationMethod": "PASSKEY"}},
+		{"email missing", map[string]any{"verificationMethod": "EMAIL_OTP"}},
+		{"phone invalid", map[string]any{"verificationMethod": "WHATSAPP", "phoneNumber": "+0123"}},
+	} {
+		t.Run("enrol "+tt.name, func(t *testing.T) {
+			status, m := env.api("POST", "/v1/users/u1/authenticators", tt.body)
+			wantError(t, status, m, 400, "invalid_request")
+		})
+	}
+	// Delete the default: the other one becomes default.
+	env.apiOK("DELETE", "/v1/users/u1/authenticators/"+auth2["userAuthenticatorId"].(string), nil)
+	auths := env.apiList("GET", "/v1/users/u1/authenticators")
+	if len(auths) != 1 || auths[0]["isDefault"] != true {
+		t.Fatalf("after delete %v", auths)
+	}
+	status, m := env.api("DELETE", "/v1/users/u1/authenticators/nope", nil)
+	wantError(t, status, m, 404, "not_found")
+	status, m = env.api("GET", "/v1/users/ghost/authenticators", nil)
+	wantError(t, status, m, 404, "not_found")
+
+	// Query users.
+	env.apiOK("PATCH", "/v1/users/u2", map[string]any{"email": "cy@example.com"})
+	env.apiOK("PATCH", "/v1/users/u3", map[string]any{"username": "dee"})
+	q := env.apiOK("GET", "/v1/users?email=BEA@example.com", nil)
+	if users := q["users"].([]any); len(users) != 1 || users[0].(map[string]any)["userId"] != "u1" {
+		t.Fatalf("query by email %v", q)
+	}
+	q = env.apiOK("GET", "/v1/users?limit=2", nil)
+	if users := q["users"].([]any); len(users) != 2 || q["lastEvaluatedUserId"] != "u2" {
+		t.Fatalf("page 1 %v", q)
+	}
+	q = env.apiOK("GET", "/v1/users?limit=2&lastEvaluatedUserId=u2", nil)
+	if users := q["users"].([]any); len(users) != 1 || q["lastEvaluatedUserId"] != nil {
+		t.Fatalf("page 2 %v", q)
+	}
+	status, m = env.api("GET", "/v1/users?limit=abc", nil)
+	wantError(t, status, m, 400, "invalid_request")
+
+	// Delete user: gone, with its authenticators.
+	if d := env.apiOK("DELETE", "/v1/users/u1", nil); d["success"] != true {
+		t.Fatalf("delete %v", d)
+	}
+	status, m = env.api("GET", "/v1/users/u1", nil)
+	wantError(t, status, m, 404, "not_found")
+	status, m = env.api("DELETE", "/v1/users/u1", nil)
+	wantError(t, status, m, 404, "not_found")
+}
+
+func TestTrackAndActions(t *testing.T) {
+	env := newEnv(t)
+	track := func(user, action string, body map[string]any) map[string]any {
+		t.Helper()
+		return env.apiOK("POST", "/v1/users/"+user+"/actions/"+action, body)
+	}
+	tests := []struct {
+		name      string
+		action    string
+		body      map[string]any
+		wantState string
+		wantRule  string
+	}{
+		{"small withdrawal", "withdrawal", map[string]any{"custom": map[string]any{"amount": 50.5}}, "ALLOW", ""},
+		{"threshold is allowed", "withdrawal", map[string]any{"custom": map[string]any{"amount": 1000}}, "ALLOW", ""},
+		{"medium withdrawal", "withdrawal", map[string]any{"custom": map[string]any{"amount": 1500.25}}, "CHALLENGE_REQUIRED", "challenge-withdrawal"},
+		{"large withdrawal", "withdrawal", map[string]any{"custom": map[string]any{"amount": 10000.01}}, "BLOCK", "block-large-withdrawal"},
+		{"string amount does not match", "withdrawal", map[string]any{"custom": map[string]any{"amount": "20000"}}, "ALLOW", ""},
+		{"other action", "signIn", map[string]any{"custom": map[string]any{"amount": 20000}}, "ALLOW", ""},
+		{"empty body", "withdrawal", nil, "ALLOW", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m map[string]any
+			if tt.body == nil {
+				m = env.apiOK("POST", "/v1/users/u1/actions/"+tt.action, "")
+			} else {
+				m = track("u1", tt.action, tt.body)
+			}
+			if m["state"] != tt.wantState {
+				t.Fatalf("state %v, want %s", m["state"], tt.wantState)
+			}
+			ids := m["ruleIds"].([]any)
+			if (tt.wantRule == "" && len(ids) != 0) || (tt.wantRule != "" && (len(ids) != 1 || ids[0] != tt.wantRule)) {
+				t.Fatalf("ruleIds %v, want %q", ids, tt.wantRule)
+			}
+			for _, k := range []string{"idempotencyKey", "url", "token"} {
+				if s, _ := m[k].(string); s == "" {
+					t.Fatalf("%s missing: %v", k, m)
+				}
+			}
+			if !strings.HasPrefix(m["url"].(string), env.srv.URL+"/challenge?token=") {
+				t.Fatalf("url %v", m["url"])
+			}
+			for _, k := range []string{"isEnrolled", "enrolledVerificationMethods", "allowedVerificationMethods"} {
+				if _, ok := m[k]; !ok {
+					t.Fatalf("%s missing: %v", k, m)
+				}
+			}
+		})
+	}
+
+	// Idempotency: same key, same response, no re-evaluation.
+	first := track("u2", "withdrawal", map[string]any{"idempotencyKey": "w-1", "custom": map[string]any{"amount": 1500}, "redirectUrl": "https://app.example/cb", "ipAddress": "198.51.100.1", "userAgent": "UA/1", "deviceId": "dev-1"})
+	second := track("u2", "withdrawal", map[string]any{"idempotencyKey": "w-1", "custom": map[string]any{"amount": 5}})
+	if first["token"] != second["token"] || second["state"] != "CHALLENGE_REQUIRED" || first["idempotencyKey"] != "w-1" {
+		t.Fatalf("idempotency: %v vs %v", first, second)
+	}
+	a := env.apiOK("GET", "/v1/users/u2/actions/withdrawal/w-1", nil)
+	rules := a["rules"].([]any)
+	if a["state"] != "CHALLENGE_REQUIRED" || a["createdAt"] == "" || a["stateUpdatedAt"] == "" || len(rules) != 1 || rules[0].(map[string]any)["ruleId"] != "challenge-withdrawal" || rules[0].(map[string]any)["name"] == "" {
+		t.Fatalf("get action %v", a)
+	}
+	if _, ok := a["output"]; !ok {
+		t.Fatalf("output missing %v", a)
+	}
+	// PATCH.
+	a = env.apiOK("PATCH", "/v1/users/u2/actions/withdrawal/w-1", map[string]any{"state": "REVIEW_SUCCEEDED"})
+	if a["state"] != "REVIEW_SUCCEEDED" {
+		t.Fatalf("patch %v", a)
+	}
+	// Query.
+	track("u2", "signIn", map[string]any{"idempotencyKey": "s-1"})
+	list := env.apiList("GET", "/v1/users/u2/actions")
+	if len(list) != 2 || list[0]["actionCode"] != "signIn" {
+		t.Fatalf("query all %v", list)
+	}
+	list = env.apiList("GET", "/v1/users/u2/actions?codes=withdrawal&state=REVIEW_SUCCEEDED&fromDate=2025-01-01T00:00:00Z")
+	if len(list) != 1 || list[0]["idempotencyKey"] != "w-1" || list[0]["ipAddress"] != "198.51.100.1" || list[0]["userAgent"] != "UA/1" {
+		t.Fatalf("query filtered %v", list)
+	}
+	if l := env.apiList("GET", "/v1/users/u2/actions?fromDate=2030-01-01"); len(l) != 0 {
+		t.Fatalf("query future %v", l)
+	}
+
+	errs := []struct {
+		name, method, path string
+		body               any
+		wantStatus         int
+		wantCode           string
+	}{
+		{"track bad action", "POST", "/v1/users/u1/actions/bad%20action", map[string]any{}, 400, "invalid_request"},
+		{"track long action", "POST", "/v1/users/u1/actions/" + strings.Repeat("x", 65), map[string]any{}, 400, "invalid_request"},
+		{"track bad email", "POST", "/v1/users/u1/actions/signIn", map[string]any{"email": "nope"}, 400, "invalid_request"},
+		{"track bad phone", "POST", "/v1/users/u1/actions/signIn", map[string]any{"phoneNumber": "12"}, 400, "invalid_request"},
+		{"track javascript redirect", "POST", "/v1/users/u1/actions/signIn", map[string]any{"redirectUrl": "javascript:alert(1)"}, 400, "invalid_request"},
+		{"track relative redirect", "POST", "/v1/users/u1/actions/signIn", map[string]any{"redirectUrl": "/cb"}, 400, "invalid_request"},
+		{"get unknown action", "GET", "/v1/users/u2/actions/withdrawal/nope", nil, 404, "not_found"},
+		{"patch unknown action", "PATCH", "/v1/users/u2/actions/withdrawal/nope", map[string]any{"state": "ALLOW"}, 404, "not_found"},
+		{"patch bad state", "PATCH", "/v1/users/u2/actions/withdrawal/w-1", map[string]any{"state": "MAYBE"}, 400, "invalid_request"},
+		{"patch no state", "PATCH", "/v1/users/u2/actions/withdrawal/w-1", map[string]any{}, 400, "invalid_request"},
+		{"query bad state", "GET", "/v1/users/u2/actions?state=NOPE", nil, 400, "invalid_request"},
+		{"query bad date", "GET", "/v1/users/u2/actions?fromDate=yesterday", nil, 400, "invalid_request"},
+		{"query bad codes", "GET", "/v1/users/u2/actions?codes=a,b%20c", nil, 400, "invalid_request"},
+	}
+	for _, tt := range errs {
+		t.Run(tt.name, func(t *testing.T) {
+			status, m := env.api(tt.method, tt.path, tt.body)
+			wantError(t, status, m, tt.wantStatus, tt.wantCode)
+		})
+	}
+}
+
+func TestTrackReportsEnrolmentAndNewDevice(t *testing.T) {
+	rulesFile := writeRules(t, `{"rules":[
+		{"id":"new-device","actionCode":"*","conditions":[{"field":"isNewDevice","op":"eq","value":true},{"field":"isEnrolled","op":"eq","value":true}],"outcome":"CHALLENGE_REQUIRED"},
+		{"id":"corp","actionCode":"login","conditions":[{"field":"emailDomain","op":"eq","value":"corp.example"}],"outcome":"REVIEW_REQUIRED"}
+	]}`)
+	env := newEnv(t, func(c *Config) { c.RulesFile = rulesFile })
+	m := env.apiOK("POST", "/v1/users/u1/actions/login", map[string]any{"deviceId": "d1"})
+	if m["state"] != "ALLOW" || m["isEnrolled"] != false || len(m["enrolledVerificationMethods"].([]any)) != 0 || m["defaultVerificationMethod"] != nil {
+		t.Fatalf("unenrolled %v", m)
+	}
+	env.apiOK("POST", "/v1/users/u1/authenticators", map[string]any{"verificationMethod": "EMAIL_OTP", "email": "u1@corp.example"})
+	m = env.apiOK("POST", "/v1/users/u1/actions/login", map[string]any{"deviceId": "d1"})
+	if m["state"] != "REVIEW_REQUIRED" || m["isEnrolled"] != true || m["defaultVerificationMethod"] != "EMAIL_OTP" {
+		t.Fatalf("known device, corp email from user %v", m)
+	}
+	m = env.apiOK("POST", "/v1/users/u1/actions/login", map[string]any{"deviceId": "d2"})
+	if m["state"] != "CHALLENGE_REQUIRED" || m["ruleIds"].([]any)[0] != "new-device" {
+		t.Fatalf("new device %v", m)
+	}
+}
+
+func TestValidateTokens(t *testing.T) {
+	env := newEnv(t)
+	m := env.apiOK("POST", "/v1/users/u1/actions/withdrawal", map[string]any{"idempotencyKey": "k1", "custom": map[string]any{"amount": 2000}})
+	token := m["token"].(string)
+	other, err := New(Config{SecretKey: "another-key", DBPath: ":memory:", Now: env.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	wrongKey, _ := other.issueToken("u1", "withdrawal", "k1", "")
+	parts := strings.Split(token, ".")
+	noneToken := "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + "."
+	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+	unknownAction, _ := env.emu.issueToken("u1", "withdrawal", "no-such-key", "")
+
+	tests := []struct {
+		name      string
+		body      map[string]any
+		wantValid bool
+	}{
+		{"valid", map[string]any{"token": token}, true},
+		{"valid with matching user and action", map[string]any{"token": token, "userId": "u1", "action": "withdrawal"}, true},
+		{"wrong user", map[string]any{"token": token, "userId": "u2"}, false},
+		{"wrong action", map[string]any{"token": token, "action": "signIn"}, false},
+		{"tampered payload", map[string]any{"token": tampered}, false},
+		{"alg none", map[string]any{"token": noneToken}, false},
+		{"wrong key", map[string]any{"token": wrongKey}, false},
+		{"garbage", map[string]any{"token": "not.a.jwt"}, false},
+		{"unknown action", map[string]any{"token": unknownAction}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := env.apiOK("POST", "/v1/validate", tt.body)
+			if v["isValid"] != tt.wantValid {
+				t.Fatalf("isValid %v, want %v (%v)", v["isValid"], tt.wantValid, v)
+			}
+			if tt.wantValid {
+				if v["state"] != "CHALLENGE_REQUIRED" || v["userId"] != "u1" || v["action"] != "withdrawal" || v["actionCode"] != "withdrawal" || v["idempotencyKey"] != "k1" || v["stateUpdatedAt"] == "" {
+					t.Fatalf("valid response %v", v)
+				}
+			} else if v["state"] != nil {
+				t.Fatalf("invalid response leaks state %v", v)
+			}
+		})
+	}
+	// Validate reports the current state.
+	env.apiOK("PATCH", "/v1/users/u1/actions/withdrawal/k1", map[string]any{"state": "CHALLENGE_SUCCEEDED"})
+	if v := env.apiOK("POST", "/v1/validate", map[string]any{"token": token}); v["state"] != "CHALLENGE_SUCCEEDED" {
+		t.Fatalf("current state %v", v)
+	}
+	// Expired.
+	env.clock.Advance(DefaultLimits().TokenTTL + time.Second)
+	if v := env.apiOK("POST", "/v1/validate", map[string]any{"token": token}); v["isValid"] != false {
+		t.Fatalf("expired token valid: %v", v)
+	}
+	status, m2 := env.api("POST", "/v1/validate", map[string]any{})
+	wantError(t, status, m2, 400, "invalid_request")
+}

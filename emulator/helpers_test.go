@@ -1,0 +1,202 @@
+package emulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const testKey = "test-secret-key"
+
+// testClock is a settable clock shared by the emulator and the test.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type testEnv struct {
+	t     testing.TB
+	emu   *Emulator
+	srv   *httptest.Server
+	clock *testClock
+}
+
+// newEnv starts an in-memory emulator behind an httptest server. mutate may adjust the config.
+func newEnv(t testing.TB, mutate ...func(*Config)) *testEnv {
+	t.Helper()
+	clock := newTestClock()
+	cfg := Config{SecretKey: testKey, DBPath: ":memory:", Now: clock.Now}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	emu, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	srv := httptest.NewServer(emu.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return &testEnv{t: t, emu: emu, srv: srv, clock: clock}
+}
+
+// do sends a request; body may be nil, a string/[]byte (sent raw) or any value (JSON-encoded).
+func (env *testEnv) do(method, path string, body any, key string) (int, []byte, http.Header) {
+	env.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			env.t.Fatalf("marshal: %v", err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, env.srv.URL+path, r)
+	if err != nil {
+		env.t.Fatalf("request: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.SetBasicAuth(key, "")
+	}
+	resp, err := env.srv.Client().Do(req)
+	if err != nil {
+		env.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		env.t.Fatalf("read body: %v", err)
+	}
+	return resp.StatusCode, out, resp.Header
+}
+
+// api calls the Server API with the right key and decodes a JSON object answer.
+func (env *testEnv) api(method, path string, body any) (int, map[string]any) {
+	env.t.Helper()
+	status, raw, h := env.do(method, path, body, testKey)
+	if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		env.t.Fatalf("%s %s: content type %q, body %s", method, path, ct, raw)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		env.t.Fatalf("%s %s: not a JSON object: %s", method, path, raw)
+	}
+	return status, m
+}
+
+// apiOK is api that requires a 200.
+func (env *testEnv) apiOK(method, path string, body any) map[string]any {
+	env.t.Helper()
+	status, m := env.api(method, path, body)
+	if status != http.StatusOK {
+		env.t.Fatalf("%s %s: status %d, body %v", method, path, status, m)
+	}
+	return m
+}
+
+// apiList calls an endpoint answering a JSON array.
+func (env *testEnv) apiList(method, path string) []map[string]any {
+	env.t.Helper()
+	status, raw, _ := env.do(method, path, nil, testKey)
+	if status != http.StatusOK {
+		env.t.Fatalf("%s %s: status %d, body %s", method, path, status, raw)
+	}
+	var l []map[string]any
+	if err := json.Unmarshal(raw, &l); err != nil {
+		env.t.Fatalf("%s %s: not a JSON array: %s", method, path, raw)
+	}
+	return l
+}
+
+// wantError checks a JSON error answer.
+func wantError(t testing.TB, status int, m map[string]any, wantStatus int, wantCode string) {
+	t.Helper()
+	if status != wantStatus {
+		t.Fatalf("status %d, want %d (body %v)", status, wantStatus, m)
+	}
+	if m["error"] != wantCode || m["errorCode"] != wantCode {
+		t.Fatalf("error %v / errorCode %v, want %q", m["error"], m["errorCode"], wantCode)
+	}
+	if d, _ := m["errorDescription"].(string); d == "" {
+		t.Fatalf("errorDescription empty: %v", m)
+	}
+}
+
+// messages returns the outbox for a recipient, newest first.
+func (env *testEnv) messages(to string) []Message {
+	env.t.Helper()
+	status, raw, _ := env.do("GET", "/emulator/messages?to="+url.QueryEscape(to), nil, "")
+	if status != http.StatusOK {
+		env.t.Fatalf("messages: %d %s", status, raw)
+	}
+	var msgs []Message
+	if err := json.Unmarshal(raw, &msgs); err != nil {
+		env.t.Fatalf("messages: %v: %s", err, raw)
+	}
+	return msgs
+}
+
+// lastCode is the newest code sent to a recipient.
+func (env *testEnv) lastCode(to string) string {
+	env.t.Helper()
+	msgs := env.messages(to)
+	if len(msgs) == 0 {
+		env.t.Fatalf("no message to %s", to)
+	}
+	return msgs[0].Code
+}
+
+// challengeEmail starts an email challenge and returns its id.
+func (env *testEnv) challengeEmail(email string) string {
+	env.t.Helper()
+	m := env.apiOK("POST", "/v1/challenge", map[string]any{"verificationMethod": "EMAIL_OTP", "action": "signInWithEmail", "email": email})
+	return m["challengeId"].(string)
+}
+
+func (env *testEnv) verify(id, code string) map[string]any {
+	env.t.Helper()
+	return env.apiOK("POST", "/v1/verify", map[string]any{"challengeId": id, "verificationCode": code})
+}
+
+// wrongCode returns a 6-digit code different from code.
+func wrongCode(code string) string {
+	if code == "000000" {
+		return "111111"
+	}
+	return "000000"
+}

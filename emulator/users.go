@@ -1,0 +1,580 @@
+package emulator
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// ensureUser creates the user when unknown (track, challenge, claim and enrol do, like the real service).
+func (e *Emulator) ensureUser(ctx context.Context, tx *sql.Tx, userID string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO users(user_id, created_at) VALUES (?, ?) ON CONFLICT(user_id) DO NOTHING`, userID, ms(e.now())); err != nil {
+		return fmt.Errorf("ensure user: %w", err)
+	}
+	return nil
+}
+
+func userExists(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, userID string) (bool, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE user_id = ?`, userID).Scan(&n); err != nil {
+		return false, fmt.Errorf("find user: %w", err)
+	}
+	return n > 0, nil
+}
+
+// setUserContactVerified records a verified email or phone number on the user.
+func (e *Emulator) setUserContactVerified(ctx context.Context, tx *sql.Tx, userID, email, phone string) error {
+	if email != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, email_verified = 1 WHERE user_id = ?`, email, userID); err != nil {
+			return fmt.Errorf("set user email: %w", err)
+		}
+	}
+	if phone != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET phone_number = ?, phone_number_verified = 1 WHERE user_id = ?`, phone, userID); err != nil {
+			return fmt.Errorf("set user phone: %w", err)
+		}
+	}
+	return nil
+}
+
+// authenticatorRow is a stored authenticator.
+type authenticatorRow struct {
+	ID, UserID, Method, Email, PhoneNumber string
+	IsDefault                              bool
+	CreatedAt                              int64
+	VerifiedAt, LastVerifiedAt             sql.NullInt64
+}
+
+// userAuthenticator is the API's UserAuthenticator shape.
+type userAuthenticator struct {
+	UserAuthenticatorID string `json:"userAuthenticatorId"`
+	UserID              string `json:"userId"`
+	VerificationMethod  string `json:"verificationMethod"`
+	Email               string `json:"email,omitempty"`
+	PhoneNumber         string `json:"phoneNumber,omitempty"`
+	CreatedAt           string `json:"createdAt"`
+	VerifiedAt          string `json:"verifiedAt,omitempty"`
+	LastVerifiedAt      string `json:"lastVerifiedAt,omitempty"`
+	IsDefault           bool   `json:"isDefault"`
+}
+
+func (a authenticatorRow) api() userAuthenticator {
+	return userAuthenticator{UserAuthenticatorID: a.ID, UserID: a.UserID, VerificationMethod: a.Method, Email: a.Email, PhoneNumber: a.PhoneNumber,
+		CreatedAt: isoTime(fromMS(a.CreatedAt)), VerifiedAt: nullableMS(a.VerifiedAt), LastVerifiedAt: nullableMS(a.LastVerifiedAt), IsDefault: a.IsDefault}
+}
+
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+func listAuthenticators(ctx context.Context, q queryer, userID string) ([]authenticatorRow, error) {
+	rows, err := q.QueryContext(ctx, `SELECT authenticator_id, user_id, verification_method, email, phone_number, is_default, created_at, verified_at, last_verified_at
+		FROM authenticators WHERE user_id = ? ORDER BY created_at, rowid`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list authenticators: %w", err)
+	}
+	defer rows.Close()
+	var out []authenticatorRow
+	for rows.Next() {
+		var a authenticatorRow
+		if err := rows.Scan(&a.ID, &a.UserID, &a.Method, &a.Email, &a.PhoneNumber, &a.IsDefault, &a.CreatedAt, &a.VerifiedAt, &a.LastVerifiedAt); err != nil {
+			return nil, fmt.Errorf("scan authenticator: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// enrollAuthenticator adds a verified authenticator unless the same method and recipient
+// is already enrolled (then it returns that one). The first one becomes the default.
+func (e *Emulator) enrollAuthenticator(ctx context.Context, tx *sql.Tx, userID, method, email, phone string, isDefault bool) (authenticatorRow, error) {
+	existing, err := listAuthenticators(ctx, tx, userID)
+	if err != nil {
+		return authenticatorRow{}, err
+	}
+	for _, a := range existing {
+		if a.Method == method && a.Email == email && a.PhoneNumber == phone {
+			return a, nil
+		}
+	}
+	id, err := e.newUUID()
+	if err != nil {
+		return authenticatorRow{}, err
+	}
+	now := ms(e.now())
+	if len(existing) == 0 {
+		isDefault = true
+	}
+	if isDefault {
+		if _, err := tx.ExecContext(ctx, `UPDATE authenticators SET is_default = 0 WHERE user_id = ?`, userID); err != nil {
+			return authenticatorRow{}, fmt.Errorf("reset default authenticator: %w", err)
+		}
+	}
+	a := authenticatorRow{ID: id, UserID: userID, Method: method, Email: email, PhoneNumber: phone, IsDefault: isDefault, CreatedAt: now,
+		VerifiedAt: sql.NullInt64{Int64: now, Valid: true}}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO authenticators(authenticator_id, user_id, verification_method, email, phone_number, is_default, created_at, verified_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.UserID, a.Method, a.Email, a.PhoneNumber, a.IsDefault, a.CreatedAt, now); err != nil {
+		return authenticatorRow{}, fmt.Errorf("insert authenticator: %w", err)
+	}
+	return a, nil
+}
+
+// enrolmentSummary is what track and GET user report about a user's authenticators.
+type enrolmentSummary struct {
+	IsEnrolled                  bool
+	EnrolledVerificationMethods []string
+	DefaultVerificationMethod   string
+}
+
+var allowedVerificationMethods = []string{MethodEmailOTP, MethodSMS, MethodWhatsApp}
+
+func summarize(auths []authenticatorRow) enrolmentSummary {
+	s := enrolmentSummary{IsEnrolled: len(auths) > 0, EnrolledVerificationMethods: []string{}}
+	seen := map[string]bool{}
+	for _, a := range auths {
+		if !seen[a.Method] {
+			seen[a.Method] = true
+			s.EnrolledVerificationMethods = append(s.EnrolledVerificationMethods, a.Method)
+		}
+		if a.IsDefault {
+			s.DefaultVerificationMethod = a.Method
+		}
+	}
+	if s.DefaultVerificationMethod == "" && len(auths) > 0 {
+		s.DefaultVerificationMethod = auths[0].Method
+	}
+	return s
+}
+
+type userRow struct {
+	ID, Email, PhoneNumber, Username, DisplayName, Custom, Locale string
+	EmailVerified, PhoneNumberVerified                            bool
+}
+
+const userColumns = `user_id, email, email_verified, phone_number, phone_number_verified, username, display_name, custom, locale`
+
+func scanUser(row interface{ Scan(...any) error }) (*userRow, error) {
+	var u userRow
+	err := row.Scan(&u.ID, &u.Email, &u.EmailVerified, &u.PhoneNumber, &u.PhoneNumberVerified, &u.Username, &u.DisplayName, &u.Custom, &u.Locale)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load user: %w", err)
+	}
+	return &u, nil
+}
+
+func rawCustom(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
+}
+
+type userResponse struct {
+	IsEnrolled                  bool            `json:"isEnrolled"`
+	Email                       string          `json:"email,omitempty"`
+	EmailVerified               bool            `json:"emailVerified"`
+	PhoneNumber                 string          `json:"phoneNumber,omitempty"`
+	PhoneNumberVerified         bool            `json:"phoneNumberVerified"`
+	Username                    string          `json:"username,omitempty"`
+	DisplayName                 string          `json:"displayName,omitempty"`
+	Custom                      json.RawMessage `json:"custom,omitempty"`
+	EnrolledVerificationMethods []string        `json:"enrolledVerificationMethods"`
+	AllowedVerificationMethods  []string        `json:"allowedVerificationMethods"`
+	DefaultVerificationMethod   string          `json:"defaultVerificationMethod,omitempty"`
+}
+
+// pathUserID reads and checks the {userId} path segment.
+func pathUserID(r *http.Request) (string, error) {
+	id := r.PathValue("userId")
+	if err := validateUserID(id); err != nil {
+		return "", badRequest("%s.", err)
+	}
+	return id, nil
+}
+
+func (e *Emulator) handleGetUser(w http.ResponseWriter, r *http.Request) {
+	userID, err := pathUserID(r)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	u, err := scanUser(e.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = ?`, userID))
+	if errors.Is(err, errNotFound) {
+		e.writeErr(w, r, notFound("User %q was not found.", userID))
+		return
+	}
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	auths, err := listAuthenticators(ctx, e.db, userID)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	s := summarize(auths)
+	e.writeJSON(w, http.StatusOK, userResponse{IsEnrolled: s.IsEnrolled, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber,
+		PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username, DisplayName: u.DisplayName, Custom: rawCustom(u.Custom),
+		EnrolledVerificationMethods: s.EnrolledVerificationMethods, AllowedVerificationMethods: allowedVerificationMethods, DefaultVerificationMethod: s.DefaultVerificationMethod})
+}
+
+// updateUserRequest uses pointers so omitted fields stay unchanged; null or "" clears a text field.
+type updateUserRequest struct {
+	Email               *string         `json:"email"`
+	EmailVerified       *bool           `json:"emailVerified"`
+	PhoneNumber         *string         `json:"phoneNumber"`
+	PhoneNumberVerified *bool           `json:"phoneNumberVerified"`
+	Username            *string         `json:"username"`
+	DisplayName         *string         `json:"displayName"`
+	Custom              json.RawMessage `json:"custom"`
+	Locale              *string         `json:"locale"`
+}
+
+type updatedUserResponse struct {
+	UserID      string          `json:"userId"`
+	Email       string          `json:"email,omitempty"`
+	PhoneNumber string          `json:"phoneNumber,omitempty"`
+	Username    string          `json:"username,omitempty"`
+	DisplayName string          `json:"displayName,omitempty"`
+	Custom      json.RawMessage `json:"custom,omitempty"`
+}
+
+func (e *Emulator) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
+	userID, err := pathUserID(r)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	var req updateUserRequest
+	if err := decodeBody(w, r, &req, false); err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	sets := []string{}
+	args := []any{}
+	set := func(col string, v any) { sets = append(sets, col+" = ?"); args = append(args, v) }
+	if req.Email != nil {
+		email := ""
+		if *req.Email != "" {
+			if email, err = checkEmail("email", *req.Email); err != nil {
+				e.writeErr(w, r, err)
+				return
+			}
+		}
+		set("email", email)
+	}
+	if req.PhoneNumber != nil {
+		phone := ""
+		if *req.PhoneNumber != "" {
+			if phone, err = checkPhone("phoneNumber", *req.PhoneNumber); err != nil {
+				e.writeErr(w, r, err)
+				return
+			}
+		}
+		set("phone_number", phone)
+	}
+	if req.EmailVerified != nil {
+		set("email_verified", *req.EmailVerified)
+	}
+	if req.PhoneNumberVerified != nil {
+		set("phone_number_verified", *req.PhoneNumberVerified)
+	}
+	for _, f := range []struct {
+		col, name string
+		v         *string
+		max       int
+	}{{"username", "username", req.Username, 255}, {"display_name", "displayName", req.DisplayName, 255}, {"locale", "locale", req.Locale, 35}} {
+		if f.v != nil {
+			if err := checkShortText(f.name, *f.v, f.max); err != nil {
+				e.writeErr(w, r, err)
+				return
+			}
+			set(f.col, *f.v)
+		}
+	}
+	if req.Custom != nil {
+		custom := strings.TrimSpace(string(req.Custom))
+		switch {
+		case custom == "null":
+			set("custom", "")
+		case strings.HasPrefix(custom, "{"):
+			var m map[string]any
+			if err := json.Unmarshal(req.Custom, &m); err != nil {
+				e.writeErr(w, r, badRequest("Field \"custom\" must be of type object."))
+				return
+			}
+			b, _ := json.Marshal(m)
+			set("custom", string(b))
+		default:
+			e.writeErr(w, r, badRequest("Field \"custom\" must be of type object."))
+			return
+		}
+	}
+	ctx := r.Context()
+	var u *userRow
+	err = e.inTx(ctx, func(tx *sql.Tx) error {
+		if err := e.ensureUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		if len(sets) > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE user_id = ?`, append(args, userID)...); err != nil {
+				return fmt.Errorf("update user: %w", err)
+			}
+		}
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = ?`, userID))
+		return err
+	})
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	e.writeJSON(w, http.StatusOK, updatedUserResponse{UserID: u.ID, Email: u.Email, PhoneNumber: u.PhoneNumber, Username: u.Username, DisplayName: u.DisplayName, Custom: rawCustom(u.Custom)})
+}
+
+func (e *Emulator) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
+	userID, err := pathUserID(r)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	err = e.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE user_id = ?`, userID)
+		if err != nil {
+			return fmt.Errorf("delete user: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("User %q was not found.", userID)
+		}
+		// Challenges are not keyed by a foreign key (anonymous ones have no user); drop the user's.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM challenges WHERE user_id = ? OR claimed_user_id = ?`, userID, userID); err != nil {
+			return fmt.Errorf("delete user challenges: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+}
+
+type queryUsersItem struct {
+	UserID              string `json:"userId"`
+	Email               string `json:"email,omitempty"`
+	EmailVerified       bool   `json:"emailVerified"`
+	PhoneNumber         string `json:"phoneNumber,omitempty"`
+	PhoneNumberVerified bool   `json:"phoneNumberVerified"`
+	Username            string `json:"username,omitempty"`
+}
+
+type queryUsersResponse struct {
+	Users               []queryUsersItem `json:"users"`
+	LastEvaluatedUserID string           `json:"lastEvaluatedUserId,omitempty"`
+}
+
+func (e *Emulator) handleQueryUsers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 100
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			e.writeErr(w, r, badRequest("limit must be a whole number from 1 to 1000."))
+			return
+		}
+		limit = n
+	}
+	where := []string{"1 = 1"}
+	var args []any
+	if v := q.Get("email"); v != "" {
+		where, args = append(where, "email = ?"), append(args, normalizeEmail(v))
+	}
+	if v := q.Get("phoneNumber"); v != "" {
+		where, args = append(where, "phone_number = ?"), append(args, strings.TrimSpace(v))
+	}
+	if v := q.Get("username"); v != "" {
+		where, args = append(where, "username = ?"), append(args, v)
+	}
+	if v := q.Get("lastEvaluatedUserId"); v != "" {
+		where, args = append(where, "user_id > ?"), append(args, v)
+	}
+	rows, err := e.db.QueryContext(r.Context(), `SELECT `+userColumns+` FROM users WHERE `+strings.Join(where, " AND ")+` ORDER BY user_id LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		e.writeErr(w, r, fmt.Errorf("query users: %w", err))
+		return
+	}
+	defer rows.Close()
+	resp := queryUsersResponse{Users: []queryUsersItem{}}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			e.writeErr(w, r, err)
+			return
+		}
+		resp.Users = append(resp.Users, queryUsersItem{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber, PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username})
+	}
+	if err := rows.Err(); err != nil {
+		e.writeErr(w, r, fmt.Errorf("query users: %w", err))
+		return
+	}
+	if len(resp.Users) > limit {
+		resp.Users = resp.Users[:limit]
+		resp.LastEvaluatedUserID = resp.Users[limit-1].UserID
+	}
+	e.writeJSON(w, http.StatusOK, resp)
+}
+
+func (e *Emulator) handleGetAuthenticators(w http.ResponseWriter, r *http.Request) {
+	userID, err := pathUserID(r)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	ok, err := userExists(ctx, e.db, userID)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	if !ok {
+		e.writeErr(w, r, notFound("User %q was not found.", userID))
+		return
+	}
+	auths, err := listAuthenticators(ctx, e.db, userID)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	out := []userAuthenticator{}
+	for _, a := range auths {
+		out = append(out, a.api())
+	}
+	e.writeJSON(w, http.StatusOK, out)
+}
+
+type enrollRequest struct {
+	VerificationMethod string `json:"verificationMethod"`
+	OOBChannel         string `json:"oobChannel"` // older form of verificationMethod
+	Email              string `json:"email"`
+	PhoneNumber        string `json:"phoneNumber"`
+	IsDefault          bool   `json:"isDefault"`
+}
+
+type enrollResponse struct {
+	Authenticator userAuthenticator `json:"authenticator"`
+	RecoveryCodes []string          `json:"recoveryCodes,omitempty"`
+}
+
+// handleEnrollAuthenticator enrols an email/phone authenticator as verified: the server
+// vouches for it. Creates the user if unknown.
+func (e *Emulator) handleEnrollAuthenticator(w http.ResponseWriter, r *http.Request) {
+	userID, err := pathUserID(r)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	var req enrollRequest
+	if err := decodeBody(w, r, &req, false); err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	method, field := req.VerificationMethod, "verificationMethod"
+	if method == "" && req.OOBChannel != "" {
+		method, field = req.OOBChannel, "oobChannel"
+	}
+	if err := checkOTPMethod(field, method); err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	email, phone := "", ""
+	if method == MethodEmailOTP {
+		if req.Email == "" {
+			e.writeErr(w, r, badRequest("email is required for EMAIL_OTP."))
+			return
+		}
+		if email, err = checkEmail("email", req.Email); err != nil {
+			e.writeErr(w, r, err)
+			return
+		}
+	} else {
+		if req.PhoneNumber == "" {
+			e.writeErr(w, r, badRequest("phoneNumber is required for %s.", method))
+			return
+		}
+		if phone, err = checkPhone("phoneNumber", req.PhoneNumber); err != nil {
+			e.writeErr(w, r, err)
+			return
+		}
+	}
+	ctx := r.Context()
+	var a authenticatorRow
+	err = e.inTx(ctx, func(tx *sql.Tx) error {
+		if err := e.ensureUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		a, err = e.enrollAuthenticator(ctx, tx, userID, method, email, phone, req.IsDefault)
+		if err != nil {
+			return err
+		}
+		// Fill the user's contact when it has none yet.
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, email_verified = 1 WHERE user_id = ? AND email = '' AND ? <> ''`, email, userID, email); err != nil {
+			return fmt.Errorf("set user email: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET phone_number = ?, phone_number_verified = 1 WHERE user_id = ? AND phone_number = '' AND ? <> ''`, phone, userID, phone); err != nil {
+			return fmt.Errorf("set user phone: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	e.writeJSON(w, http.StatusOK, enrollResponse{Authenticator: a.api()})
+}
+
+func (e *Emulator) handleDeleteAuthenticator(w http.ResponseWriter, r *http.Request) {
+	userID, err := pathUserID(r)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	authID := r.PathValue("userAuthenticatorId")
+	ctx := r.Context()
+	err = e.inTx(ctx, func(tx *sql.Tx) error {
+		var wasDefault bool
+		err := tx.QueryRowContext(ctx, `SELECT is_default FROM authenticators WHERE authenticator_id = ? AND user_id = ?`, authID, userID).Scan(&wasDefault)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("Authenticator %q of user %q was not found.", authID, userID)
+		}
+		if err != nil {
+			return fmt.Errorf("find authenticator: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM authenticators WHERE authenticator_id = ?`, authID); err != nil {
+			return fmt.Errorf("delete authenticator: %w", err)
+		}
+		if wasDefault {
+			// Promote the oldest remaining one, so a default always exists while any do.
+			if _, err := tx.ExecContext(ctx, `UPDATE authenticators SET is_default = 1 WHERE authenticator_id =
+				(SELECT authenticator_id FROM authenticators WHERE user_id = ? ORDER BY created_at, rowid LIMIT 1)`, userID); err != nil {
+				return fmt.Errorf("promote default authenticator: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+}

@@ -1,0 +1,262 @@
+// Package store keeps the app's users, sessions, pending sign-ins, accounts and
+// withdrawals in SQLite (mattn/go-sqlite3).
+//
+// Every write that must be atomic runs in one transaction; the driver is opened
+// with _txlock=immediate so a transaction takes the write lock when it begins,
+// which turns read-then-write races into simple queueing (with a busy timeout).
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// DemoBalanceCents is the balance every new user starts with (25,000.00), so
+// that every outcome of the default withdrawal rules can be tried.
+const DemoBalanceCents = 2_500_000
+
+var (
+	// ErrNotFound means the row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrNotSettleable means a withdrawal could not be moved to a new state:
+	// it is unknown, belongs to another user, or is not in one of the expected
+	// states (typically: it was already settled). Nothing was changed.
+	ErrNotSettleable = errors.New("withdrawal not settleable")
+	// ErrInsufficientFunds means completing a withdrawal would make the balance
+	// negative. Nothing was changed.
+	ErrInsufficientFunds = errors.New("insufficient funds")
+)
+
+// dsnOptions are go-sqlite3 connection parameters (see the driver's sqlite3.go):
+// WAL for concurrent readers, foreign keys enforced, wait up to 5s for a lock,
+// and BEGIN IMMEDIATE for every transaction.
+const dsnOptions = "_journal_mode=WAL&_foreign_keys=on&_busy_timeout=5000&_txlock=immediate"
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is a SQLite-backed store. It is safe for concurrent use.
+type Store struct {
+	db   *sql.DB
+	now  func() time.Time
+	rand io.Reader
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithRand sets the source of randomness for ids the store generates
+// (default crypto/rand).
+func WithRand(r io.Reader) Option {
+	return func(s *Store) {
+		if r != nil {
+			s.rand = r
+		}
+	}
+}
+
+// Open opens (creating if needed) the SQLite database at path and applies any
+// pending migrations. path ":memory:" gives a private in-memory database.
+// now is the clock used for timestamps (nil means time.Now).
+func Open(ctx context.Context, path string, now func() time.Time, opts ...Option) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open store: empty database path")
+	}
+	// go-sqlite3 splits the DSN at the first '?', so a '?' in a file name
+	// would be misread as options.
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("open store: database path %q must not contain '?'", path)
+	}
+	memory := path == ":memory:"
+	if !memory {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("open store: create folder for %s: %w", path, err)
+		}
+	}
+	db, err := sql.Open("sqlite3", path+"?"+dsnOptions)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if memory {
+		// Each connection to ":memory:" is its own database, so keep exactly
+		// one connection open forever.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	} else {
+		// Enough for concurrent WAL readers; writers queue on the lock anyway.
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{db: db, now: now, rand: rand.Reader}
+	for _, opt := range opts {
+		opt(s)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// NewID returns 16 random bytes from r, hex encoded (32 characters); r nil
+// means crypto/rand. Use it for ids the caller generates (pending sign-ins,
+// withdrawals / idempotency keys).
+func NewID(r io.Reader) (string, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	var b [16]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("generate id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// loadMigrations returns the embedded migrations ordered by their numeric
+// prefix (0001_init.sql -> 1).
+func loadMigrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	var ms []migration
+	seen := map[int]string{}
+	for _, name := range names {
+		base := filepath.Base(name)
+		prefix, _, ok := strings.Cut(base, "_")
+		if !ok {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
+		}
+		version, err := strconv.Atoi(prefix)
+		if err != nil || version <= 0 {
+			return nil, fmt.Errorf("migration %s: name must start with a positive number", base)
+		}
+		if other, dup := seen[version]; dup {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", other, base, version)
+		}
+		seen[version] = base
+		body, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", base, err)
+		}
+		ms = append(ms, migration{version: version, name: base, sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// migrate applies every migration not yet recorded in schema_migrations, each
+// in its own transaction together with its record, so a crash never leaves a
+// half-applied migration behind. Safe when several processes open the same
+// file: the immediate transaction serialises them and the check is inside it.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for _, m := range ms {
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, toDB(s.now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction (BEGIN IMMEDIATE, see dsnOptions), committing
+// when fn returns nil and rolling back otherwise.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // the error from fn is the one worth reporting
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// toDB converts a time to the stored form: UTC unix nanoseconds.
+func toDB(t time.Time) int64 { return t.UTC().UnixNano() }
+
+// fromDB converts a stored time back, in UTC.
+func fromDB(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// fromNullDB converts a nullable stored time; NULL becomes the zero time.
+func fromNullDB(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromDB(n.Int64)
+}
+
+// notFound maps sql.ErrNoRows to ErrNotFound, leaving other errors alone.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}

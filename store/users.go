@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// User is a person who signed in with a verified email or phone number.
+// Exactly one of Email and Phone is usually set. LastSignInAt is zero until
+// the first TouchSignIn.
+type User struct {
+	ID, Email, Phone        string
+	CreatedAt, LastSignInAt time.Time
+}
+
+// NormalizeEmail is the form emails are stored and looked up in: trimmed and
+// lower-cased, so "Ada@Example.com " and "ada@example.com" are one user.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// FindOrCreateUserByEmail returns the user with this email (compared after
+// NormalizeEmail), creating it with a demo account if it does not exist.
+// created reports whether this call created the user. Safe to call
+// concurrently: exactly one user and one account are ever created per email.
+func (s *Store) FindOrCreateUserByEmail(ctx context.Context, email string) (User, bool, error) {
+	email = NormalizeEmail(email)
+	if email == "" {
+		return User{}, false, errors.New("find or create user by email: empty email")
+	}
+	u, created, err := s.findOrCreateUser(ctx, "email", email)
+	if err != nil {
+		return User{}, false, fmt.Errorf("find or create user by email: %w", err)
+	}
+	return u, created, nil
+}
+
+// FindOrCreateUserByPhone is FindOrCreateUserByEmail for an E.164 phone number
+// (validated by the caller; the store only trims spaces).
+func (s *Store) FindOrCreateUserByPhone(ctx context.Context, phone string) (User, bool, error) {
+	phone = strings.TrimSpace(phone)
+	if phone == "" {
+		return User{}, false, errors.New("find or create user by phone: empty phone")
+	}
+	u, created, err := s.findOrCreateUser(ctx, "phone", phone)
+	if err != nil {
+		return User{}, false, fmt.Errorf("find or create user by phone: %w", err)
+	}
+	return u, created, nil
+}
+
+// findOrCreateUser inserts the user unless the unique column already holds
+// value, then reads it back, all in one immediate transaction; the account is
+// created only by the insert that actually happened.
+func (s *Store) findOrCreateUser(ctx context.Context, column, value string) (User, bool, error) {
+	// column is one of two constants chosen above, never user input.
+	if column != "email" && column != "phone" {
+		return User{}, false, fmt.Errorf("unknown user column %q", column)
+	}
+	// Generate the id before the transaction: reading randomness while holding
+	// the write lock would only lengthen it.
+	id, err := NewID(s.rand)
+	if err != nil {
+		return User{}, false, err
+	}
+	var u User
+	var created bool
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		now := toDB(s.now())
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO users (id, `+column+`, created_at) VALUES (?, ?, ?) ON CONFLICT(`+column+`) DO NOTHING`,
+			id, value, now)
+		if err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		if n == 1 {
+			created = true
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO accounts (user_id, balance_cents) VALUES (?, ?)`, id, DemoBalanceCents); err != nil {
+				return fmt.Errorf("insert account: %w", err)
+			}
+		}
+		u, err = scanUser(tx.QueryRowContext(ctx,
+			`SELECT id, email, phone, created_at, last_sign_in_at FROM users WHERE `+column+` = ?`, value))
+		if err != nil {
+			return fmt.Errorf("read user: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return User{}, false, err
+	}
+	return u, created, nil
+}
+
+// GetUser returns the user with this id, or ErrNotFound.
+func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx,
+		`SELECT id, email, phone, created_at, last_sign_in_at FROM users WHERE id = ?`, id))
+	if err != nil {
+		return User{}, fmt.Errorf("get user %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// TouchSignIn records now as the user's last sign-in time.
+func (s *Store) TouchSignIn(ctx context.Context, userID string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET last_sign_in_at = ? WHERE id = ?`, toDB(s.now()), userID)
+	if err != nil {
+		return fmt.Errorf("touch sign-in of user %s: %w", userID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("touch sign-in of user %s: %w", userID, err)
+	} else if n == 0 {
+		return fmt.Errorf("touch sign-in of user %s: %w", userID, ErrNotFound)
+	}
+	return nil
+}
+
+// Balance returns the user's balance in cents, or ErrNotFound.
+func (s *Store) Balance(ctx context.Context, userID string) (int64, error) {
+	var cents int64
+	err := s.db.QueryRowContext(ctx, `SELECT balance_cents FROM accounts WHERE user_id = ?`, userID).Scan(&cents)
+	if err != nil {
+		return 0, fmt.Errorf("balance of user %s: %w", userID, notFound(err))
+	}
+	return cents, nil
+}
+
+func scanUser(row *sql.Row) (User, error) {
+	var u User
+	var email, phone sql.NullString
+	var created int64
+	var lastSignIn sql.NullInt64
+	if err := row.Scan(&u.ID, &email, &phone, &created, &lastSignIn); err != nil {
+		return User{}, notFound(err)
+	}
+	u.Email, u.Phone = email.String, phone.String
+	u.CreatedAt = fromDB(created)
+	u.LastSignInAt = fromNullDB(lastSignIn)
+	return u, nil
+}

@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// WithdrawalState is where a withdrawal is in its life. Only "completed" has
+// moved money.
+type WithdrawalState string
+
+const (
+	WithdrawalPending           WithdrawalState = "pending"            // recorded, Authsignal not yet answered
+	WithdrawalAwaitingChallenge WithdrawalState = "awaiting_challenge" // the user was sent to the pre-built UI
+	WithdrawalHeld              WithdrawalState = "held"               // held for review
+	WithdrawalCompleted         WithdrawalState = "completed"          // balance debited
+	WithdrawalBlocked           WithdrawalState = "blocked"            // refused by a rule
+	WithdrawalFailed            WithdrawalState = "failed"             // challenge or review failed, or funds ran out
+)
+
+// valid reports whether st is one of the states above.
+func (st WithdrawalState) valid() bool {
+	switch st {
+	case WithdrawalPending, WithdrawalAwaitingChallenge, WithdrawalHeld,
+		WithdrawalCompleted, WithdrawalBlocked, WithdrawalFailed:
+		return true
+	}
+	return false
+}
+
+// Withdrawal is a request to take money out of the user's account. ID is also
+// the idempotencyKey of the Authsignal action that gates it; AuthsignalState
+// is the last action state seen (e.g. "CHALLENGE_SUCCEEDED").
+type Withdrawal struct {
+	ID, UserID           string
+	AmountCents          int64
+	State                WithdrawalState
+	AuthsignalState      string
+	CreatedAt, UpdatedAt time.Time
+}
+
+// CreateWithdrawal records a new withdrawal. ID, UserID and a positive
+// AmountCents are required; an empty State means pending; zero times mean now.
+// It may not be created completed: money moves only through SettleWithdrawal.
+func (s *Store) CreateWithdrawal(ctx context.Context, w Withdrawal) error {
+	if w.ID == "" || w.UserID == "" {
+		return errors.New("create withdrawal: id and user id are required")
+	}
+	if w.AmountCents <= 0 {
+		return fmt.Errorf("create withdrawal %s: amount must be positive, got %d cents", w.ID, w.AmountCents)
+	}
+	if w.State == "" {
+		w.State = WithdrawalPending
+	}
+	if !w.State.valid() {
+		return fmt.Errorf("create withdrawal %s: unknown state %q", w.ID, w.State)
+	}
+	if w.State == WithdrawalCompleted {
+		return fmt.Errorf("create withdrawal %s: cannot create it completed; settle it to debit the balance", w.ID)
+	}
+	now := s.now()
+	if w.CreatedAt.IsZero() {
+		w.CreatedAt = now
+	}
+	if w.UpdatedAt.IsZero() {
+		w.UpdatedAt = w.CreatedAt
+	}
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO withdrawals (id, user_id, amount_cents, state, authsignal_state, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, w.UserID, w.AmountCents, string(w.State), w.AuthsignalState, toDB(w.CreatedAt), toDB(w.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("create withdrawal %s: %w", w.ID, err)
+	}
+	return nil
+}
+
+const withdrawalColumns = `id, user_id, amount_cents, state, authsignal_state, created_at, updated_at`
+
+// GetWithdrawal returns the withdrawal with this id, or ErrNotFound. It does
+// not check the owner: compare UserID before showing or acting on it.
+func (s *Store) GetWithdrawal(ctx context.Context, id string) (Withdrawal, error) {
+	w, err := scanWithdrawal(s.db.QueryRowContext(ctx,
+		`SELECT `+withdrawalColumns+` FROM withdrawals WHERE id = ?`, id))
+	if err != nil {
+		return Withdrawal{}, fmt.Errorf("get withdrawal %s: %w", id, notFound(err))
+	}
+	return w, nil
+}
+
+// ListWithdrawals returns the user's withdrawals, newest first (ties broken
+// by insertion order, newest first).
+func (s *Store) ListWithdrawals(ctx context.Context, userID string) ([]Withdrawal, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+withdrawalColumns+` FROM withdrawals WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list withdrawals of user %s: %w", userID, err)
+	}
+	defer rows.Close()
+	var ws []Withdrawal
+	for rows.Next() {
+		w, err := scanWithdrawal(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list withdrawals of user %s: %w", userID, err)
+		}
+		ws = append(ws, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list withdrawals of user %s: %w", userID, err)
+	}
+	return ws, nil
+}
+
+// SettleWithdrawal moves withdrawal id from one of the states in from to the
+// state to, recording authsignalState, only if it belongs to userID. When to
+// is completed it debits the balance in the same transaction.
+//
+// The state change is a single conditional UPDATE, so of any number of
+// concurrent or replayed calls exactly one succeeds and the balance is
+// debited exactly once; the others get ErrNotSettleable. If the balance is too
+// low it returns ErrInsufficientFunds. Either error means nothing changed.
+func (s *Store) SettleWithdrawal(ctx context.Context, userID, id string, from []WithdrawalState, to WithdrawalState, authsignalState string) error {
+	if len(from) == 0 {
+		return fmt.Errorf("settle withdrawal %s: no from states given", id)
+	}
+	if !to.valid() {
+		return fmt.Errorf("settle withdrawal %s: unknown state %q", id, to)
+	}
+	args := []any{string(to), authsignalState, toDB(s.now()), id, userID}
+	for _, st := range from {
+		if !st.valid() {
+			return fmt.Errorf("settle withdrawal %s: unknown from state %q", id, st)
+		}
+		// completed -> completed would debit a second time.
+		if st == WithdrawalCompleted && to == WithdrawalCompleted {
+			return fmt.Errorf("settle withdrawal %s: cannot complete an already completed withdrawal", id)
+		}
+		args = append(args, string(st))
+	}
+	placeholders := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
+
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var amount int64
+		err := tx.QueryRowContext(ctx,
+			`UPDATE withdrawals SET state = ?, authsignal_state = ?, updated_at = ?
+			 WHERE id = ? AND user_id = ? AND state IN (`+placeholders+`)
+			 RETURNING amount_cents`, args...).Scan(&amount)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotSettleable
+		}
+		if err != nil {
+			return fmt.Errorf("update state: %w", err)
+		}
+		if to != WithdrawalCompleted {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx,
+			`UPDATE accounts SET balance_cents = balance_cents - ? WHERE user_id = ? AND balance_cents >= ?`,
+			amount, userID, amount)
+		if err != nil {
+			return fmt.Errorf("debit balance: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("debit balance: %w", err)
+		}
+		if n == 0 {
+			// Rolling back also undoes the state change above.
+			return ErrInsufficientFunds
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("settle withdrawal %s to %s: %w", id, to, err)
+	}
+	return nil
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanWithdrawal(r rowScanner) (Withdrawal, error) {
+	var w Withdrawal
+	var state string
+	var created, updated int64
+	if err := r.Scan(&w.ID, &w.UserID, &w.AmountCents, &state, &w.AuthsignalState, &created, &updated); err != nil {
+		return Withdrawal{}, err
+	}
+	w.State = WithdrawalState(state)
+	w.CreatedAt, w.UpdatedAt = fromDB(created), fromDB(updated)
+	return w, nil
+}
