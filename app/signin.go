@@ -255,6 +255,10 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 			return s.restartSignIn(c, &pending, "too-many-attempts")
 		}
 		wrong, err := s.store.RecordWrongAttempt(ctx, pending.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			// A concurrent submission (a double click) already finished this sign-in.
+			return c.Redirect("/account", fiber.StatusSeeOther)
+		}
 		if err != nil {
 			return fmt.Errorf("record wrong attempt: %w", err)
 		}
@@ -352,7 +356,11 @@ func (s *server) resendCode(c *fiber.Ctx) error {
 		return s.renderCodePage(c, status, pending, msg, "")
 	}
 	pending.ChallengeID, pending.ExpiresAt = challenge.ChallengeID, s.pendingExpiry(challenge.ExpiresAt)
-	if err := s.store.UpdatePendingSignInChallenge(c.UserContext(), pending.ID, pending.ChallengeID, pending.ExpiresAt); err != nil {
+	err = s.store.UpdatePendingSignInChallenge(c.UserContext(), pending.ID, pending.ChallengeID, pending.ExpiresAt)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.restartSignIn(c, nil, "signin-expired")
+	}
+	if err != nil {
 		return fmt.Errorf("update pending sign-in: %w", err)
 	}
 	if err := s.setPendingCookie(c, pending); err != nil {

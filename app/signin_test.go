@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -259,5 +260,66 @@ func TestSendLimitPerRecipient(t *testing.T) {
 	}
 	if n := len(env.messagesTo(email)); n != 5 {
 		t.Fatalf("%d messages sent, want 5", n)
+	}
+}
+
+func TestConcurrentSignInsOfOneNewEmailCreateOneUser(t *testing.T) {
+	env := newTestEnv(t)
+	email := uniqueEmail()
+	// 50 browsers each get a code, then all verify at once.
+	type pendingBrowser struct {
+		b    *browser
+		csrf string
+		code string
+	}
+	var ready []pendingBrowser
+	for i := 0; i < 50; i++ {
+		b := env.newBrowser()
+		page := b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+		if page.url.Path != "/signin/verify" {
+			// The per-address send limit stops the 6th code: that is the point of it.
+			break
+		}
+		ready = append(ready, pendingBrowser{b: b, csrf: csrfToken(t, page.body), code: env.latestCode(email)})
+	}
+	if len(ready) < 2 {
+		t.Fatalf("only %d sign-ins started", len(ready))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var serverErrors int
+	for _, p := range ready {
+		for i := 0; i < 50/len(ready)+1; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				form := url.Values{"_csrf": {p.csrf}, "code": {p.code}}
+				req, _ := http.NewRequest(http.MethodPost, env.appURL+"/signin/verify", strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				r, err := p.b.client.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				r.Body.Close()
+				if r.StatusCode >= 500 {
+					mu.Lock()
+					serverErrors++
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if serverErrors > 0 {
+		t.Fatalf("%d concurrent verifies failed with a server error", serverErrors)
+	}
+	if _, created, err := env.store.FindOrCreateUserByEmail(t.Context(), email); err != nil || created {
+		t.Fatalf("after the sign-ins: created=%v err=%v, want the one existing user", created, err)
+	}
+	for _, p := range ready {
+		if page := p.b.get("/account"); page.url.Path != "/account" {
+			t.Errorf("a browser that verified its code is not signed in")
+		}
 	}
 }

@@ -156,7 +156,7 @@ func TestConcurrentCallbacksDebitOnce(t *testing.T) {
 	callbackURL := env.passChallengeWithoutFollowing(b, resp.Header.Get("Location"), user.Email)
 
 	var wg sync.WaitGroup
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 50; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -285,7 +285,7 @@ func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
 	account := b.get("/account")
 	token := csrfToken(t, account.body)
 	var wg sync.WaitGroup
-	for i := 0; i < 40; i++ {
+	for i := 0; i < 50; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -312,6 +312,6 @@ func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
 		t.Fatalf("ledger broken: balance %d + completed %d != 2,500,000", balance, completed)
 	}
 	if completed != 2_500_000 {
-		t.Fatalf("completed %d: 25 withdrawals of 1000 should have emptied the account", completed)
+		t.Fatalf("completed %d: 50 withdrawals of 1000 should have emptied the 25,000 account", completed)
 	}
 }

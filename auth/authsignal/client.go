@@ -160,7 +160,7 @@ func (c *Client) wait(ctx context.Context, attempt int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d := c.backoff << (attempt - 1)
+	d := c.backoff << min(attempt-1, 10) // capped so a large WithMaxRetries can't overflow
 	if d <= 0 {
 		return nil
 	}

@@ -1,0 +1,136 @@
+package app
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseAmount(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr string
+	}{
+		{"250", 25_000, ""},
+		{"250.5", 25_050, ""},
+		{"250.05", 25_005, ""},
+		{" $1,250.00 ", 125_000, ""},
+		{"0.01", 1, ""},
+		{"", 0, "Enter an amount"},
+		{"0", 0, "greater than zero"},
+		{"0.00", 0, "greater than zero"},
+		{"-1", 0, "like 250"},
+		{"1.005", 0, "two decimal places"},
+		{"1e3", 0, "like 250"},
+		{"abc", 0, "like 250"},
+		{"1000000001", 0, "too large"},
+		{"999999999999", 0, "too large"},
+		{"9999999999999", 0, "like 250"},
+		{"NaN", 0, "like 250"},
+		{"٣", 0, "like 250"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseAmount(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseAmount(%q) = %d, %v; want error containing %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("parseAmount(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFormatCents(t *testing.T) {
+	tests := map[int64]string{0: "$0.00", 5: "$0.05", 100: "$1.00", 123_456: "$1,234.56", 2_500_000: "$25,000.00", 100_000_000_000: "$1,000,000,000.00", -150: "-$1.50"}
+	for in, want := range tests {
+		if got := formatCents(in); got != want {
+			t.Errorf("formatCents(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestNormalizeEmailAndPhone(t *testing.T) {
+	emails := map[string]string{"Ann@Example.COM ": "ann@example.com", "a.b+c@sub.example.org": "a.b+c@sub.example.org"}
+	for in, want := range emails {
+		if got, err := normalizeEmail(in); err != nil || got != want {
+			t.Errorf("normalizeEmail(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ann", "ann@", "@example.com", "ann@example", "ann@.com", "ann@example.", "Ann <ann@example.com>", "ann@exa mple.com", "ann\x00@example.com", "ann\u202e@example.com"} {
+		if got, err := normalizeEmail(bad); err == nil {
+			t.Errorf("normalizeEmail(%q) = %q, want an error", bad, got)
+		}
+	}
+	phones := map[string]string{"+14155550123": "+14155550123", " +44 (20) 7946-0958 ": "+442079460958", "+1.415.555.0123": "+14155550123"}
+	for in, want := range phones {
+		if got, err := normalizePhone(in); err != nil || got != want {
+			t.Errorf("normalizePhone(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "14155550123", "+0123456789", "+1", "+123456", "+1234567890123456", "+1415555012a", "++14155550123", "+١٤١٥٥٥٥٠١٢٣"} {
+		if got, err := normalizePhone(bad); err == nil {
+			t.Errorf("normalizePhone(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// The fuzz targets' seed corpora run as normal tests; `go test -fuzz FuzzParseAmount ./app`
+// explores further.
+
+func FuzzParseAmount(f *testing.F) {
+	for _, seed := range []string{"250", "1,250.50", "$0.01", "-1", "1e9", "0.001", "99999999999", "", "٣"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		cents, err := parseAmount(in)
+		if err != nil {
+			return
+		}
+		if cents <= 0 || cents > maxAmountCents {
+			t.Fatalf("parseAmount(%q) = %d: out of range", in, cents)
+		}
+		// What we display parses back to the same amount.
+		again, err := parseAmount(formatCents(cents))
+		if err != nil || again != cents {
+			t.Fatalf("round trip of %q: %d -> %q -> %d, %v", in, cents, formatCents(cents), again, err)
+		}
+	})
+}
+
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, seed := range []string{"ann@example.com", "A@B.CO", "Ann <a@b.co>", "a@b", "\u202e@x.com", "\"a b\"@example.com"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		email, err := normalizeEmail(in)
+		if err != nil {
+			return
+		}
+		if email != strings.ToLower(email) || strings.TrimSpace(email) != email || strings.Count(email, "@") < 1 {
+			t.Fatalf("normalizeEmail(%q) = %q: not normalized", in, email)
+		}
+		if again, err := normalizeEmail(email); err != nil || again != email {
+			t.Fatalf("normalizeEmail is not idempotent on %q: %q, %v", email, again, err)
+		}
+	})
+}
+
+func FuzzNormalizePhone(f *testing.F) {
+	for _, seed := range []string{"+14155550123", "+44 20 7946 0958", "0044", "+", "+1(415)555-0123"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		phone, err := normalizePhone(in)
+		if err != nil {
+			return
+		}
+		if !e164.MatchString(phone) {
+			t.Fatalf("normalizePhone(%q) = %q: not E.164", in, phone)
+		}
+	})
+}
