@@ -57,6 +57,9 @@ func (s *server) signInPage(c *fiber.Ctx) error {
 	if _, ok := currentUser(c); ok {
 		return c.Redirect("/account", fiber.StatusSeeOther)
 	}
+	if key := c.Query("notice"); isProblem(key) {
+		return s.renderSignIn(c, fiber.StatusOK, signInForm{Method: "email"}, noticeText(key), "")
+	}
 	return s.renderSignIn(c, fiber.StatusOK, signInForm{Method: "email"}, "", noticeFor(c))
 }
 

@@ -109,3 +109,12 @@ func noticeText(key string) string {
 func noticeFor(c *fiber.Ctx) string {
 	return noticeText(c.Query("notice"))
 }
+
+// isProblem tells the notices that report a failure: they are shown as alerts.
+func isProblem(key string) bool {
+	switch key {
+	case "code-expired", "too-many-attempts", "signin-expired":
+		return true
+	}
+	return false
+}

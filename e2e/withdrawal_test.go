@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/playwright-community/playwright-go"
+)
+
+// With the suite's rules (e2e/testdata/rules.json, the defaults plus one review rule):
+// up to 1,000 ALLOW, over 1,000 CHALLENGE_REQUIRED, over 10,000 BLOCK, exactly 4,321
+// REVIEW_REQUIRED. Every user starts with $25,000.00.
+
+// Scenario 9: a small withdrawal is allowed and completes at once.
+func TestSmallWithdrawalAllowed(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	b.signIn("Email", uniqueEmail(t))
+
+	b.withdraw("250")
+	b.expectNotice("Withdrawal completed")
+	b.expectBalance("$24,750.00")
+	b.expectWithdrawal("$250.00", "completed")
+}
+
+// Scenario 10: a large withdrawal goes through the emulator's pre-built page with a code
+// from the outbox, comes back completed, and debits the balance once.
+func TestLargeWithdrawalChallenge(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	email := uniqueEmail(t)
+	b.signIn("Email", email)
+
+	b.withdraw("1500")
+	b.passChallenge(email)
+
+	b.expectPath("/account")
+	b.expectNotice("Withdrawal completed")
+	b.expectBalance("$23,500.00")
+	b.expectWithdrawal("$1,500.00", "completed")
+
+	// Once: a fresh look at the account shows the same balance and a single row.
+	b.gotoPath("/account")
+	b.expectBalance("$23,500.00")
+	b.must(b.expect.Locator(b.withdrawalRow("$1,500.00")).ToHaveCount(1), "one withdrawal row")
+}
+
+// Scenario 11: wrong codes on the pre-built page fail the challenge; nothing is taken.
+func TestChallengeFailed(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	email := uniqueEmail(t)
+	b.signIn("Email", email)
+
+	b.withdraw("2000")
+	code := b.sendChallengeCode(email)
+	wrong := wrongCode(code)
+	for i := 0; i < 4; i++ {
+		b.enterCode(wrong)
+		b.expectOnEmulator("/challenge/")
+		b.expectAlert("Incorrect code")
+	}
+	b.enterCode(wrong) // the fifth: the emulator gives up and sends the browser back
+
+	b.expectPath("/account")
+	b.expectNotice("Challenge failed: the withdrawal was not made")
+	b.expectBalance(startBalance)
+	b.expectWithdrawal("$2,000.00", "failed")
+}
+
+// Scenario 12: a huge withdrawal is blocked; nothing is taken.
+func TestHugeWithdrawalBlocked(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	b.signIn("Email", uniqueEmail(t))
+
+	b.withdraw("15000")
+	b.expectNotice("Withdrawal blocked")
+	b.expectBalance(startBalance)
+	b.expectWithdrawal("$15,000.00", "blocked")
+}
+
+// Scenario 13: opening the callback URL again, with the same token, changes nothing.
+func TestReplayedCallback(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	email := uniqueEmail(t)
+	b.signIn("Email", email)
+
+	callbacks := b.recordRequests("/withdrawals/callback")
+	b.withdraw("1200")
+	b.passChallenge(email)
+	b.expectNotice("Withdrawal completed")
+	b.expectBalance("$23,800.00")
+
+	seen := callbacks()
+	if len(seen) != 1 || !strings.Contains(seen[0], "token=") {
+		t.Fatalf("callback requests = %q, want exactly one with a token", seen)
+	}
+	b.gotoPath(seen[0])
+	b.expectPath("/account")
+	b.expectNotice("Nothing changed: this withdrawal was already settled")
+	b.expectBalance("$23,800.00")
+	b.must(b.expect.Locator(b.withdrawalRow("$1,200.00")).ToHaveCount(1), "still one withdrawal row")
+	b.expectWithdrawal("$1,200.00", "completed")
+}
+
+// Scenario 14: a withdrawal held for review is approved on the emulator's admin page and
+// settled from the app with "Check status".
+func TestReviewApprovedSettledByCheckStatus(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	b.signIn("Email", uniqueEmail(t))
+
+	b.withdraw("4321")
+	b.expectNotice("Withdrawal held for review")
+	b.expectBalance(startBalance)
+	b.expectWithdrawal("$4,321.00", "held for review")
+
+	// The analyst's side, in another tab. Only this test uses the amount 4,321, so the
+	// review row is the one mentioning it.
+	admin, err := b.ctx.NewPage()
+	b.must(err, "open a tab for the admin page")
+	_, err = admin.Goto(suite.emulatorURL + "/admin")
+	b.must(err, "open the emulator admin page")
+	row := admin.GetByRole("row").Filter(playwright.LocatorFilterOptions{HasText: "4321"})
+	b.must(b.expect.Locator(row).ToHaveCount(1), "one review row for 4321 on /admin")
+	b.must(row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Approve", Exact: playwright.Bool(true)}).Click(), "approve")
+	b.must(b.expect.Locator(admin.GetByRole("row").Filter(playwright.LocatorFilterOptions{HasText: "4321"})).ToHaveCount(0), "the review row is gone after approval")
+	_ = admin.Close()
+
+	b.gotoPath("/account")
+	check := b.withdrawalRow("$4,321.00").GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Check status", Exact: playwright.Bool(true)})
+	b.must(check.Click(), "check status")
+	b.expectPath("/account")
+	// The app words this one "Review approved: withdrawal completed".
+	b.must(b.expect.Locator(b.page.GetByRole("status")).ToContainText(regexp.MustCompile(`(?i)withdrawal completed`)), "notice should say the withdrawal completed")
+	b.expectBalance("$20,679.00")
+	b.expectWithdrawal("$4,321.00", "completed")
+	b.must(b.expect.Locator(b.button("Check status")).ToHaveCount(0), "nothing left to check")
+}
+
+// ---- the emulator's pre-built challenge page ----
+
+// expectOnEmulator waits until the browser is on the emulator at a path starting with prefix.
+func (b *browserTest) expectOnEmulator(prefix string) {
+	b.t.Helper()
+	re := regexp.MustCompile("^" + regexp.QuoteMeta(suite.emulatorURL+prefix))
+	b.must(b.expect.Page(b.page).ToHaveURL(re), "expected to be on the emulator at "+prefix)
+}
+
+// sendChallengeCode, on the pre-built page, sends a code to the user's enrolled email
+// (chosen by default) and returns it from the outbox.
+func (b *browserTest) sendChallengeCode(email string) string {
+	b.t.Helper()
+	b.expectOnEmulator("/challenge")
+	before := len(outbox(b.t, email))
+	b.must(b.expect.Locator(b.page.GetByRole("radio").First()).ToBeChecked(), "a method is chosen")
+	b.click("Send code")
+	b.expectOnEmulator("/challenge/code")
+	return waitForMessage(b.t, email, before).Code
+}
+
+// passChallenge completes the pre-built page with the right code.
+func (b *browserTest) passChallenge(email string) {
+	b.t.Helper()
+	code := b.sendChallengeCode(email)
+	b.enterCode(code)
+}
+
+// recordRequests notes the URLs of the page's requests whose path contains part.
+func (b *browserTest) recordRequests(part string) func() []string {
+	var mu sync.Mutex
+	var urls []string
+	b.page.OnRequest(func(r playwright.Request) {
+		if strings.Contains(r.URL(), part) {
+			mu.Lock()
+			urls = append(urls, r.URL())
+			mu.Unlock()
+		}
+	})
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), urls...)
+	}
+}
