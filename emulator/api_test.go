@@ -25,7 +25,7 @@ func TestAuthAndRouting(t *testing.T) {
 		{"sessions not emulated", "POST", "/v1/sessions", testKey, 404, "not_found"},
 		{"wrong method", "PUT", "/v1/users/u1", testKey, 405, "method_not_allowed"},
 		{"wrong method on challenge", "GET", "/v1/challenge", testKey, 405, "method_not_allowed"},
-		{"unknown user", "GET", "/v1/users/u1", testKey, 404, "not_found"},
+		{"unknown action", "GET", "/v1/users/u1/actions/withdrawal/nope", testKey, 404, "not_found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,8 +318,12 @@ func TestUsersAndAuthenticators(t *testing.T) {
 	}
 	status, m := env.api("DELETE", "/v1/users/u1/authenticators/nope", nil)
 	wantError(t, status, m, 404, "not_found")
-	status, m = env.api("GET", "/v1/users/ghost/authenticators", nil)
-	wantError(t, status, m, 404, "not_found")
+	if ghost := env.apiList("GET", "/v1/users/ghost/authenticators"); len(ghost) != 0 {
+		t.Fatalf("authenticators of an unknown user: %v", ghost)
+	}
+	if ghost := env.apiOK("GET", "/v1/users/ghost", nil); ghost["isEnrolled"] != false {
+		t.Fatalf("unknown user: %v, want isEnrolled false", ghost)
+	}
 
 	// Query users.
 	env.apiOK("PATCH", "/v1/users/u2", map[string]any{"email": "cy@example.com"})
@@ -343,8 +347,12 @@ func TestUsersAndAuthenticators(t *testing.T) {
 	if d := env.apiOK("DELETE", "/v1/users/u1", nil); d["success"] != true {
 		t.Fatalf("delete %v", d)
 	}
-	status, m = env.api("GET", "/v1/users/u1", nil)
-	wantError(t, status, m, 404, "not_found")
+	if u := env.apiOK("GET", "/v1/users/u1", nil); u["isEnrolled"] != false || u["email"] != nil {
+		t.Fatalf("deleted user still known: %v", u)
+	}
+	if auths := env.apiList("GET", "/v1/users/u1/authenticators"); len(auths) != 0 {
+		t.Fatalf("deleted user's authenticators remain: %v", auths)
+	}
 	status, m = env.api("DELETE", "/v1/users/u1", nil)
 	wantError(t, status, m, 404, "not_found")
 }

@@ -211,7 +211,9 @@ func (e *Emulator) handleGetUser(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	u, err := scanUser(e.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = ?`, userID))
 	if errors.Is(err, errNotFound) {
-		e.writeErr(w, r, notFound("User %q was not found.", userID))
+		// Like the real service: a user nobody has tracked yet is simply not enrolled, so
+		// integrators can call getUser before a user's first action.
+		e.writeJSON(w, http.StatusOK, userResponse{EnrolledVerificationMethods: []string{}, AllowedVerificationMethods: allowedVerificationMethods})
 		return
 	}
 	if err != nil {
@@ -442,15 +444,7 @@ func (e *Emulator) handleGetAuthenticators(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	ctx := r.Context()
-	ok, err := userExists(ctx, e.db, userID)
-	if err != nil {
-		e.writeErr(w, r, err)
-		return
-	}
-	if !ok {
-		e.writeErr(w, r, notFound("User %q was not found.", userID))
-		return
-	}
+	// An unknown user has no authenticators: an empty list, as for getUser above.
 	auths, err := listAuthenticators(ctx, e.db, userID)
 	if err != nil {
 		e.writeErr(w, r, err)

@@ -379,9 +379,10 @@ func TestContract(t *testing.T) {
 		if err := c.DeleteUser(ctx, userID); err != nil {
 			t.Fatalf("delete user: %v", err)
 		}
-		_, err := c.GetUser(ctx, userID)
-		if !authsignal.IsStatus(err, http.StatusNotFound) || !authsignal.IsCode(err, authsignal.ErrorCodeNotFound) {
-			t.Errorf("get deleted user: %v, want 404 not_found", err)
+		// A deleted user is unknown again: not enrolled, nothing remembered.
+		user, err := c.GetUser(ctx, userID)
+		if err != nil || user.IsEnrolled || user.Email != "" || len(user.EnrolledVerificationMethods) != 0 {
+			t.Errorf("get deleted user: %+v, %v; want an unenrolled, empty user", user, err)
 		}
 	})
 }
@@ -432,9 +433,8 @@ func TestContractErrors(t *testing.T) {
 			_, err := env.client.GetAction(ctx, "u1", "withdrawal", "nope")
 			return err
 		}, 404, authsignal.ErrorCodeNotFound},
-		{"unknown user", func() error {
-			_, err := env.client.GetUser(ctx, "nobody")
-			return err
+		{"delete unknown user", func() error {
+			return env.client.DeleteUser(ctx, "nobody")
 		}, 404, authsignal.ErrorCodeNotFound},
 	}
 	for _, tt := range tests {
