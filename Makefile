@@ -33,9 +33,10 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: Go benchmarks (figures only, never a pass/fail gate)
+## bench: Go benchmarks, then the loopback load generator (figures only, never a pass/fail gate)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./auth/... ./store/... ./emulator/... ./app/...
+	$(GO) run ./e2e/loadgen
 
 ## clean: remove build output, local data and caches
 clean:

@@ -50,7 +50,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // testEnv is the whole sample in-process: the app and the emulator on loopback ports,
 // a temp SQLite store and a captured log.
 type testEnv struct {
-	t           *testing.T
+	t           testing.TB
 	appURL      string
 	emulatorURL string
 	store       *store.Store
@@ -71,7 +71,7 @@ func withRules(rules string) envOption { return func(s *envSettings) { s.rules =
 
 func withSendsPerIP(n int) envOption { return func(s *envSettings) { s.sendsPerIP = n } }
 
-func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
+func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	t.Helper()
 	settings := envSettings{sendsPerIP: 1000}
 	for _, o := range opts {
@@ -213,7 +213,7 @@ func (b *browser) abs(rawURL string) string {
 
 var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
-func csrfToken(t *testing.T, body string) string {
+func csrfToken(t testing.TB, body string) string {
 	t.Helper()
 	m := csrfField.FindStringSubmatch(body)
 	if m == nil {
@@ -310,7 +310,7 @@ func randomDigits(n int) string {
 	return string(b)
 }
 
-func mustContain(t *testing.T, r response, want ...string) {
+func mustContain(t testing.TB, r response, want ...string) {
 	t.Helper()
 	for _, w := range want {
 		if !strings.Contains(r.text(), w) {

@@ -16,6 +16,17 @@ type sendLimiter struct {
 	sends  map[string][]time.Time
 }
 
+// sweepAbove bounds memory: past this many keys, keys with no recent sends are dropped.
+const sweepAbove = 10_000
+
+func (l *sendLimiter) sweep(cutoff time.Time) {
+	for key, times := range l.sends {
+		if len(times) == 0 || !times[len(times)-1].After(cutoff) {
+			delete(l.sends, key)
+		}
+	}
+}
+
 func newSendLimiter(max int, window time.Duration, now func() time.Time) *sendLimiter {
 	return &sendLimiter{now: now, window: window, max: max, sends: make(map[string][]time.Time)}
 }
@@ -27,6 +38,9 @@ func (l *sendLimiter) allow(keys ...string) bool {
 	defer l.mu.Unlock()
 	now := l.now()
 	cutoff := now.Add(-l.window)
+	if len(l.sends) > sweepAbove {
+		l.sweep(cutoff)
+	}
 	for _, key := range keys {
 		recent := l.sends[key][:0]
 		for _, at := range l.sends[key] {
