@@ -16,9 +16,9 @@ func TestSendLimiter(t *testing.T) {
 	}{
 		{0, "a", true},
 		{time.Minute, "a", true},
-		{time.Minute, "a", false}, // third within the window
-		{0, "b", true},            // other keys are independent
-		{8*time.Minute + time.Second, "a", true},  // the first send has left the window
+		{time.Minute, "a", false},                // third within the window
+		{0, "b", true},                           // other keys are independent
+		{8*time.Minute + time.Second, "a", true}, // the first send has left the window
 		{0, "a", false},
 	}
 	for i, s := range steps {
