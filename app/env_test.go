@@ -65,6 +65,14 @@ type envOption func(*envSettings)
 type envSettings struct {
 	rules      string // rules file contents; "" = the emulator's defaults
 	sendsPerIP int
+	apiKey     string // the key the app sends; "" = the emulator's
+	apiURL     string // where the app sends it; "" = the emulator
+}
+
+// withAuthsignal points the app at another key or address, to see how it copes when
+// Authsignal refuses it or is down.
+func withAuthsignal(key, apiURL string) envOption {
+	return func(s *envSettings) { s.apiKey, s.apiURL = key, apiURL }
 }
 
 func withRules(rules string) envOption { return func(s *envSettings) { s.rules = rules } }
@@ -115,10 +123,17 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	appURL := "http://" + listener.Addr().String()
 	base, _ := url.Parse(appURL)
 	logs := &syncBuffer{}
+	apiKey, apiURL := testSecret, emulatorURL+"/v1"
+	if settings.apiKey != "" {
+		apiKey = settings.apiKey
+	}
+	if settings.apiURL != "" {
+		apiURL = settings.apiURL
+	}
 	web, err := New(Config{BaseURL: base, OutboxURL: emulatorURL + "/outbox", SendsPerIP: settings.sendsPerIP}, Deps{
 		Store:      db,
 		Sessions:   sessions,
-		Authsignal: authsignal.New(testSecret, authsignal.WithBaseURL(emulatorURL+"/v1")),
+		Authsignal: authsignal.New(apiKey, authsignal.WithBaseURL(apiURL), authsignal.WithRetryBackoff(time.Millisecond)),
 		Templates:  templates.Files,
 		Public:     public.Files,
 		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

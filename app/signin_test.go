@@ -1,12 +1,15 @@
 package app
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"example.com/passwordless/auth/authsignal"
 )
 
 func TestSignInEachMethod(t *testing.T) {
@@ -322,4 +325,54 @@ func TestConcurrentSignInsOfOneNewEmailCreateOneUser(t *testing.T) {
 			t.Errorf("a browser that verified its code is not signed in")
 		}
 	}
+}
+
+func TestAuthsignalFailuresAreFriendly(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	downURL := "http://" + closed.Addr().String() + "/v1"
+	closed.Close() // nothing listens there now
+
+	tests := []struct {
+		name       string
+		option     envOption
+		wantStatus int
+		wantText   string
+	}{
+		{"wrong key (401)", withAuthsignal("not-the-key", ""), http.StatusServiceUnavailable, "The sign-in service is not reachable right now"},
+		{"service down", withAuthsignal(testSecret, downURL), http.StatusServiceUnavailable, "The sign-in service is not reachable right now"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, tt.option)
+			page := env.newBrowser().submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {uniqueEmail()}})
+			if page.status != tt.wantStatus || page.url.Path != "/signin" {
+				t.Fatalf("status %d at %s, want %d on /signin", page.status, page.url, tt.wantStatus)
+			}
+			mustContain(t, page, tt.wantText, "Send code")
+			if !strings.Contains(env.logs.String(), "authsignal call failed") {
+				t.Error("the cause was not logged")
+			}
+		})
+	}
+
+	t.Run("too many requests (429)", func(t *testing.T) {
+		env := newTestEnv(t)
+		phone := uniquePhone()
+		// Use up Authsignal's own limit (6 SMS per 10 minutes per number) directly, so that
+		// the app's next request for that number gets Authsignal's 429.
+		client := authsignal.New(testSecret, authsignal.WithBaseURL(env.emulatorURL+"/v1"))
+		for i := 0; i < 6; i++ {
+			if _, err := client.Challenge(t.Context(), authsignal.ChallengeRequest{VerificationMethod: authsignal.MethodSMS, Action: "signInWithSms", PhoneNumber: phone}); err != nil {
+				t.Fatalf("direct send %d: %v", i+1, err)
+			}
+		}
+		page := env.newBrowser().submit("/signin", "/signin", url.Values{"method": {"sms"}, "phone": {phone}})
+		if page.status != http.StatusTooManyRequests {
+			t.Fatalf("status %d, want 429", page.status)
+		}
+		mustContain(t, page, "Too many codes were sent to this address")
+	})
 }

@@ -315,3 +315,18 @@ func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
 		t.Fatalf("completed %d: 50 withdrawals of 1000 should have emptied the 25,000 account", completed)
 	}
 }
+
+func TestCancelledChallengeMarksWithdrawalFailed(t *testing.T) {
+	env := newTestEnv(t)
+	b, user := env.signedIn()
+	resp := b.withdrawNoFollow("1200")
+	page := b.get(resp.Header.Get("Location"))
+	page = b.submitForm(page, "Cancel", nil)
+	if page.url.Path != "/account" {
+		t.Fatalf("after Cancel: at %s", page.url)
+	}
+	mustContain(t, page, "Challenge failed: the withdrawal was not made", "Balance: $25,000.00")
+	if got := env.withdrawals(user.ID)[0].State; got != store.WithdrawalFailed {
+		t.Fatalf("state %s, want failed", got)
+	}
+}
