@@ -14,6 +14,7 @@ type page struct {
 	OutboxURL string
 	Error     string // shown in role="alert"
 	Notice    string // shown in role="status"
+	NoticeBad bool   // the notice reports something that did not happen: styled as a warning
 	Data      fiber.Map
 }
 
@@ -25,6 +26,7 @@ func (s *server) render(c *fiber.Ctx, status int, name string, p page) error {
 		p.User = u
 	}
 	p.OutboxURL = s.cfg.OutboxURL
+	p.NoticeBad = p.Notice != "" && isBadOutcome(c.Query("notice"))
 	c.Status(status)
 	return c.Render(name, p)
 }
@@ -108,6 +110,15 @@ func noticeText(key string) string {
 
 func noticeFor(c *fiber.Ctx) string {
 	return noticeText(c.Query("notice"))
+}
+
+// isBadOutcome tells the notices that report money that did not move.
+func isBadOutcome(key string) bool {
+	switch key {
+	case "withdrawal-blocked", "challenge-failed", "review-rejected", "insufficient-funds", "not-yours", "invalid-token", "already-settled":
+		return true
+	}
+	return false
 }
 
 // isProblem tells the notices that report a failure: they are shown as alerts.
