@@ -1,0 +1,560 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the read-only ledger check after the crash
+
+	"example.com/passwordless/store"
+)
+
+// TestCrashSafety builds the real binary, drives concurrent withdrawals through HTTP,
+// kill -9s the process in the middle of them, restarts it on the same data and then
+// checks the ledger in SQLite: for every user, the starting balance equals the balance
+// plus the completed withdrawals, nothing is negative, and no withdrawal is in a state
+// it could not have reached.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode: it builds the binary and kill -9s it under load")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("crash test needs SIGKILL semantics (not on Windows)")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	dataDir := filepath.Join(dir, "data")
+
+	proc := startApp(t, bin, dataDir, nil)
+
+	// A handful of signed-in users, two concurrent "tabs" each.
+	const users, tabsPerUser = 5, 2
+	var clients []*crashClient
+	for i := 0; i < users; i++ {
+		email := fmt.Sprintf("crash-%d-%d@example.com", i, time.Now().UnixNano())
+		c := newCrashClient(proc)
+		if err := c.signIn(email); err != nil {
+			t.Fatalf("sign in %s: %v\n%s", email, err, proc.logs.String())
+		}
+		clients = append(clients, c)
+	}
+
+	var (
+		completed  atomic.Int64 // withdrawals the app answered "completed" for
+		challenged atomic.Int64 // withdrawals sent to the challenge page
+		stop       atomic.Bool
+		ackMu      sync.Mutex // guards every client's acked* fields
+		wg         sync.WaitGroup
+	)
+	for ui, c := range clients {
+		for tab := 0; tab < tabsPerUser; tab++ {
+			wg.Add(1)
+			go func(c *crashClient, seed uint64) {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+				token, err := c.csrfFrom("/account")
+				if err != nil {
+					return
+				}
+				for !stop.Load() {
+					var cents int64
+					if rng.IntN(5) == 0 {
+						cents = 100_001 + rng.Int64N(800_000) // 1,000.01–9,000.00: CHALLENGE_REQUIRED
+					} else {
+						cents = 100 + rng.Int64N(29_901) // 1.00–300.00: ALLOW, and no balance runs dry
+					}
+					outcome, err := c.withdraw(token, cents)
+					if err != nil {
+						return // the process is gone
+					}
+					switch outcome {
+					case "completed":
+						completed.Add(1)
+						ackMu.Lock()
+						c.ackedCents += cents
+						c.ackedCount++
+						ackMu.Unlock()
+					case "challenge":
+						challenged.Add(1)
+					}
+				}
+			}(c, uint64(ui*10+tab+1)*uint64(time.Now().UnixNano()))
+		}
+	}
+
+	// Kill once the load is clearly under way, after a random extra delay.
+	deadline := time.Now().Add(10 * time.Second)
+	for completed.Load() < 15 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if completed.Load() < 15 {
+		stop.Store(true)
+		wg.Wait()
+		t.Fatalf("only %d withdrawals completed in 10s before the kill; the load did not get going\n%s", completed.Load(), proc.logs.String())
+	}
+	time.Sleep(time.Duration(20+rand.IntN(200)) * time.Millisecond)
+	proc.kill(t)
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("killed mid-load after %d completed and %d challenged withdrawals (as answered to clients)", completed.Load(), challenged.Load())
+
+	// Restart on the same data and ports; the app must serve, and sessions must survive.
+	proc = startApp(t, bin, dataDir, proc)
+	for _, c := range clients {
+		c.proc = proc
+	}
+	if err := clients[0].signedIn(); err != nil {
+		t.Fatalf("after the restart, an existing session: %v\n%s", err, proc.logs.String())
+	}
+	// A brand-new user can still sign in, and money still moves.
+	fresh := newCrashClient(proc)
+	if err := fresh.signIn(fmt.Sprintf("crash-fresh-%d@example.com", time.Now().UnixNano())); err != nil {
+		t.Fatalf("after the restart, a new sign-in: %v\n%s", err, proc.logs.String())
+	}
+	token, err := fresh.csrfFrom("/account")
+	if err != nil {
+		t.Fatalf("after the restart, /account: %v", err)
+	}
+	if outcome, err := fresh.withdraw(token, 12_34); err != nil || outcome != "completed" {
+		t.Fatalf("after the restart, a 12.34 withdrawal: %q, %v\n%s", outcome, err, proc.logs.String())
+	}
+	fresh.ackedCents, fresh.ackedCount = 12_34, 1
+	clients = append(clients, fresh)
+	proc.stop(t)
+
+	checkLedger(t, filepath.Join(dataDir, "app.db"), clients)
+}
+
+// checkLedger opens the app's database read-only and checks the invariants for every user.
+func checkLedger(t *testing.T, path string, clients []*crashClient) {
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	var integrity string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
+		t.Fatalf("integrity_check: %q, %v", integrity, err)
+	}
+
+	type account struct {
+		email        string
+		balance      int64
+		hasAccount   bool
+		completedSum int64
+		completedN   int
+	}
+	accounts := map[string]*account{}
+	rows, err := db.Query(`SELECT u.id, COALESCE(u.email, ''), a.balance_cents FROM users u LEFT JOIN accounts a ON a.user_id = u.id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, email string
+		var balance sql.NullInt64
+		if err := rows.Scan(&id, &email, &balance); err != nil {
+			t.Fatal(err)
+		}
+		accounts[id] = &account{email: email, balance: balance.Int64, hasAccount: balance.Valid}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+
+	known := map[string]bool{}
+	for _, st := range []store.WithdrawalState{store.WithdrawalPending, store.WithdrawalAwaitingChallenge, store.WithdrawalHeld,
+		store.WithdrawalCompleted, store.WithdrawalBlocked, store.WithdrawalFailed} {
+		known[string(st)] = true
+	}
+	rows, err = db.Query(`SELECT id, user_id, amount_cents, state FROM withdrawals`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, byState := 0, map[string]int{}
+	for rows.Next() {
+		var id, userID, state string
+		var cents int64
+		if err := rows.Scan(&id, &userID, &cents, &state); err != nil {
+			t.Fatal(err)
+		}
+		total++
+		byState[state]++
+		a := accounts[userID]
+		if a == nil {
+			t.Errorf("withdrawal %s belongs to unknown user %s", id, userID)
+			continue
+		}
+		if !known[state] {
+			t.Errorf("withdrawal %s of %s is in unknown state %q", id, a.email, state)
+		}
+		if cents <= 0 {
+			t.Errorf("withdrawal %s of %s has amount %d", id, a.email, cents)
+		}
+		// Nobody passed a challenge, so an amount over the 1,000 rule can never have
+		// completed, and an amount under it never needed one.
+		if cents > 100_000 && state == string(store.WithdrawalCompleted) {
+			t.Errorf("withdrawal %s of %s (%d cents, needs a challenge) is completed", id, a.email, cents)
+		}
+		if cents <= 100_000 && state == string(store.WithdrawalAwaitingChallenge) {
+			t.Errorf("withdrawal %s of %s (%d cents, allowed by the rules) is awaiting a challenge", id, a.email, cents)
+		}
+		if state == string(store.WithdrawalCompleted) {
+			a.completedSum += cents
+			a.completedN++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+
+	completedTotal := 0
+	for id, a := range accounts {
+		if !a.hasAccount {
+			t.Errorf("user %s (%s) has no account row", id, a.email)
+			continue
+		}
+		if a.balance < 0 {
+			t.Errorf("user %s: balance %d < 0", a.email, a.balance)
+		}
+		if a.balance+a.completedSum != store.DemoBalanceCents {
+			t.Errorf("user %s: balance %d + completed withdrawals %d = %d, want %d",
+				a.email, a.balance, a.completedSum, a.balance+a.completedSum, store.DemoBalanceCents)
+		}
+		completedTotal += a.completedN
+	}
+	// Every withdrawal the app told a client was completed survived the crash.
+	byEmail := map[string]*account{}
+	for _, a := range accounts {
+		byEmail[a.email] = a
+	}
+	for _, c := range clients {
+		a := byEmail[c.email]
+		if a == nil {
+			t.Errorf("user %s is missing after the crash", c.email)
+			continue
+		}
+		if a.completedN < c.ackedCount || a.completedSum < c.ackedCents {
+			t.Errorf("user %s: %d completed withdrawals (%d cents) in the database, but %d (%d cents) were answered as completed",
+				c.email, a.completedN, a.completedSum, c.ackedCount, c.ackedCents)
+		}
+	}
+	if completedTotal == 0 {
+		t.Fatal("no withdrawal completed: the test did not exercise the ledger")
+	}
+	t.Logf("ledger after the crash: %d users, %d withdrawals by state %v", len(accounts), total, byState)
+}
+
+// buildBinary compiles the program in this folder, as `make build` would.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(dir, "app")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// appProcess is one run of the binary.
+type appProcess struct {
+	cmd         *exec.Cmd
+	appURL      string
+	emulatorURL string
+	appPort     int
+	emuPort     int
+	logs        *lockedBuffer
+	exited      chan struct{}
+	waitErr     error
+}
+
+// startApp starts the binary on dataDir and waits for /healthz on the app and the
+// emulator. With prev it reuses prev's ports (falling back to new ones when they are
+// taken by someone else meanwhile).
+func startApp(t *testing.T, bin, dataDir string, prev *appProcess) *appProcess {
+	t.Helper()
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		appPort, emuPort := freePort(t), freePort(t)
+		if prev != nil && attempt == 0 {
+			appPort, emuPort = prev.appPort, prev.emuPort
+		}
+		p := &appProcess{
+			appURL:      "http://127.0.0.1:" + strconv.Itoa(appPort),
+			emulatorURL: "http://127.0.0.1:" + strconv.Itoa(emuPort),
+			appPort:     appPort, emuPort: emuPort,
+			logs:   &lockedBuffer{},
+			exited: make(chan struct{}),
+		}
+		p.cmd = exec.Command(bin)
+		p.cmd.Env = []string{
+			"PATH=" + os.Getenv("PATH"),
+			"HOME=" + os.Getenv("HOME"),
+			"HOST=127.0.0.1",
+			"PORT=" + strconv.Itoa(appPort),
+			"BASE_URL=" + p.appURL,
+			"DATA_DIR=" + dataDir,
+			"EMULATOR_ADDR=127.0.0.1:" + strconv.Itoa(emuPort),
+			"SEND_LIMIT_PER_IP=10000",
+			"LOG_LEVEL=WARN",
+		}
+		p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+		if err := p.cmd.Start(); err != nil {
+			t.Fatalf("start %s: %v", bin, err)
+		}
+		go func() { p.waitErr = p.cmd.Wait(); close(p.exited) }()
+		t.Cleanup(func() { p.kill(t) })
+
+		if err := p.waitHealthy(15 * time.Second); err != nil {
+			lastErr = fmt.Errorf("%w\n%s", err, p.logs.String())
+			p.kill(t)
+			continue
+		}
+		return p
+	}
+	t.Fatalf("the app did not start: %v", lastErr)
+	return nil
+}
+
+func (p *appProcess) waitHealthy(timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for _, u := range []string{p.appURL + "/healthz", p.emulatorURL + "/healthz"} {
+		for {
+			select {
+			case <-p.exited:
+				return fmt.Errorf("the process exited: %v", p.waitErr)
+			default:
+			}
+			resp, err := client.Get(u)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s not healthy after %s (last error %v)", u, timeout, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// kill sends SIGKILL (the crash) and waits for the process to be gone. Safe to repeat.
+func (p *appProcess) kill(t *testing.T) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("kill: %v", err)
+	}
+	<-p.exited
+}
+
+// stop asks for a graceful shutdown (SIGTERM), killing after a timeout.
+func (p *appProcess) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		if p.waitErr != nil {
+			t.Errorf("the app exited with %v after SIGTERM\n%s", p.waitErr, p.logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("the app did not stop within 10s of SIGTERM")
+		p.kill(t)
+	}
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// lockedBuffer collects the child's output for failure messages.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// crashClient is one signed-in browser that never follows redirects, so each request
+// is exactly one round trip and its answer can be read from the Location header.
+type crashClient struct {
+	proc       *appProcess
+	client     *http.Client
+	email      string
+	ackedCents int64 // answered "completed" to this client (guarded by the test's ackMu)
+	ackedCount int
+}
+
+var csrfFieldPattern = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+func newCrashClient(p *appProcess) *crashClient {
+	jar, _ := cookiejar.New(nil)
+	return &crashClient{proc: p, client: &http.Client{
+		Jar:           jar,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+func (c *crashClient) get(path string) (int, string, string, error) {
+	resp, err := c.client.Get(c.proc.appURL + path)
+	if err != nil {
+		return 0, "", "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(body), err
+}
+
+func (c *crashClient) post(path string, form url.Values) (int, string, string, error) {
+	resp, err := c.client.PostForm(c.proc.appURL+path, form)
+	if err != nil {
+		return 0, "", "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(body), err
+}
+
+// csrfFrom loads a page and returns its form's CSRF token.
+func (c *crashClient) csrfFrom(path string) (string, error) {
+	status, _, body, err := c.get(path)
+	if err != nil {
+		return "", err
+	}
+	m := csrfFieldPattern.FindStringSubmatch(body)
+	if status != http.StatusOK || m == nil {
+		return "", fmt.Errorf("GET %s: status %d, no CSRF token", path, status)
+	}
+	return m[1], nil
+}
+
+// signIn runs the email sign-in: Send code, read the code from the outbox, Verify.
+func (c *crashClient) signIn(email string) error {
+	c.email = email
+	token, err := c.csrfFrom("/signin")
+	if err != nil {
+		return err
+	}
+	status, loc, _, err := c.post("/signin", url.Values{"_csrf": {token}, "method": {"email"}, "email": {email}})
+	if err != nil || status != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin/verify") {
+		return fmt.Errorf("Send code: status %d to %q, %v", status, loc, err)
+	}
+	if token, err = c.csrfFrom("/signin/verify"); err != nil {
+		return err
+	}
+	code, err := c.latestCode(email)
+	if err != nil {
+		return err
+	}
+	status, loc, _, err = c.post("/signin/verify", url.Values{"_csrf": {token}, "code": {code}})
+	if err != nil || status != http.StatusSeeOther || !strings.HasPrefix(loc, "/account") {
+		return fmt.Errorf("Verify: status %d to %q, %v", status, loc, err)
+	}
+	return c.signedIn()
+}
+
+// signedIn checks that the session cookie opens /account.
+func (c *crashClient) signedIn() error {
+	status, loc, body, err := c.get("/account")
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK || !strings.Contains(body, "Signed in as") {
+		return fmt.Errorf("GET /account: status %d (to %q), not signed in", status, loc)
+	}
+	return nil
+}
+
+func (c *crashClient) latestCode(to string) (string, error) {
+	resp, err := http.Get(c.proc.emulatorURL + "/emulator/messages?to=" + url.QueryEscape(to))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var msgs []struct {
+		Code string `json:"code"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil {
+		return "", fmt.Errorf("outbox: %w", err)
+	}
+	if len(msgs) == 0 || msgs[0].Code == "" {
+		return "", fmt.Errorf("no code sent to %s", to)
+	}
+	return msgs[0].Code, nil
+}
+
+// withdraw posts the withdrawal form and reports how the app answered: "completed",
+// "challenge" (sent to the pre-built page), or the notice / status otherwise.
+func (c *crashClient) withdraw(csrf string, cents int64) (string, error) {
+	amount := fmt.Sprintf("%d.%02d", cents/100, cents%100)
+	status, loc, _, err := c.post("/withdrawals", url.Values{"_csrf": {csrf}, "amount": {amount}})
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case status == http.StatusSeeOther && loc == "/account?notice=withdrawal-done":
+		return "completed", nil
+	case status == http.StatusSeeOther && strings.HasPrefix(loc, c.proc.emulatorURL+"/challenge"):
+		return "challenge", nil
+	case status == http.StatusSeeOther:
+		return loc, nil
+	default:
+		return "status " + strconv.Itoa(status), nil
+	}
+}
