@@ -25,7 +25,7 @@ var stateTables = []string{"seen_devices", "actions", "authenticators", "challen
 func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	memory := path == ":memory:"
 	var dsn string
-	params := "_foreign_keys=on&_busy_timeout=5000&_txlock=immediate"
+	params := "_foreign_keys=on&_busy_timeout=5000&_txlock=immediate&_stmt_cache_size=64"
 	if memory {
 		dsn = "file::memory:?" + params
 	} else {
@@ -37,13 +37,14 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	if memory {
-		// Each connection to :memory: is its own database: keep exactly one.
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-	}
+	// One connection, kept open: each connection to :memory: is its own database, and
+	// for a file, requests queueing in database/sql are far cheaper than writers
+	// sleeping in SQLite's busy handler (measured with e2e/loadgen: track p99 fell
+	// from ~130 ms to a few ms) or than reopening connections and re-reading the schema.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)

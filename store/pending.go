@@ -45,7 +45,7 @@ func (s *Store) CreatePendingSignIn(ctx context.Context, p PendingSignIn) error 
 func (s *Store) GetPendingSignIn(ctx context.Context, id string) (PendingSignIn, error) {
 	var p PendingSignIn
 	var created, expires int64
-	err := s.db.QueryRowContext(ctx,
+	err := s.reads.QueryRowContext(ctx,
 		`SELECT id, challenge_id, method, recipient, wrong_attempts, created_at, expires_at
 		 FROM pending_signins WHERE id = ?`, id).
 		Scan(&p.ID, &p.ChallengeID, &p.Method, &p.Recipient, &p.WrongAttempts, &created, &expires)

@@ -44,7 +44,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
 	var sess Session
 	var created, expires int64
 	var revoked sql.NullInt64
-	err := s.db.QueryRowContext(ctx,
+	err := s.reads.QueryRowContext(ctx,
 		`SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?`, id).
 		Scan(&sess.ID, &sess.UserID, &created, &expires, &revoked)
 	if err != nil {

@@ -103,7 +103,7 @@ func (s *Store) findOrCreateUser(ctx context.Context, column, value string) (Use
 
 // GetUser returns the user with this id, or ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx,
+	u, err := scanUser(s.reads.QueryRowContext(ctx,
 		`SELECT id, email, phone, created_at, last_sign_in_at FROM users WHERE id = ?`, id))
 	if err != nil {
 		return User{}, fmt.Errorf("get user %s: %w", id, err)
@@ -128,7 +128,7 @@ func (s *Store) TouchSignIn(ctx context.Context, userID string) error {
 // Balance returns the user's balance in cents, or ErrNotFound.
 func (s *Store) Balance(ctx context.Context, userID string) (int64, error) {
 	var cents int64
-	err := s.db.QueryRowContext(ctx, `SELECT balance_cents FROM accounts WHERE user_id = ?`, userID).Scan(&cents)
+	err := s.reads.QueryRowContext(ctx, `SELECT balance_cents FROM accounts WHERE user_id = ?`, userID).Scan(&cents)
 	if err != nil {
 		return 0, fmt.Errorf("balance of user %s: %w", userID, notFound(err))
 	}

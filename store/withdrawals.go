@@ -84,7 +84,7 @@ const withdrawalColumns = `id, user_id, amount_cents, state, authsignal_state, c
 // GetWithdrawal returns the withdrawal with this id, or ErrNotFound. It does
 // not check the owner: compare UserID before showing or acting on it.
 func (s *Store) GetWithdrawal(ctx context.Context, id string) (Withdrawal, error) {
-	w, err := scanWithdrawal(s.db.QueryRowContext(ctx,
+	w, err := scanWithdrawal(s.reads.QueryRowContext(ctx,
 		`SELECT `+withdrawalColumns+` FROM withdrawals WHERE id = ?`, id))
 	if err != nil {
 		return Withdrawal{}, fmt.Errorf("get withdrawal %s: %w", id, notFound(err))
@@ -95,7 +95,7 @@ func (s *Store) GetWithdrawal(ctx context.Context, id string) (Withdrawal, error
 // ListWithdrawals returns the user's withdrawals, newest first (ties broken
 // by insertion order, newest first).
 func (s *Store) ListWithdrawals(ctx context.Context, userID string) ([]Withdrawal, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.reads.QueryContext(ctx,
 		`SELECT `+withdrawalColumns+` FROM withdrawals WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list withdrawals of user %s: %w", userID, err)
