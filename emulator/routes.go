@@ -2,50 +2,84 @@ package emulator
 
 import "net/http"
 
-// routes is the whole HTTP surface of the emulator.
-func (e *Emulator) routes() http.Handler {
-	// Server API: HTTP Basic with the secret key; JSON in and out, errors included.
-	api := http.NewServeMux()
-	api.HandleFunc("POST /v1/challenge", e.handleChallenge)
-	api.HandleFunc("POST /v1/verify", e.handleVerify)
-	api.HandleFunc("POST /v1/claim", e.handleClaim)
-	api.HandleFunc("GET /v1/challenges", e.handleGetChallenge)
-	api.HandleFunc("POST /v1/validate", e.handleValidate)
-	api.HandleFunc("GET /v1/users", e.handleQueryUsers)
-	api.HandleFunc("GET /v1/users/{userId}", e.handleGetUser)
-	api.HandleFunc("PATCH /v1/users/{userId}", e.handleUpdateUser)
-	api.HandleFunc("DELETE /v1/users/{userId}", e.handleDeleteUser)
-	api.HandleFunc("GET /v1/users/{userId}/authenticators", e.handleGetAuthenticators)
-	api.HandleFunc("POST /v1/users/{userId}/authenticators", e.handleEnrollAuthenticator)
-	api.HandleFunc("DELETE /v1/users/{userId}/authenticators/{userAuthenticatorId}", e.handleDeleteAuthenticator)
-	api.HandleFunc("GET /v1/users/{userId}/actions", e.handleQueryActions)
-	api.HandleFunc("POST /v1/users/{userId}/actions/{action}", e.handleTrack)
-	api.HandleFunc("GET /v1/users/{userId}/actions/{action}/{idempotencyKey}", e.handleGetAction)
-	api.HandleFunc("PATCH /v1/users/{userId}/actions/{action}/{idempotencyKey}", e.handleUpdateAction)
+// route is one entry of the emulator's HTTP surface. The table below is the single
+// source of truth: it builds the muxes, and the OpenAPI test checks it against
+// /emulator/openapi.json.
+type route struct {
+	method  string // GET, POST, PATCH, DELETE
+	path    string // net/http pattern path, e.g. "/v1/users/{userId}"
+	api     bool   // part of the Server API: Basic auth with the secret key, JSON errors
+	handler func(*Emulator) http.HandlerFunc
+}
 
-	// Local tooling: no auth (a development tool on loopback; see README).
+// routeTable is the whole HTTP surface of the emulator.
+func routeTable() []route {
+	// h adapts a method value so the table can be built before an Emulator exists.
+	h := func(f func(*Emulator, http.ResponseWriter, *http.Request)) func(*Emulator) http.HandlerFunc {
+		return func(e *Emulator) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) { f(e, w, r) }
+		}
+	}
+	return []route{
+		// Server API (HTTP Basic with the secret key; JSON in and out, errors included).
+		{"POST", "/v1/challenge", true, h((*Emulator).handleChallenge)},
+		{"POST", "/v1/verify", true, h((*Emulator).handleVerify)},
+		{"POST", "/v1/claim", true, h((*Emulator).handleClaim)},
+		{"GET", "/v1/challenges", true, h((*Emulator).handleGetChallenge)},
+		{"POST", "/v1/validate", true, h((*Emulator).handleValidate)},
+		{"GET", "/v1/users", true, h((*Emulator).handleQueryUsers)},
+		{"GET", "/v1/users/{userId}", true, h((*Emulator).handleGetUser)},
+		{"PATCH", "/v1/users/{userId}", true, h((*Emulator).handleUpdateUser)},
+		{"DELETE", "/v1/users/{userId}", true, h((*Emulator).handleDeleteUser)},
+		{"GET", "/v1/users/{userId}/authenticators", true, h((*Emulator).handleGetAuthenticators)},
+		{"POST", "/v1/users/{userId}/authenticators", true, h((*Emulator).handleEnrollAuthenticator)},
+		{"DELETE", "/v1/users/{userId}/authenticators/{userAuthenticatorId}", true, h((*Emulator).handleDeleteAuthenticator)},
+		{"GET", "/v1/users/{userId}/actions", true, h((*Emulator).handleQueryActions)},
+		{"POST", "/v1/users/{userId}/actions/{action}", true, h((*Emulator).handleTrack)},
+		{"GET", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, h((*Emulator).handleGetAction)},
+		{"PATCH", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, h((*Emulator).handleUpdateAction)},
+
+		// Local tooling: no auth (a development tool on loopback; see README).
+		{"GET", "/healthz", false, h((*Emulator).handleHealthz)},
+		// Pre-built challenge page (the token in the query/form authenticates each step).
+		{"GET", "/challenge", false, h((*Emulator).handleChallengePage)},
+		{"POST", "/challenge/send", false, h((*Emulator).handleChallengeSend)},
+		{"POST", "/challenge/enroll", false, h((*Emulator).handleChallengeEnroll)},
+		{"GET", "/challenge/code", false, h((*Emulator).handleChallengeCodePage)},
+		{"POST", "/challenge/verify", false, h((*Emulator).handleChallengeVerify)},
+		{"POST", "/challenge/cancel", false, h((*Emulator).handleChallengeCancel)},
+		// Outbox, admin, reset.
+		{"GET", "/outbox", false, h((*Emulator).handleOutboxPage)},
+		{"GET", "/emulator/messages", false, h((*Emulator).handleListMessages)},
+		{"DELETE", "/emulator/messages", false, h((*Emulator).handleDeleteMessages)},
+		{"POST", "/emulator/reset", false, h((*Emulator).handleReset)},
+		{"GET", "/admin", false, h((*Emulator).handleAdmin)},
+		{"POST", "/admin/review", false, h((*Emulator).handleAdminReview)},
+		{"GET", "/{$}", false, h((*Emulator).handleRoot)},
+	}
+}
+
+// routes builds the handler for the whole surface from routeTable.
+func (e *Emulator) routes() http.Handler {
+	api := http.NewServeMux()
 	mux := http.NewServeMux()
+	for _, rt := range routeTable() {
+		pattern := rt.method + " " + rt.path
+		if rt.api {
+			api.HandleFunc(pattern, rt.handler(e))
+		} else {
+			mux.HandleFunc(pattern, rt.handler(e))
+		}
+	}
 	mux.Handle("/v1/", e.requireAPIKey(e.apiFallback(api)))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok"))
-	})
-	// Pre-built challenge page (the token in the query/form authenticates each step).
-	mux.HandleFunc("GET /challenge", e.handleChallengePage)
-	mux.HandleFunc("POST /challenge/send", e.handleChallengeSend)
-	mux.HandleFunc("POST /challenge/enroll", e.handleChallengeEnroll)
-	mux.HandleFunc("GET /challenge/code", e.handleChallengeCodePage)
-	mux.HandleFunc("POST /challenge/verify", e.handleChallengeVerify)
-	mux.HandleFunc("POST /challenge/cancel", e.handleChallengeCancel)
-	// Outbox, admin, reset.
-	mux.HandleFunc("GET /outbox", e.handleOutboxPage)
-	mux.HandleFunc("GET /emulator/messages", e.handleListMessages)
-	mux.HandleFunc("DELETE /emulator/messages", e.handleDeleteMessages)
-	mux.HandleFunc("POST /emulator/reset", e.handleReset)
-	mux.HandleFunc("GET /admin", e.handleAdmin)
-	mux.HandleFunc("POST /admin/review", e.handleAdminReview)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/outbox", http.StatusSeeOther)
-	})
 	return e.recoverer(securityHeaders(mux))
+}
+
+func (e *Emulator) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok"))
+}
+
+func (e *Emulator) handleRoot(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/outbox", http.StatusSeeOther)
 }
