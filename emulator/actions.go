@@ -200,6 +200,10 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 	if err != nil {
 		return nil, err
 	}
+	forced, err := forcedState(req.Custom) // custom.emulatorForceState (force.go)
+	if err != nil {
+		return nil, err
+	}
 	idem := req.IdempotencyKey
 	if idem == "" {
 		if idem, err = e.newUUID(); err != nil {
@@ -247,6 +251,9 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 		}
 		state, rule := e.rules.Evaluate(RuleInput{ActionCode: actionCode, IPAddress: req.IPAddress, UserAgent: req.UserAgent, DeviceID: req.DeviceID,
 			Email: ruleEmail, PhoneNumber: rulePhone, Username: req.Username, IsNewDevice: isNewDevice, IsEnrolled: enrolment.IsEnrolled, Custom: req.Custom})
+		if forced != "" {
+			state, rule = forced, forcedRule(forced) // test mode: no rule decides
+		}
 		ruleIDs, rules := []string{}, []ruleRef{}
 		if rule != nil {
 			ruleIDs = append(ruleIDs, rule.ID)

@@ -193,6 +193,11 @@ func (e *Emulator) createChallenge(ctx context.Context, req challengeRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	// A magic failing recipient (force.go) fails before anything is generated, stored or sent.
+	// email+phone: exactly one of them is set.
+	if err := deliveryFailure(deliveryChannel(req.VerificationMethod, req.SMSChannel), email+phone); err != nil {
+		return nil, err
+	}
 	id, err := e.newUUID()
 	if err != nil {
 		return nil, err
@@ -203,7 +208,7 @@ func (e *Emulator) createChallenge(ctx context.Context, req challengeRequest) (*
 			return nil, err
 		}
 	}
-	code, err := e.newCode()
+	code, err := e.codeFor(email + phone) // a test recipient's fixed code, else random (seed.go)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +271,10 @@ func (e *Emulator) resendChallenge(ctx context.Context, req challengeRequest) (*
 		if c.VerifiedAt.Valid || c.ClaimedUserID != "" {
 			return badRequest("The challenge is already verified; start a new challenge instead.")
 		}
-		code, err := e.newCode()
+		if err := deliveryFailure(c.Channel, c.recipient()); err != nil {
+			return err
+		}
+		code, err := e.codeFor(c.recipient())
 		if err != nil {
 			return err
 		}

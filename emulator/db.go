@@ -116,16 +116,22 @@ func (e *Emulator) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-// resetState deletes every row of every state table.
+// resetState deletes every row of every state table, re-applies the seed file's users
+// (so a reset returns to the start state) and sets the clock offset back to zero.
 func (e *Emulator) resetState(ctx context.Context) error {
-	return e.inTx(ctx, func(tx *sql.Tx) error {
+	err := e.inTx(ctx, func(tx *sql.Tx) error {
 		for _, t := range stateTables {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 				return fmt.Errorf("reset %s: %w", t, err)
 			}
 		}
-		return nil
+		return e.reseed(ctx, tx)
 	})
+	if err != nil {
+		return err
+	}
+	e.resetClock()
+	return nil
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

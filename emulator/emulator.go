@@ -57,6 +57,11 @@ type Config struct {
 	Now       func() time.Time // nil = time.Now
 	Rand      io.Reader        // nil = crypto/rand
 	Logger    *slog.Logger     // nil = discard
+
+	// Test knobs (seed.go, force.go). Seeded mode makes codes predictable: tests only.
+	Seed           *uint64           // non-nil = ids and codes from ChaCha8(seed), repeatable; excludes Rand
+	SeedFile       string            // JSON users, authenticators, rules, testRecipients (seed.example.json)
+	TestRecipients map[string]string // email or E.164 → fixed 6-digit code; others get random codes
 }
 
 // Emulator is one emulated Authsignal tenant.
@@ -70,6 +75,9 @@ type Emulator struct {
 	rules     *Rules
 	pages     map[string]*template.Template
 	handler   http.Handler
+	testCodes map[string]string // normalized recipient → fixed code (seed.go)
+	seed      *seedData         // Config.SeedFile, re-applied by reset; nil = none
+	clock     clockOffset       // added to every e.now() (clock.go)
 
 	mu        sync.Mutex
 	publicURL string
@@ -103,7 +111,13 @@ func New(cfg Config) (*Emulator, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	if e.rand == nil {
+	e.now = e.withClockOffset(e.now) // POST /emulator/clock moves it forward
+	if cfg.Seed != nil {
+		if cfg.Rand != nil {
+			return nil, errors.New("emulator: set Seed or Rand, not both")
+		}
+		e.rand = &lockedReader{r: seededReader(*cfg.Seed)}
+	} else if e.rand == nil {
 		e.rand = rand.Reader
 	} else {
 		// An injected reader (e.g. a seeded one in tests) need not be safe for concurrent use.
@@ -112,12 +126,7 @@ func New(cfg Config) (*Emulator, error) {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	var err error
-	if cfg.RulesFile != "" {
-		e.rules, err = LoadRulesFile(cfg.RulesFile)
-	} else {
-		e.rules, err = DefaultRules()
-	}
+	seed, err := e.loadRulesAndSeed(cfg) // sets e.rules and e.testCodes
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +135,12 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	if e.db, err = openDB(context.Background(), cfg.DBPath); err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	if e.seed = seed; seed != nil {
+		if err := e.applySeed(context.Background(), seed); err != nil {
+			e.db.Close()
+			return nil, err
+		}
 	}
 	e.handler = e.routes()
 	return e, nil

@@ -9,12 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
 // Main is the `emulator` subcommand. args are the flags after the subcommand name (a
-// leading "emulator" is skipped too): -addr, -secret-key, -rules, -db, -public-url.
-// It prints where everything is and serves until ctx is done.
+// leading "emulator" is skipped too); `-h` lists them all. It prints where everything is
+// and serves until ctx is done.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "emulator" {
 		args = args[1:]
@@ -23,6 +24,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if defaultKey == "" {
 		defaultKey = DevSecretKey
 	}
+	def := DefaultLimits()
 	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:4000", "listen address")
@@ -30,6 +32,29 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	rulesFile := fs.String("rules", "", "rules file (JSON); empty = built-in rules")
 	dbPath := fs.String("db", filepath.Join("data", "emulator.db"), `SQLite file, or ":memory:"`)
 	publicURL := fs.String("public-url", "", "public base URL used in links (default: the listen address)")
+	ephemeral := fs.Bool("ephemeral", false, "in-memory database: nothing is written to disk, state is gone on exit (not with -db)")
+	seed := fs.Uint64("seed", 0, "TESTS ONLY: seed the random source, so ids and codes repeat run after run (predictable codes)")
+	seedFile := fs.String("seed-file", "", "JSON file of users, authenticators, rules and testRecipients loaded at start (see seed.example.json)")
+	testRecipients := map[string]string{}
+	fs.Func("test-recipient", "`RECIPIENT=CODE`: always send this 6-digit code to this email or E.164 number (repeatable; tests only)", func(s string) error {
+		r, code, ok := strings.Cut(s, "=")
+		if !ok {
+			return errors.New("want RECIPIENT=CODE, like +15555550100=123456")
+		}
+		testRecipients[strings.TrimSpace(r)] = strings.TrimSpace(code)
+		return nil
+	})
+	codeTTL := fs.Duration("code-ttl", def.CodeTTL, "how long a one-time code is valid")
+	maxAttempts := fs.Int("max-attempts", def.MaxAttempts, "wrong codes that kill a challenge")
+	sendWindow := fs.Duration("send-window", def.SendWindow, "sliding window of the per-recipient send limits")
+	smsPerWindow := fs.Int("sms-per-window", def.SMSPerWindow, "SMS + WhatsApp messages per recipient per window")
+	emailPerWindow := fs.Int("email-per-window", def.EmailPerWindow, "emails per recipient per window")
+	tokenTTL := fs.Duration("token-ttl", def.TokenTTL, "lifetime of track, claim and redirect tokens")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: emulator [flags]\n\nA local Authsignal Server API emulator (see emulator/README.md).\n"+
+			"Test-only endpoints: GET/POST /emulator/clock, DELETE /emulator/users/{userId}, POST /emulator/reset.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -39,16 +64,35 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if fs.NArg() > 0 {
 		return fmt.Errorf("emulator: unexpected arguments %q", fs.Args())
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *secretKey == "" {
 		return errors.New("emulator: -secret-key must not be empty")
 	}
+	if *ephemeral {
+		if set["db"] {
+			return errors.New("emulator: -ephemeral and -db cannot be used together (-ephemeral keeps the database in memory)")
+		}
+		*dbPath = ":memory:"
+	}
+	limits := Limits{CodeTTL: *codeTTL, MaxAttempts: *maxAttempts, SendWindow: *sendWindow, SMSPerWindow: *smsPerWindow,
+		EmailPerWindow: *emailPerWindow, TokenTTL: *tokenTTL}
+	if err := checkLimitFlags(limits); err != nil {
+		return err
+	}
+	cfg := Config{SecretKey: *secretKey, DBPath: *dbPath, RulesFile: *rulesFile, PublicURL: *publicURL, Limits: limits,
+		SeedFile: *seedFile, TestRecipients: testRecipients}
+	if set["seed"] {
+		cfg.Seed = seed
+	}
+	// Only a real file needs its folder; -ephemeral and ":memory:" never touch the disk.
 	if *dbPath != ":memory:" {
 		if err := os.MkdirAll(filepath.Dir(*dbPath), 0o755); err != nil {
 			return fmt.Errorf("emulator: create database directory: %w", err)
 		}
 	}
-	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	emu, err := New(Config{SecretKey: *secretKey, DBPath: *dbPath, RulesFile: *rulesFile, PublicURL: *publicURL, Logger: logger})
+	cfg.Logger = slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	emu, err := New(cfg)
 	if err != nil {
 		return err
 	}
@@ -61,20 +105,61 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if links == "" {
 		links = baseURL
 	}
-	keyNote := ""
-	if *secretKey == DevSecretKey {
-		keyNote = " (the built-in development key; set -secret-key or AUTHSIGNAL_SECRET_KEY to change it)"
-	}
-	rulesNote := "built-in defaults"
-	if *rulesFile != "" {
-		rulesNote = *rulesFile
-	}
-	fmt.Fprintf(stdout, "Authsignal emulator running\n"+
-		"  base URL:    %s\n  API base:    %s/v1\n  outbox:      %s/outbox\n  admin:       %s/admin\n"+
-		"  secret key:  %s%s\n  rules:       %s\n  database:    %s\n"+
-		"Try: curl -u '%s:' %s/v1/users/u1\n",
-		links, links, links, links, *secretKey, keyNote, rulesNote, *dbPath, *secretKey, links)
+	fmt.Fprint(stdout, banner(links, cfg, *ephemeral))
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "Authsignal emulator stopping")
 	return emu.Close()
+}
+
+// checkLimitFlags names the flag at fault (New's errors name the Limits field).
+func checkLimitFlags(l Limits) error {
+	for _, c := range []struct {
+		name string
+		ok   bool
+	}{{"-code-ttl", l.CodeTTL > 0}, {"-max-attempts", l.MaxAttempts > 0}, {"-send-window", l.SendWindow > 0},
+		{"-sms-per-window", l.SMSPerWindow > 0}, {"-email-per-window", l.EmailPerWindow > 0}, {"-token-ttl", l.TokenTTL > 0}} {
+		if !c.ok {
+			return fmt.Errorf("emulator: %s must be positive", c.name)
+		}
+	}
+	return nil
+}
+
+// banner is the startup text: where everything is, and which test modes are on. Test
+// recipients are listed by address only; their codes are never printed.
+func banner(links string, cfg Config, ephemeral bool) string {
+	var b strings.Builder
+	keyNote := ""
+	if cfg.SecretKey == DevSecretKey {
+		keyNote = " (the built-in development key; set -secret-key or AUTHSIGNAL_SECRET_KEY to change it)"
+	}
+	rulesNote := "built-in defaults"
+	if cfg.RulesFile != "" {
+		rulesNote = cfg.RulesFile
+	}
+	dbNote := cfg.DBPath
+	if ephemeral {
+		dbNote = "in memory (-ephemeral: nothing is written to disk; state is lost on exit)"
+	}
+	fmt.Fprintf(&b, "Authsignal emulator running\n"+
+		"  base URL:    %s\n  API base:    %s/v1\n  outbox:      %s/outbox\n  admin:       %s/admin\n"+
+		"  secret key:  %s%s\n  rules:       %s\n  database:    %s\n",
+		links, links, links, links, cfg.SecretKey, keyNote, rulesNote, dbNote)
+	if cfg.SeedFile != "" {
+		fmt.Fprintf(&b, "  seed file:   %s\n", cfg.SeedFile)
+	}
+	if cfg.Seed != nil {
+		fmt.Fprintf(&b, "  seed:        %d (TESTS ONLY: ids and codes are predictable)\n", *cfg.Seed)
+	}
+	if len(cfg.TestRecipients) > 0 {
+		names := make([]string, 0, len(cfg.TestRecipients))
+		for r := range cfg.TestRecipients {
+			names = append(names, r)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(&b, "  fixed codes: %s (TESTS ONLY)\n", strings.Join(names, ", "))
+	}
+	fmt.Fprintf(&b, "  test tools:  %s/emulator/clock, DELETE %s/emulator/users/{userId}\n", links, links)
+	fmt.Fprintf(&b, "Try: curl -u '%s:' %s/v1/users/u1\n", cfg.SecretKey, links)
+	return b.String()
 }

@@ -53,6 +53,10 @@ func routeTable() []route {
 		{"GET", "/emulator/messages", false, h((*Emulator).handleListMessages)},
 		{"DELETE", "/emulator/messages", false, h((*Emulator).handleDeleteMessages)},
 		{"POST", "/emulator/reset", false, h((*Emulator).handleReset)},
+		// Test controls: the clock offset (clock.go) and scoped deletes (users.go).
+		{"GET", "/emulator/clock", false, h((*Emulator).handleGetClock)},
+		{"POST", "/emulator/clock", false, h((*Emulator).handleAdvanceClock)},
+		{"DELETE", "/emulator/users/{userId}", false, h((*Emulator).handleEmulatorDeleteUser)},
 		{"GET", "/admin", false, h((*Emulator).handleAdmin)},
 		{"POST", "/admin/review", false, h((*Emulator).handleAdminReview)},
 		{"GET", "/{$}", false, h((*Emulator).handleRoot)},

@@ -572,3 +572,89 @@ func (e *Emulator) handleDeleteAuthenticator(w http.ResponseWriter, r *http.Requ
 	}
 	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
 }
+
+// handleEmulatorDeleteUser serves DELETE /emulator/users/{userId}: the user with their
+// authenticators, actions, challenges and seen devices, plus the outbox messages and send
+// counts of their email addresses and phone numbers. Every other user is left alone, so
+// parallel test runs can clean up after themselves instead of resetting everything.
+func (e *Emulator) handleEmulatorDeleteUser(w http.ResponseWriter, r *http.Request) {
+	userID, err := pathUserID(r)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	err = e.inTx(ctx, func(tx *sql.Tx) error {
+		if ok, err := userExists(ctx, tx, userID); err != nil {
+			return err
+		} else if !ok {
+			return notFound("User %q was not found.", userID)
+		}
+		return deleteUserData(ctx, tx, userID)
+	})
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	e.log.Info("user and their data deleted", "user_id", userID)
+	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+}
+
+// deleteUserData removes one user and everything of theirs inside tx. Recipients (emails,
+// phone numbers) that another user also has keep their messages and send counts.
+func deleteUserData(ctx context.Context, tx *sql.Tx, userID string) error {
+	rows, err := tx.QueryContext(ctx, `
+		WITH mine(r) AS (
+			SELECT email FROM users WHERE user_id = ?1 UNION SELECT phone_number FROM users WHERE user_id = ?1
+			UNION SELECT email FROM authenticators WHERE user_id = ?1 UNION SELECT phone_number FROM authenticators WHERE user_id = ?1
+			UNION SELECT email FROM actions WHERE user_id = ?1 UNION SELECT phone_number FROM actions WHERE user_id = ?1
+			UNION SELECT email FROM challenges WHERE user_id = ?1 OR claimed_user_id = ?1
+			UNION SELECT phone_number FROM challenges WHERE user_id = ?1 OR claimed_user_id = ?1),
+		theirs(r) AS (
+			SELECT email FROM users WHERE user_id <> ?1 UNION SELECT phone_number FROM users WHERE user_id <> ?1
+			UNION SELECT email FROM authenticators WHERE user_id <> ?1 UNION SELECT phone_number FROM authenticators WHERE user_id <> ?1
+			UNION SELECT email FROM challenges WHERE user_id NOT IN ('', ?1) OR claimed_user_id NOT IN ('', ?1)
+			UNION SELECT phone_number FROM challenges WHERE user_id NOT IN ('', ?1) OR claimed_user_id NOT IN ('', ?1))
+		SELECT r FROM mine WHERE r <> '' EXCEPT SELECT r FROM theirs`, userID)
+	if err != nil {
+		return fmt.Errorf("find user recipients: %w", err)
+	}
+	var recipients []string
+	for rows.Next() {
+		var rcpt string
+		if err := rows.Scan(&rcpt); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan recipient: %w", err)
+		}
+		recipients = append(recipients, rcpt)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find user recipients: %w", err)
+	}
+	for _, rcpt := range recipients {
+		for _, q := range []string{
+			`DELETE FROM messages WHERE recipient = ?1`,
+			`DELETE FROM sends WHERE recipient = ?1`,
+			// Anonymous, unclaimed challenges to this user's own addresses (abandoned sign-ins).
+			`DELETE FROM challenges WHERE user_id = '' AND claimed_user_id = '' AND (email = ?1 OR phone_number = ?1)`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, rcpt); err != nil {
+				return fmt.Errorf("delete user messages: %w", err)
+			}
+		}
+	}
+	// Explicit deletes, children first, rather than relying on ON DELETE CASCADE.
+	for _, q := range []string{
+		`DELETE FROM seen_devices WHERE user_id = ?1`,
+		`DELETE FROM actions WHERE user_id = ?1`,
+		`DELETE FROM authenticators WHERE user_id = ?1`,
+		`DELETE FROM challenges WHERE user_id = ?1 OR claimed_user_id = ?1`,
+		`DELETE FROM users WHERE user_id = ?1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, userID); err != nil {
+			return fmt.Errorf("delete user data: %w", err)
+		}
+	}
+	return nil
+}
