@@ -105,7 +105,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if links == "" {
 		links = baseURL
 	}
-	fmt.Fprint(stdout, banner(links, cfg, *ephemeral))
+	fmt.Fprint(stdout, banner(links, cfg, *ephemeral, emu.rulesSource(cfg.RulesFile)))
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "Authsignal emulator stopping")
 	return emu.Close()
@@ -127,15 +127,11 @@ func checkLimitFlags(l Limits) error {
 
 // banner is the startup text: where everything is, and which test modes are on. Test
 // recipients are listed by address only; their codes are never printed.
-func banner(links string, cfg Config, ephemeral bool) string {
+func banner(links string, cfg Config, ephemeral bool, rulesNote string) string {
 	var b strings.Builder
 	keyNote := ""
 	if cfg.SecretKey == DevSecretKey {
 		keyNote = " (the built-in development key; set -secret-key or AUTHSIGNAL_SECRET_KEY to change it)"
-	}
-	rulesNote := "built-in defaults"
-	if cfg.RulesFile != "" {
-		rulesNote = cfg.RulesFile
 	}
 	dbNote := cfg.DBPath
 	if ephemeral {

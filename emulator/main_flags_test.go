@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,10 @@ func runMain(t *testing.T, args ...string) (string, error) {
 }
 
 func TestMainTestFlags(t *testing.T) {
+	origDir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Chdir(t.TempDir())
 
 	// -ephemeral: in memory, no data directory; the banner says so, and the seed.
@@ -35,6 +40,13 @@ func TestMainTestFlags(t *testing.T) {
 	}
 	if _, err := os.Stat("data"); !os.IsNotExist(err) {
 		t.Fatalf("-ephemeral created the data directory (%v)", err)
+	}
+
+	// The banner names the seed file, and its rules when it has some.
+	seedFile, _ := filepath.Abs(filepath.Join(origDir, "seed.example.json"))
+	if out, err := runMain(t, "-ephemeral", "-seed-file", seedFile); err != nil ||
+		!strings.Contains(out, "seed file:   "+seedFile) || !strings.Contains(out, "rules:       from the seed file") {
+		t.Errorf("seed file banner: %v\n%s", err, out)
 	}
 
 	// -h documents every flag.

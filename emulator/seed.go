@@ -349,3 +349,14 @@ func (e *Emulator) upsertSeedUser(ctx context.Context, tx *sql.Tx, u seedUser) e
 	}
 	return nil
 }
+
+// rulesSource names where the rules came from, for the startup banner.
+func (e *Emulator) rulesSource(rulesFile string) string {
+	switch {
+	case e.seed != nil && e.seed.rules != nil:
+		return "from the seed file " + e.seed.path
+	case rulesFile != "":
+		return rulesFile
+	}
+	return "built-in defaults"
+}
