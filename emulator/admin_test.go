@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -278,4 +279,89 @@ func trackVia(t *testing.T, base string) string {
 	}
 	u, _ := m["url"].(string)
 	return u
+}
+
+// TestAdminPages covers the dashboard and its sub-pages: a user with authenticators, an
+// action with its matched rule, a challenge with attempts left, the rules, a user's page.
+func TestAdminPages(t *testing.T) {
+	env := newEnv(t)
+	env.apiOK("POST", "/v1/users/u1/authenticators", map[string]any{"verificationMethod": "EMAIL_OTP", "email": "u1@example.com"})
+	env.apiOK("POST", "/v1/users/u1/authenticators", map[string]any{"verificationMethod": "SMS", "phoneNumber": "+447700900123"})
+	env.apiOK("POST", "/v1/users/u1/actions/withdrawal", map[string]any{"idempotencyKey": "k-big", "custom": map[string]any{"amount": 2000}})
+	ch := env.apiOK("POST", "/v1/challenge", map[string]any{"verificationMethod": "EMAIL_OTP", "action": "signIn", "email": "u1@example.com", "userId": "u1"})
+	id := ch["challengeId"].(string)
+	if v := env.verify(id, wrongCode(env.lastCode("u1@example.com"))); v["isVerified"] != false {
+		t.Fatalf("wrong code verified: %v", v)
+	}
+	env.challengeEmail("anon@example.com") // an anonymous challenge: no user link
+	b := newBrowser(t)
+	base := env.srv.URL
+
+	b.get(base+"/admin").must(t, 200, "Nothing is waiting for review", `href="/admin/users">Users</a>: 1`,
+		`href="/admin/actions">Actions</a>: 2`, `href="/admin/challenges">Challenges</a>: 2`, "default outcome ALLOW")
+	b.get(base+"/admin/users").must(t, 200, `<a href="/admin/users/u1">u1</a>`, "EMAIL_OTP: u1@example.com, verified, default",
+		"SMS: &#43;447700900123, verified<br>", "<caption")
+	b.get(base+"/admin/actions").must(t, 200, `<a href="/admin/users/u1">u1</a>`, "<td>withdrawal</td>", "<td>k-big</td>",
+		"CHALLENGE_REQUIRED", "<td>challenge-withdrawal</td>", "<td>signIn</td>")
+	chPage := b.get(base + "/admin/challenges")
+	chPage.must(t, 200, id, "PENDING", "u1@example.com", "anonymous", "allows 5 wrong codes")
+	row := regexp.MustCompile(`(?s)<tr>\s*<td>` + id + `.*?</tr>`).FindString(chPage.body)
+	if !strings.Contains(row, "<td>4</td>") || !strings.Contains(row, `<a href="/admin/users/u1">`) {
+		t.Fatalf("challenge row lacks 4 attempts left or its user link: %s", row)
+	}
+	b.get(base+"/admin/rules").must(t, 200, "block-large-withdrawal", "challenge-withdrawal", "custom.amount gt 1000",
+		"custom.amount gt 10000", "CHALLENGE_REQUIRED", "BLOCK", `<th scope="row">`, "When none matches: ALLOW")
+
+	user := b.get(base + "/admin/users/u1")
+	user.must(t, 200, "User u1", "u1@example.com (verified)", "Authenticators of u1", "&#43;447700900123", "default",
+		"k-big", "challenge-withdrawal", id)
+	if strings.Contains(user.body, "anon@example.com") {
+		t.Fatal("user page lists another user's challenge")
+	}
+
+	t.Run("unknown or bad user", func(t *testing.T) {
+		b.get(base+"/admin/users/nobody").must(t, 404, "User not found", "nobody")
+		b.get(base+"/admin/users/%20padded").must(t, 400, "Invalid user id")
+	})
+	t.Run("user id with a slash is escaped in links", func(t *testing.T) {
+		env.apiOK("POST", "/v1/users/"+url.PathEscape("team/ann")+"/actions/signIn", map[string]any{"idempotencyKey": "k-ann"})
+		b.get(base+"/admin/actions").must(t, 200, `href="/admin/users/team%2Fann"`)
+		b.get(base+"/admin/users/team%2Fann").must(t, 200, "User team/ann", "k-ann")
+	})
+	t.Run("review buttons on the actions and user pages", func(t *testing.T) {
+		p := writeRules(t, `{"rules":[{"id":"review-all","actionCode":"payout","outcome":"REVIEW_REQUIRED"}]}`)
+		env2 := newEnv(t, func(c *Config) { c.RulesFile = p })
+		env2.apiOK("POST", "/v1/users/u2/actions/payout", map[string]any{"idempotencyKey": "k-rev"})
+		b2 := newBrowser(t)
+		actions := b2.get(env2.srv.URL + "/admin/actions")
+		actions.must(t, 200, "k-rev", ">Approve</button>", ">Reject</button>", "review-all")
+		b2.get(env2.srv.URL+"/admin/users/u2").must(t, 200, ">Approve</button>")
+		csrf := csrfFieldRE.FindStringSubmatch(actions.body)[1]
+		b2.post(env2.srv.URL+"/admin/review", url.Values{"csrf": {csrf}, "userId": {"u2"}, "action": {"payout"}, "idempotencyKey": {"k-rev"},
+			"decision": {"approve"}}).must(t, 200, "Approved")
+		after := b2.get(env2.srv.URL + "/admin/actions")
+		after.must(t, 200, "REVIEW_SUCCEEDED")
+		if strings.Contains(after.body, ">Approve</button>") {
+			t.Fatal("a decided action still has review buttons")
+		}
+	})
+}
+
+// TestAdminListsAreBounded: lists stop at adminListLimit and say so (no silent cap).
+func TestAdminListsAreBounded(t *testing.T) {
+	env := newEnv(t)
+	ctx := context.Background()
+	for i := 0; i < adminListLimit+2; i++ {
+		if _, err := env.emu.db.ExecContext(ctx, `INSERT INTO users(user_id, created_at) VALUES (?, ?)`, fmt.Sprintf("bulk-%03d", i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := newBrowser(t).get(env.srv.URL + "/admin/users")
+	page.must(t, 200, fmt.Sprintf("Showing the newest %d of %d users.", adminListLimit, adminListLimit+2), "bulk-201", "bulk-002")
+	if strings.Contains(page.body, ">bulk-001<") || strings.Contains(page.body, ">bulk-000<") {
+		t.Fatal("the oldest users are shown beyond the limit")
+	}
+	if strings.Contains(newBrowser(t).get(env.srv.URL+"/admin/actions").body, "Showing the newest") {
+		t.Fatal("a note although nothing was cut")
+	}
 }

@@ -205,6 +205,8 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'")
+		// Set before routing, so 404s, 405s, /v1 errors and panics carry it too.
+		h.Set(versionHeader, buildVersion())
 		next.ServeHTTP(w, r)
 	})
 }

@@ -1,6 +1,10 @@
 package emulator
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+	"time"
+)
 
 // route is one entry of the emulator's HTTP surface. The table below is the single
 // source of truth: it builds the muxes, and the OpenAPI test checks it against
@@ -41,6 +45,8 @@ func routeTable() []route {
 
 		// Local tooling: no auth (a development tool on loopback; see README).
 		{"GET", "/healthz", false, h((*Emulator).handleHealthz)},
+		{"GET", "/readyz", false, h((*Emulator).handleReadyz)},
+		{"GET", "/emulator/openapi.json", false, h((*Emulator).handleOpenAPI)},
 		// Pre-built challenge page (the token in the query/form authenticates each step).
 		{"GET", "/challenge", false, h((*Emulator).handleChallengePage)},
 		{"POST", "/challenge/send", false, h((*Emulator).handleChallengeSend)},
@@ -59,6 +65,11 @@ func routeTable() []route {
 		{"DELETE", "/emulator/users/{userId}", false, h((*Emulator).handleEmulatorDeleteUser)},
 		{"GET", "/admin", false, h((*Emulator).handleAdmin)},
 		{"POST", "/admin/review", false, h((*Emulator).handleAdminReview)},
+		{"GET", "/admin/users", false, h((*Emulator).handleAdminUsers)},
+		{"GET", "/admin/users/{userId}", false, h((*Emulator).handleAdminUser)},
+		{"GET", "/admin/actions", false, h((*Emulator).handleAdminActions)},
+		{"GET", "/admin/challenges", false, h((*Emulator).handleAdminChallenges)},
+		{"GET", "/admin/rules", false, h((*Emulator).handleAdminRules)},
 		{"GET", "/{$}", false, h((*Emulator).handleRoot)},
 	}
 }
@@ -82,6 +93,27 @@ func (e *Emulator) routes() http.Handler {
 func (e *Emulator) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte("ok"))
+}
+
+// readyTimeout bounds the readiness probe: with one database connection a long
+// transaction holds it, and a probe should report that rather than queue behind it.
+const readyTimeout = time.Second
+
+// handleReadyz is 200 "ready" when the database answers a trivial query in time, else
+// 503 (closed, busy or failing), so orchestrators and test harnesses can wait on it.
+func (e *Emulator) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	var one int
+	if err := e.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		e.log.Warn("readiness check failed", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("database unavailable"))
+		return
+	}
+	w.Write([]byte("ready"))
 }
 
 func (e *Emulator) handleRoot(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,87 @@
+package emulator
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHealthzAndReadyz(t *testing.T) {
+	env := newEnv(t)
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready"} {
+		if status, body, _ := env.do("GET", path, nil, ""); status != 200 || string(body) != want {
+			t.Fatalf("GET %s: %d %q, want 200 %q", path, status, body, want)
+		}
+	}
+
+	t.Run("busy database", func(t *testing.T) {
+		// Hold the only connection in a transaction: the probe must give up (503) after
+		// readyTimeout instead of queueing behind it.
+		tx, err := env.emu.db.BeginTx(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		status, body, _ := env.do("GET", "/readyz", nil, "")
+		took := time.Since(start)
+		tx.Rollback()
+		if status != http.StatusServiceUnavailable || took > readyTimeout+2*time.Second {
+			t.Fatalf("readyz with the database busy: %d %q after %v", status, body, took)
+		}
+		if status, _, _ := env.do("GET", "/readyz", nil, ""); status != 200 {
+			t.Fatalf("readyz after the transaction ended: %d", status)
+		}
+	})
+
+	t.Run("closed database", func(t *testing.T) {
+		if err := env.emu.Close(); err != nil {
+			t.Fatal(err)
+		}
+		status, body, _ := env.do("GET", "/readyz", nil, "")
+		if status != http.StatusServiceUnavailable || !strings.Contains(string(body), "unavailable") {
+			t.Fatalf("readyz after Close: %d %q, want 503", status, body)
+		}
+		// Liveness is about the process, not the database.
+		if status, _, _ := env.do("GET", "/healthz", nil, ""); status != 200 {
+			t.Fatalf("healthz after Close: %d", status)
+		}
+	})
+}
+
+// TestVersionHeader: every response names the emulator's version, errors and unknown
+// routes included, so a bug report or a test log shows which emulator answered.
+func TestVersionHeader(t *testing.T) {
+	env := newEnv(t)
+	if v := buildVersion(); !strings.HasPrefix(v, Version) {
+		t.Fatalf("buildVersion %q does not start with Version %q", v, Version)
+	}
+	tests := []struct {
+		method, path, key string
+		status            int
+	}{
+		{"GET", "/healthz", "", 200},
+		{"GET", "/readyz", "", 200},
+		{"GET", "/v1/users/u1", testKey, 200},
+		{"GET", "/v1/users/u1", "", 401},             // /v1 auth error
+		{"GET", "/v1/nope", testKey, 404},            // /v1 unknown route (JSON)
+		{"DELETE", "/v1/users/nobody", testKey, 404}, // /v1 not_found from a handler
+		{"PUT", "/v1/users/u1", testKey, 405},        // /v1 wrong method (JSON)
+		{"GET", "/no/such/page", "", 404},            // the mux's plain 404
+		{"PUT", "/healthz", "", 405},                 // the mux's plain 405
+		{"GET", "/admin", "", 200},                   // HTML
+		{"GET", "/admin/users/nobody", "", 404},      // HTML error page
+		{"POST", "/emulator/clock", "", 400},         // tooling JSON error (no body)
+		{"GET", "/emulator/openapi.json", "", 200},
+	}
+	for _, tt := range tests {
+		status, body, h := env.do(tt.method, tt.path, nil, tt.key)
+		if status != tt.status {
+			t.Errorf("%s %s: status %d, want %d: %s", tt.method, tt.path, status, tt.status, body)
+		}
+		if got := h.Get(versionHeader); got != buildVersion() {
+			t.Errorf("%s %s: %s = %q, want %q", tt.method, tt.path, versionHeader, got, buildVersion())
+		}
+	}
+}
