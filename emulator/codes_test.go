@@ -229,13 +229,20 @@ func TestVerifyRaceFileDB(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	if verified != 1 {
-		t.Fatalf("verified %d times, want exactly 1 (the right code was sent 25 times)", verified)
+	if verified > 1 {
+		t.Fatalf("verified %d times, want at most 1 (the right code was sent 25 times)", verified)
 	}
 	var attempts int
-	env.emu.db.QueryRow(`SELECT attempts FROM challenges WHERE challenge_id = ?`, id).Scan(&attempts)
-	if attempts > DefaultLimits().MaxAttempts {
-		t.Fatalf("attempts %d", attempts)
+	if err := env.emu.db.QueryRow(`SELECT attempts FROM challenges WHERE challenge_id = ?`, id).Scan(&attempts); err != nil {
+		t.Fatal(err)
+	}
+	max := DefaultLimits().MaxAttempts
+	if attempts > max {
+		t.Fatalf("attempts %d > %d", attempts, max)
+	}
+	// The right code loses only when five wrong ones were processed before it.
+	if verified == 0 && attempts != max {
+		t.Fatalf("no attempt verified, yet the challenge is not dead (%d wrong attempts)", attempts)
 	}
 }
 
