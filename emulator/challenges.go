@@ -220,7 +220,7 @@ func (e *Emulator) createChallenge(ctx context.Context, req challengeRequest) (*
 	now := e.now()
 	expires := now.Add(e.limits.CodeTTL)
 	err = e.inTx(ctx, func(tx *sql.Tx) error {
-		if err := e.sendCode(ctx, tx, channel, recipient, req.Locale, code); err != nil {
+		if err := e.sendCode(ctx, tx, id, channel, recipient, req.Locale, code); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO challenges(challenge_id, origin, idempotency_key, action_code, verification_method, sms_channel, channel,
@@ -282,7 +282,7 @@ func (e *Emulator) resendChallenge(ctx context.Context, req challengeRequest) (*
 		if req.Locale != "" {
 			locale = req.Locale
 		}
-		if err := e.sendCode(ctx, tx, c.Channel, c.recipient(), locale, code); err != nil {
+		if err := e.sendCode(ctx, tx, c.ID, c.Channel, c.recipient(), locale, code); err != nil {
 			return err
 		}
 		expires := e.now().Add(e.limits.CodeTTL)

@@ -107,12 +107,16 @@ func (e *Emulator) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	// Outbox messages sent in fn reach live streams only if the transaction commits.
+	e.outbox.begin(tx)
+	defer e.outbox.discard(tx)
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	e.outbox.committed(tx)
 	return nil
 }
 

@@ -57,6 +57,8 @@ type Config struct {
 	Now       func() time.Time // nil = time.Now
 	Rand      io.Reader        // nil = crypto/rand
 	Logger    *slog.Logger     // nil = discard
+	// MessageCap is how many outbox messages are kept (the oldest are trimmed on insert); 0 = 10,000.
+	MessageCap int
 
 	// Test knobs (seed.go, force.go). Seeded mode makes codes predictable: tests only.
 	Seed           *uint64           // non-nil = ids and codes from ChaCha8(seed), repeatable; excludes Rand
@@ -78,6 +80,9 @@ type Emulator struct {
 	testCodes map[string]string // normalized recipient → fixed code (seed.go)
 	seed      *seedData         // Config.SeedFile, re-applied by reset; nil = none
 	clock     clockOffset       // added to every e.now() (clock.go)
+
+	outbox     *outboxHub // live outbox streams (events.go)
+	messageCap int        // outbox messages kept
 
 	mu        sync.Mutex
 	publicURL string
@@ -107,6 +112,15 @@ func New(cfg Config) (*Emulator, error) {
 		rand:      cfg.Rand,
 		log:       cfg.Logger,
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
+
+		outbox:     newOutboxHub(),
+		messageCap: cfg.MessageCap,
+	}
+	if e.messageCap == 0 {
+		e.messageCap = 10_000
+	}
+	if e.messageCap < 0 {
+		return nil, errors.New("emulator: MessageCap must not be negative")
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -210,6 +224,7 @@ func (e *Emulator) Close() error {
 	e.closed = true
 	srv := e.srv
 	e.mu.Unlock()
+	e.outbox.close() // end open event streams first: Shutdown waits for running handlers
 	var errs []error
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

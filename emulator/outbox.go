@@ -3,9 +3,13 @@ package emulator
 import (
 	"context"
 	"database/sql"
+	_ "embed" // the outbox page's script
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -18,18 +22,22 @@ const (
 
 // Message is one email/SMS/WhatsApp message the emulator "sent".
 type Message struct {
-	ID        string `json:"id"`
-	Channel   string `json:"channel"`
-	To        string `json:"to"`
-	Subject   string `json:"subject,omitempty"`
-	Body      string `json:"body"`
-	Code      string `json:"code"`
-	CreatedAt string `json:"createdAt"`
+	ID          string `json:"id"`
+	Channel     string `json:"channel"`
+	To          string `json:"to"`
+	Subject     string `json:"subject,omitempty"`
+	Body        string `json:"body"`
+	Code        string `json:"code"`
+	ChallengeID string `json:"challengeId,omitempty"`
+	CreatedAt   string `json:"createdAt"`
+
+	seq int64 // insertion order; the SSE event id
 }
 
 // sendCode enforces the per-recipient send limit and puts the message in the outbox,
-// inside the caller's transaction (so a refused send changes nothing).
-func (e *Emulator) sendCode(ctx context.Context, tx *sql.Tx, channel, recipient, locale, code string) error {
+// inside the caller's transaction (so a refused send changes nothing). The message is
+// published to live streams only if that transaction commits (see inTx).
+func (e *Emulator) sendCode(ctx context.Context, tx *sql.Tx, challengeID, channel, recipient, locale, code string) error {
 	grp, limit := "sms", e.limits.SMSPerWindow
 	if channel == ChannelEmail {
 		grp, limit = "email", e.limits.EmailPerWindow
@@ -59,11 +67,51 @@ func (e *Emulator) sendCode(ctx context.Context, tx *sql.Tx, channel, recipient,
 		return err
 	}
 	subject, body := e.messageText(channel, messageLanguage(locale), code)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO messages(message_id, channel, recipient, subject, body, code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		id, channel, recipient, subject, body, code, ms(now)); err != nil {
+	res, err := tx.ExecContext(ctx, `INSERT INTO messages(message_id, channel, recipient, subject, body, code, challenge_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, channel, recipient, subject, body, code, challengeID, ms(now))
+	if err != nil {
 		return fmt.Errorf("store message: %w", err)
 	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("store message: %w", err)
+	}
+	if err := e.trimOutbox(ctx, tx, seq); err != nil {
+		return err
+	}
+	m := Message{ID: id, Channel: channel, To: recipient, Subject: subject, Body: body, Code: code,
+		ChallengeID: challengeID, CreatedAt: isoTime(fromMS(ms(now))), seq: seq}
+	if err := e.outbox.stage(tx, m); err != nil {
+		return err
+	}
 	e.log.Info("message sent to outbox", "channel", channel, "message_id", id)
+	return nil
+}
+
+// trimOutbox keeps the newest messageCap messages; newest is the seq just inserted.
+func (e *Emulator) trimOutbox(ctx context.Context, tx *sql.Tx, newest int64) error {
+	// Cheap check first: fewer seq numbers in use than the cap means fewer messages.
+	var oldest int64
+	if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM messages`).Scan(&oldest); err != nil {
+		return fmt.Errorf("trim outbox: %w", err)
+	}
+	if newest-oldest < int64(e.messageCap) {
+		return nil
+	}
+	// COUNT(*) only counts the cells of the narrowest index's pages, and the excess is
+	// then deleted from the oldest end: both stay cheap at 10,000 messages, unlike an
+	// OFFSET walk from the newest end.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages`).Scan(&n); err != nil {
+		return fmt.Errorf("trim outbox: %w", err)
+	}
+	if n <= e.messageCap {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY seq LIMIT ?)`,
+		n-e.messageCap); err != nil {
+		return fmt.Errorf("trim outbox: %w", err)
+	}
 	return nil
 }
 
@@ -84,15 +132,52 @@ func (e *Emulator) messageText(channel, lang, code string) (subject, body string
 	return "", fmt.Sprintf("%s is your verification code. It expires in %d minutes. Do not share it.", code, minutes)
 }
 
-// listMessages returns the outbox newest first, optionally only for one recipient.
-func (e *Emulator) listMessages(ctx context.Context, to string) ([]Message, error) {
-	q := `SELECT message_id, channel, recipient, subject, body, code, created_at FROM messages`
-	var args []any
-	if to != "" {
-		q += ` WHERE recipient = ?`
-		args = append(args, to)
+// messageFilter selects outbox messages: every non-empty field must match.
+type messageFilter struct {
+	to, channel, challengeID string
+}
+
+// parseMessageFilter reads ?to=, ?channel= and ?challengeId=.
+func parseMessageFilter(q url.Values) (messageFilter, error) {
+	f := messageFilter{
+		to:          normalizeRecipient(q.Get("to")),
+		channel:     strings.ToUpper(strings.TrimSpace(q.Get("channel"))),
+		challengeID: strings.TrimSpace(q.Get("challengeId")),
 	}
-	q += ` ORDER BY seq DESC LIMIT 500`
+	switch f.channel {
+	case "", ChannelEmail, ChannelSMS, ChannelWhatsApp:
+		return f, nil
+	}
+	return f, badRequest("channel must be EMAIL, SMS or WHATSAPP.")
+}
+
+func (f messageFilter) match(m Message) bool {
+	return (f.to == "" || f.to == m.To) && (f.channel == "" || f.channel == m.Channel) &&
+		(f.challengeID == "" || f.challengeID == m.ChallengeID)
+}
+
+// where is the SQL condition (with its arguments) of the filter; "1" when it has none.
+func (f messageFilter) where() (string, []any) {
+	conds, args := []string{"1"}, []any{}
+	for _, c := range []struct{ col, v string }{{"recipient", f.to}, {"channel", f.channel}, {"challenge_id", f.challengeID}} {
+		if c.v != "" {
+			conds = append(conds, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// queryMessages returns the matching messages with seq > after, newest first, at most
+// limit of them (0 = all kept). The rows are read in full before returning.
+func (e *Emulator) queryMessages(ctx context.Context, f messageFilter, after int64, limit int) ([]Message, error) {
+	where, args := f.where()
+	q := `SELECT seq, message_id, channel, recipient, subject, body, code, challenge_id, created_at FROM messages WHERE ` + where + ` AND seq > ? ORDER BY seq DESC`
+	args = append(args, after)
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
 	rows, err := e.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
@@ -102,13 +187,18 @@ func (e *Emulator) listMessages(ctx context.Context, to string) ([]Message, erro
 	for rows.Next() {
 		var m Message
 		var created int64
-		if err := rows.Scan(&m.ID, &m.Channel, &m.To, &m.Subject, &m.Body, &m.Code, &created); err != nil {
+		if err := rows.Scan(&m.seq, &m.ID, &m.Channel, &m.To, &m.Subject, &m.Body, &m.Code, &m.ChallengeID, &created); err != nil {
 			return nil, fmt.Errorf("scan message: %w", err)
 		}
 		m.CreatedAt = isoTime(fromMS(created))
 		msgs = append(msgs, m)
 	}
 	return msgs, rows.Err()
+}
+
+// listMessages returns every kept message, newest first, optionally only for one recipient.
+func (e *Emulator) listMessages(ctx context.Context, to string) ([]Message, error) {
+	return e.queryMessages(ctx, messageFilter{to: normalizeRecipient(to)}, 0, 0)
 }
 
 // normalizeRecipient makes ?to= match how recipients are stored (emails lower-cased).
@@ -120,8 +210,23 @@ func normalizeRecipient(to string) string {
 	return to
 }
 
+// handleListMessages serves GET /emulator/messages[?to=&channel=&challengeId=&limit=]:
+// newest first, every kept message unless limit is given.
 func (e *Emulator) handleListMessages(w http.ResponseWriter, r *http.Request) {
-	msgs, err := e.listMessages(r.Context(), normalizeRecipient(r.URL.Query().Get("to")))
+	q := r.URL.Query()
+	f, err := parseMessageFilter(q)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	limit := 0
+	if v := strings.TrimSpace(q.Get("limit")); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+			e.writeErr(w, r, badRequest("limit must be a positive integer."))
+			return
+		}
+	}
+	msgs, err := e.queryMessages(r.Context(), f, 0, limit)
 	if err != nil {
 		e.writeErr(w, r, err)
 		return
@@ -129,12 +234,46 @@ func (e *Emulator) handleListMessages(w http.ResponseWriter, r *http.Request) {
 	e.writeJSON(w, http.StatusOK, msgs)
 }
 
+// handleLatestMessage serves GET /emulator/messages/latest?to=…: the newest message to
+// that recipient (the other filters may narrow it), or 404.
+func (e *Emulator) handleLatestMessage(w http.ResponseWriter, r *http.Request) {
+	f, err := parseMessageFilter(r.URL.Query())
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	if f.to == "" {
+		e.writeErr(w, r, badRequest("to is required: the email address or phone number the message went to."))
+		return
+	}
+	msgs, err := e.queryMessages(r.Context(), f, 0, 1)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	if len(msgs) == 0 {
+		e.writeErr(w, r, notFound("No message to %s in the outbox.", f.to))
+		return
+	}
+	e.writeJSON(w, http.StatusOK, msgs[0])
+}
+
+// handleDeleteMessages serves DELETE /emulator/messages[?to=&channel=&challengeId=]:
+// the matching messages, or the whole outbox without filters.
 func (e *Emulator) handleDeleteMessages(w http.ResponseWriter, r *http.Request) {
-	if _, err := e.db.ExecContext(r.Context(), `DELETE FROM messages`); err != nil {
+	f, err := parseMessageFilter(r.URL.Query())
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	where, args := f.where()
+	res, err := e.db.ExecContext(r.Context(), `DELETE FROM messages WHERE `+where, args...)
+	if err != nil {
 		e.writeErr(w, r, fmt.Errorf("delete messages: %w", err))
 		return
 	}
-	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+	n, _ := res.RowsAffected()
+	e.writeJSON(w, http.StatusOK, map[string]any{"success": true, "deleted": n})
 }
 
 func (e *Emulator) handleReset(w http.ResponseWriter, r *http.Request) {
@@ -146,12 +285,48 @@ func (e *Emulator) handleReset(w http.ResponseWriter, r *http.Request) {
 	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
 }
 
+//go:embed static/outbox.js
+var outboxJS []byte
+
+// handleOutboxJS serves the outbox page's script (same origin, so the CSP allows it).
+func (e *Emulator) handleOutboxJS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(outboxJS)
+}
+
+// handleOutboxPage serves GET /outbox[?to=&channel=&challengeId=]. With JavaScript it
+// follows /emulator/events live; without, it refreshes itself (a <noscript> meta refresh).
 func (e *Emulator) handleOutboxPage(w http.ResponseWriter, r *http.Request) {
-	msgs, err := e.listMessages(r.Context(), normalizeRecipient(r.URL.Query().Get("to")))
+	f, err := parseMessageFilter(r.URL.Query())
+	if err != nil {
+		var ae *apiError
+		errors.As(err, &ae)
+		e.renderMessage(w, http.StatusBadRequest, "Bad filter", ae.Description)
+		return
+	}
+	msgs, err := e.queryMessages(r.Context(), f, 0, 0)
 	if err != nil {
 		e.log.Error("outbox page", "err", err)
 		e.renderMessage(w, http.StatusInternalServerError, "Outbox unavailable", "The outbox could not be read; see the emulator log.")
 		return
 	}
-	e.render(w, http.StatusOK, "outbox", map[string]any{"Title": "Outbox", "Messages": msgs, "Refresh": true})
+	// The stream starts after the newest message shown, so nothing sent between this
+	// render and the stream opening is missed.
+	var newest int64
+	if len(msgs) > 0 {
+		newest = msgs[0].seq
+	}
+	events := url.Values{"after": {strconv.FormatInt(newest, 10)}}
+	for k, v := range map[string]string{"to": f.to, "channel": f.channel, "challengeId": f.challengeID} {
+		if v != "" {
+			events.Set(k, v)
+		}
+	}
+	// This page alone runs a script: allow same-origin scripts and the event stream.
+	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src") {
+		w.Header().Set("Content-Security-Policy", csp+"; script-src 'self'; connect-src 'self'")
+	}
+	e.render(w, http.StatusOK, "outbox", map[string]any{"Title": "Outbox", "Messages": msgs, "Refresh": true,
+		"Scripts": []string{"/static/outbox.js"}, "EventsURL": "/emulator/events?" + events.Encode(), "Blank": Message{}})
 }

@@ -57,6 +57,9 @@ func routeTable() []route {
 		// Outbox, admin, reset.
 		{"GET", "/outbox", false, h((*Emulator).handleOutboxPage)},
 		{"GET", "/emulator/messages", false, h((*Emulator).handleListMessages)},
+		{"GET", "/emulator/messages/latest", false, h((*Emulator).handleLatestMessage)},
+		{"GET", "/emulator/events", false, h((*Emulator).handleEvents)},
+		{"GET", "/static/outbox.js", false, h((*Emulator).handleOutboxJS)},
 		{"DELETE", "/emulator/messages", false, h((*Emulator).handleDeleteMessages)},
 		{"POST", "/emulator/reset", false, h((*Emulator).handleReset)},
 		// Test controls: the clock offset (clock.go) and scoped deletes (users.go).

@@ -144,7 +144,7 @@ func (e *Emulator) startUIChallenge(ctx context.Context, tx *sql.Tx, a *actionRe
 	if channel != ChannelEmail {
 		recipient = phone
 	}
-	if err := e.sendCode(ctx, tx, channel, recipient, a.Locale, code); err != nil {
+	if err := e.sendCode(ctx, tx, id, channel, recipient, a.Locale, code); err != nil {
 		return err
 	}
 	now := e.now()

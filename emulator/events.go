@@ -1,0 +1,275 @@
+package emulator
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Live outbox: GET /emulator/events streams each new outbox message as a Server-Sent Event.
+//
+// Messages are published in-process, never by polling the database: the database has one
+// connection, so a stream waiting on rows would stall every request. sendCode stages a
+// message on its transaction; inTx publishes the staged messages only after a successful
+// commit (a send that rolls back, e.g. refused by a limit, publishes nothing).
+
+const (
+	// subscriberBuffer is how many messages a stream may fall behind before it is dropped.
+	subscriberBuffer = 64
+	// defaultHeartbeat keeps proxies and browsers from timing out an idle stream.
+	defaultHeartbeat = 15 * time.Second
+	// streamWriteTimeout bounds each write to a stream (the server's WriteTimeout would end
+	// any stream after 30 s, so it is replaced per write): a client that stops reading is cut off.
+	streamWriteTimeout = 30 * time.Second
+	// reconnectDelayMS is the "retry:" hint: how soon EventSource reconnects after a drop.
+	reconnectDelayMS = 2000
+)
+
+// outboxHub fans committed outbox messages out to the open streams.
+type outboxHub struct {
+	heartbeat time.Duration // set before serving; tests shorten it
+
+	mu      sync.Mutex
+	subs    map[*subscriber]struct{}
+	staged  map[*sql.Tx][]Message // messages of transactions not yet committed
+	closed  bool
+	dropped int // subscribers cut off for falling behind (tests, diagnostics)
+}
+
+// subscriber is one open stream. The hub closes ch when it drops the subscriber (too slow)
+// or closes; the stream then ends and EventSource reconnects with Last-Event-ID.
+type subscriber struct {
+	filter messageFilter
+	ch     chan Message
+}
+
+func newOutboxHub() *outboxHub {
+	return &outboxHub{heartbeat: defaultHeartbeat, subs: map[*subscriber]struct{}{}, staged: map[*sql.Tx][]Message{}}
+}
+
+// begin registers a transaction that may stage messages (called by inTx).
+func (h *outboxHub) begin(tx *sql.Tx) {
+	h.mu.Lock()
+	h.staged[tx] = nil
+	h.mu.Unlock()
+}
+
+// stage holds m until tx commits. A transaction not opened by inTx is a programming error:
+// its messages could never be published.
+func (h *outboxHub) stage(tx *sql.Tx, m Message) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	list, ok := h.staged[tx]
+	if !ok {
+		return errors.New("outbox: message sent outside inTx; it could not be published")
+	}
+	h.staged[tx] = append(list, m)
+	return nil
+}
+
+// committed publishes what tx staged (called by inTx after Commit succeeded).
+func (h *outboxHub) committed(tx *sql.Tx) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.staged[tx] {
+		h.publishLocked(m)
+	}
+	delete(h.staged, tx)
+}
+
+// discard forgets what tx staged (deferred by inTx; a no-op after committed).
+func (h *outboxHub) discard(tx *sql.Tx) {
+	h.mu.Lock()
+	delete(h.staged, tx)
+	h.mu.Unlock()
+}
+
+// publishLocked never blocks: a subscriber whose buffer is full is dropped (its channel
+// closed) rather than slowing down the sender; it resyncs from the database on reconnect.
+func (h *outboxHub) publishLocked(m Message) {
+	for s := range h.subs {
+		if !s.filter.match(m) {
+			continue
+		}
+		select {
+		case s.ch <- m:
+		default:
+			delete(h.subs, s)
+			close(s.ch)
+			h.dropped++
+		}
+	}
+}
+
+// subscribe opens a stream; ok is false once the hub is closed.
+func (h *outboxHub) subscribe(f messageFilter) (s *subscriber, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, false
+	}
+	s = &subscriber{filter: f, ch: make(chan Message, subscriberBuffer)}
+	h.subs[s] = struct{}{}
+	return s, true
+}
+
+func (h *outboxHub) unsubscribe(s *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		close(s.ch)
+	}
+}
+
+// close ends every stream (http.Server.Shutdown does not end running handlers, so
+// without this an open stream would hold up Emulator.Close).
+func (h *outboxHub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		delete(h.subs, s)
+		close(s.ch)
+	}
+}
+
+func (h *outboxHub) counts() (subs, dropped int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs), h.dropped
+}
+
+// handleEvents serves GET /emulator/events[?to=&channel=&challengeId=&after=]: an SSE stream
+// of new messages ("event: message", "id: <seq>", "data: <message JSON>"). With a
+// Last-Event-ID header (sent by EventSource on reconnect) or ?after=<id>, the kept messages
+// after that id are replayed first, so a dropped client loses nothing.
+func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := parseMessageFilter(q)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
+	}
+	after, replay := int64(0), false
+	for _, v := range []string{r.Header.Get("Last-Event-ID"), q.Get("after")} {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			e.writeErr(w, r, badRequest("after (or Last-Event-ID) must be a message event id (a non-negative integer)."))
+			return
+		}
+		after, replay = n, true
+		break
+	}
+	sub, ok := e.outbox.subscribe(f)
+	if !ok {
+		e.writeAPIError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Description: "The emulator is shutting down."})
+		return
+	}
+	defer e.outbox.unsubscribe(sub)
+
+	// Replay after subscribing, so nothing committed in between is missed; live messages
+	// already replayed are skipped below. The rows are read in full and released before
+	// streaming: the single database connection must never wait on this client.
+	var backlog []Message
+	if replay {
+		if backlog, err = e.messagesAfter(r, f, after); err != nil {
+			e.writeErr(w, r, err)
+			return
+		}
+	}
+
+	rc := http.NewResponseController(w)
+	// The server's ReadTimeout would cancel the request (and end the stream) when it expires.
+	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		e.log.Warn("outbox stream: clear read deadline", "err", err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // tell reverse proxies not to buffer the stream
+	w.WriteHeader(http.StatusOK)
+
+	// send writes one chunk and flushes it, with a fresh write deadline each time.
+	send := func(chunk string) bool {
+		if err := rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return false
+		}
+		if _, err := w.Write([]byte(chunk)); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send(fmt.Sprintf("retry: %d\n: outbox stream open\n\n", reconnectDelayMS)) {
+		return
+	}
+	var replayed int64
+	for _, m := range backlog {
+		if !send(messageEvent(m)) {
+			return
+		}
+		replayed = m.seq
+	}
+
+	heartbeat := time.NewTicker(e.outbox.heartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case m, ok := <-sub.ch:
+			if !ok {
+				return // dropped for falling behind, or the emulator is closing
+			}
+			// Commits are serialized, so every live message up to the last replayed id
+			// was already committed, hence replayed.
+			if m.seq <= replayed {
+				continue
+			}
+			if !send(messageEvent(m)) {
+				return
+			}
+		case <-heartbeat.C:
+			if !send(": heartbeat\n\n") {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// messageEvent formats one SSE event. JSON never contains a raw newline, so data is one line.
+func messageEvent(m Message) string {
+	data, _ := json.Marshal(m) // a struct of strings cannot fail to encode
+	return fmt.Sprintf("event: message\nid: %d\ndata: %s\n\n", m.seq, data)
+}
+
+// messagesAfter returns the kept messages with an event id above after, oldest first.
+// An id above any ever assigned comes from another database (e.g. a restarted in-memory
+// emulator): then everything kept is replayed.
+func (e *Emulator) messagesAfter(r *http.Request, f messageFilter, after int64) ([]Message, error) {
+	var last sql.NullInt64
+	err := e.db.QueryRowContext(r.Context(), `SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("outbox sequence: %w", err)
+	}
+	if after > last.Int64 {
+		after = 0
+	}
+	msgs, err := e.queryMessages(r.Context(), f, after, 0)
+	if err != nil {
+		return nil, err
+	}
+	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+		msgs[i], msgs[j] = msgs[j], msgs[i]
+	}
+	return msgs, nil
+}
