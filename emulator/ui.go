@@ -135,14 +135,18 @@ func (e *Emulator) startUIChallenge(ctx context.Context, tx *sql.Tx, a *actionRe
 	if err != nil {
 		return err
 	}
-	code, err := e.newCode()
-	if err != nil {
-		return err
-	}
 	channel := deliveryChannel(method, "")
 	recipient := email
 	if channel != ChannelEmail {
 		recipient = phone
+	}
+	// The same test-mode rules as the API: failing recipients, then fixed codes.
+	if err := deliveryFailure(channel, recipient); err != nil {
+		return err
+	}
+	code, err := e.codeFor(recipient)
+	if err != nil {
+		return err
 	}
 	if err := e.sendCode(ctx, tx, id, channel, recipient, a.Locale, code); err != nil {
 		return err

@@ -298,3 +298,30 @@ func TestWithToken(t *testing.T) {
 		}
 	}
 }
+
+// The pre-built page follows the same test mode as the API: fixed codes for test
+// recipients, and a recipient whose delivery always fails gets a clear page, no message.
+func TestPrebuiltPageTestRecipients(t *testing.T) {
+	env := newEnv(t, func(c *Config) { c.TestRecipients = map[string]string{"demo@example.com": "000000"} })
+	app := newFakeApp(t)
+	env.apiOK("POST", "/v1/users/u1/authenticators", map[string]any{"verificationMethod": "EMAIL_OTP", "email": "demo@example.com"})
+	env.apiOK("POST", "/v1/users/u2/authenticators", map[string]any{"verificationMethod": "EMAIL_OTP", "email": "x@" + FailingEmailDomain})
+
+	b := newBrowser(t)
+	p := b.get(stepUp(t, env, "u1", "w-fixed", app.srv.URL+"/cb"))
+	radios := radioRE.FindAllStringSubmatch(p.body, -1)
+	token := p.token(t)
+	b.post(env.srv.URL+"/challenge/send", url.Values{"token": {token}, "authenticatorId": {radios[0][1]}}).must(t, 200, ">Verify</button>")
+	if got := env.lastCode("demo@example.com"); got != "000000" {
+		t.Fatalf("pre-built page sent %q to a test recipient, want its fixed code 000000", got)
+	}
+	b.post(env.srv.URL+"/challenge/verify", url.Values{"token": {token}, "code": {"000000"}}).must(t, 200, "app callback")
+
+	p = b.get(stepUp(t, env, "u2", "w-fail", app.srv.URL+"/cb"))
+	radios = radioRE.FindAllStringSubmatch(p.body, -1)
+	p = b.post(env.srv.URL+"/challenge/send", url.Values{"token": {p.token(t)}, "authenticatorId": {radios[0][1]}})
+	p.must(t, http.StatusBadGateway, "could not be delivered")
+	if msgs := env.messages("x@" + FailingEmailDomain); len(msgs) != 0 {
+		t.Fatalf("a failing recipient got %d messages", len(msgs))
+	}
+}
