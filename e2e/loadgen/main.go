@@ -288,9 +288,9 @@ func printReport(out io.Writer, o options, ceiling float64, results []result, st
 
 	fmt.Fprintf(out, "\nRatios are operations per second over the ceiling (the mean of its two runs, %s req/s); a flow counts once although it makes 3 or 4 requests.\n", groupThousands(ceiling))
 
-	// The goals of issue 6, for information.
+	// The sample's performance goals, for information.
 	fmt.Fprintln(out)
-	fmt.Fprintln(out, "| goal (issue 6, on 2 cores) | measured | met |")
+	fmt.Fprintln(out, "| goal (on 2 cores) | measured | met |")
 	fmt.Fprintln(out, "|---|---:|---|")
 	find := func(name string) (result, bool) {
 		for _, r := range results {
