@@ -57,7 +57,7 @@ type Config struct {
 	Now       func() time.Time // nil = time.Now
 	Rand      io.Reader        // nil = crypto/rand
 	Logger    *slog.Logger     // nil = discard
-	// MessageCap is how many outbox messages are kept (the oldest are trimmed on insert); 0 = 10,000.
+	// MessageCap is how many outbox messages are kept (the oldest are trimmed on insert); 0 = DefaultMessageCap.
 	MessageCap int
 
 	// Test knobs (seed.go, force.go). Seeded mode makes codes predictable: tests only.
@@ -65,6 +65,9 @@ type Config struct {
 	SeedFile       string            // JSON users, authenticators, rules, testRecipients (seed.example.json)
 	TestRecipients map[string]string // email or E.164 → fixed 6-digit code; others get random codes
 }
+
+// DefaultMessageCap is how many outbox messages are kept unless configured otherwise.
+const DefaultMessageCap = 10_000
 
 // Emulator is one emulated Authsignal tenant.
 type Emulator struct {
@@ -117,7 +120,7 @@ func New(cfg Config) (*Emulator, error) {
 		messageCap: cfg.MessageCap,
 	}
 	if e.messageCap == 0 {
-		e.messageCap = 10_000
+		e.messageCap = DefaultMessageCap
 	}
 	if e.messageCap < 0 {
 		return nil, errors.New("emulator: MessageCap must not be negative")

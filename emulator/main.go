@@ -50,6 +50,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	smsPerWindow := fs.Int("sms-per-window", def.SMSPerWindow, "SMS + WhatsApp messages per recipient per window")
 	emailPerWindow := fs.Int("email-per-window", def.EmailPerWindow, "emails per recipient per window")
 	tokenTTL := fs.Duration("token-ttl", def.TokenTTL, "lifetime of track, claim and redirect tokens")
+	messageCap := fs.Int("message-cap", DefaultMessageCap, "outbox messages kept; beyond it the oldest are deleted")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: emulator [flags]\n\nA local Authsignal Server API emulator (see emulator/README.md).\n"+
 			"Test-only endpoints: GET/POST /emulator/clock, DELETE /emulator/users/{userId}, POST /emulator/reset.\n\nFlags:\n")
@@ -81,7 +82,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	cfg := Config{SecretKey: *secretKey, DBPath: *dbPath, RulesFile: *rulesFile, PublicURL: *publicURL, Limits: limits,
-		SeedFile: *seedFile, TestRecipients: testRecipients}
+		SeedFile: *seedFile, TestRecipients: testRecipients, MessageCap: *messageCap}
+	if *messageCap <= 0 {
+		return errors.New("emulator: -message-cap must be positive")
+	}
 	if set["seed"] {
 		cfg.Seed = seed
 	}

@@ -55,7 +55,7 @@ func TestMainTestFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"-addr", "-secret-key", "-rules", "-db", "-public-url", "-ephemeral", "-seed", "-seed-file", "-test-recipient",
-		"-code-ttl", "-max-attempts", "-send-window", "-sms-per-window", "-email-per-window", "-token-ttl", "TESTS ONLY"} {
+		"-code-ttl", "-max-attempts", "-send-window", "-sms-per-window", "-email-per-window", "-token-ttl", "-message-cap", "TESTS ONLY"} {
 		if !strings.Contains(help, f) {
 			t.Errorf("-h lacks %s:\n%s", f, help)
 		}
@@ -69,6 +69,7 @@ func TestMainTestFlags(t *testing.T) {
 		{[]string{"-ephemeral", "-db", "x.db"}, "-ephemeral and -db"},
 		{[]string{"-ephemeral", "-code-ttl", "0s"}, "-code-ttl must be positive"},
 		{[]string{"-ephemeral", "-max-attempts", "-1"}, "-max-attempts must be positive"},
+		{[]string{"-ephemeral", "-message-cap", "0"}, "-message-cap must be positive"},
 		{[]string{"-ephemeral", "-sms-per-window", "0"}, "-sms-per-window must be positive"},
 		{[]string{"-ephemeral", "-token-ttl", "soon"}, "token-ttl"},
 		{[]string{"-ephemeral", "-test-recipient", "+15555550100"}, "RECIPIENT=CODE"},
