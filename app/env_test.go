@@ -67,7 +67,11 @@ type envSettings struct {
 	sendsPerIP int
 	apiKey     string // the key the app sends; "" = the emulator's
 	apiURL     string // where the app sends it; "" = the emulator
+	https      bool   // BASE_URL says https (as behind a TLS proxy); the test still talks plain http
 }
+
+// withHTTPSBaseURL makes the app believe it is served over https.
+func withHTTPSBaseURL() envOption { return func(s *envSettings) { s.https = true } }
 
 // withAuthsignal points the app at another key or address, to see how it copes when
 // Authsignal refuses it or is down.
@@ -122,6 +126,9 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	}
 	appURL := "http://" + listener.Addr().String()
 	base, _ := url.Parse(appURL)
+	if settings.https {
+		base.Scheme = "https"
+	}
 	logs := &syncBuffer{}
 	apiKey, apiURL := testSecret, emulatorURL+"/v1"
 	if settings.apiKey != "" {

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -176,6 +178,54 @@ func TestCookieAndHeaderSecurity(t *testing.T) {
 	}
 	if csp := home.Header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("CSP allows inline code: %s", csp)
+	}
+}
+
+// Behind https every cookie is Secure (the CSRF one also __Host-), HSTS is on, and the
+// session cookie keeps HttpOnly and SameSite.
+func TestCookiesSecureOverHTTPS(t *testing.T) {
+	env := newTestEnv(t, withHTTPSBaseURL())
+	req, _ := http.NewRequest(http.MethodGet, env.appURL+"/signin", nil)
+	req.Header.Set("X-Forwarded-Proto", "https") // what a TLS-terminating proxy adds
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Header.Values("Set-Cookie")
+	if len(cookies) < 2 {
+		t.Fatalf("want the device and CSRF cookies, got %q", cookies)
+	}
+	for _, c := range cookies {
+		lower := strings.ToLower(c)
+		for _, attr := range []string{"secure", "httponly", "samesite=lax"} {
+			if !strings.Contains(lower, attr) {
+				t.Errorf("cookie %q lacks %s over https", c, attr)
+			}
+		}
+	}
+	if !strings.Contains(strings.Join(cookies, " "), "__Host-csrf=") {
+		t.Errorf("the CSRF cookie should be __Host- prefixed over https: %q", cookies)
+	}
+	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.Contains(hsts, "max-age=31536000") {
+		t.Errorf("Strict-Transport-Security = %q over https", hsts)
+	}
+
+	s := &server{secureCookies: true}
+	web := fiber.New()
+	web.Get("/", func(c *fiber.Ctx) error {
+		s.setSessionCookie(c, "token", time.Now().Add(time.Hour))
+		return nil
+	})
+	resp, err = web.Test(httptest.NewRequest(http.MethodGet, "/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := strings.ToLower(resp.Header.Get("Set-Cookie"))
+	for _, attr := range []string{"secure", "httponly", "samesite=lax", "path=/"} {
+		if !strings.Contains(session, attr) {
+			t.Errorf("session cookie %q lacks %s over https", session, attr)
+		}
 	}
 }
 
