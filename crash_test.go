@@ -5,16 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -22,12 +18,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the read-only ledger check after the crash
 
+	"example.com/passwordless/e2e/appserver"
 	"example.com/passwordless/store"
 )
 
@@ -44,7 +40,10 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("crash test needs SIGKILL semantics (not on Windows)")
 	}
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin, err := appserver.Build(context.Background(), ".", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dataDir := filepath.Join(dir, "data")
 
 	proc := startApp(t, bin, dataDir, nil)
@@ -115,7 +114,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatalf("only %d withdrawals completed in 10s before the kill; the load did not get going\n%s", completed.Load(), proc.logs.String())
 	}
 	time.Sleep(time.Duration(20+rand.IntN(200)) * time.Millisecond)
-	proc.kill(t)
+	proc.Kill()
 	stop.Store(true)
 	wg.Wait()
 	t.Logf("killed mid-load after %d completed and %d challenged withdrawals (as answered to clients)", completed.Load(), challenged.Load())
@@ -142,7 +141,9 @@ func TestCrashSafety(t *testing.T) {
 	}
 	fresh.ackedCents, fresh.ackedCount = 12_34, 1
 	clients = append(clients, fresh)
-	proc.stop(t)
+	if err := proc.Stop(); err != nil {
+		t.Errorf("the app did not stop cleanly on SIGTERM: %v\n%s", err, proc.logs.String())
+	}
 
 	checkLedger(t, filepath.Join(dataDir, "app.db"), clients)
 }
@@ -269,147 +270,41 @@ func checkLedger(t *testing.T, path string, clients []*crashClient) {
 	t.Logf("ledger after the crash: %d users, %d withdrawals by state %v", len(accounts), total, byState)
 }
 
-// buildBinary compiles the program in this folder, as `make build` would.
-func buildBinary(t *testing.T, dir string) string {
+// appRun is one run of the binary, with its output kept for failure messages.
+type appRun struct {
+	*appserver.Process
+	logs *lockedBuffer
+}
+
+// startApp starts the binary on dataDir and waits until the app and the emulator serve.
+// With prev it reuses prev's ports, falling back to new ones if someone took them.
+func startApp(t *testing.T, bin, dataDir string, prev *appRun) *appRun {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	start := func(appPort, emuPort int) (*appRun, error) {
+		logs := &lockedBuffer{}
+		p, err := appserver.Start(context.Background(), bin, appserver.Options{
+			DataDir: dataDir, Stdout: logs, Stderr: logs,
+			Env:     []string{"SEND_LIMIT_PER_IP=10000", "LOG_LEVEL=WARN"},
+			AppPort: appPort, EmulatorPort: emuPort,
+			Ready: 15 * time.Second,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w\n%s", err, logs.String())
+		}
+		return &appRun{Process: p, logs: logs}, nil
 	}
-	bin := filepath.Join(dir, "app")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	var run *appRun
+	var err error
+	if prev != nil {
+		run, err = start(prev.AppPort, prev.EmulatorPort)
 	}
-	return bin
-}
-
-// appProcess is one run of the binary.
-type appProcess struct {
-	cmd         *exec.Cmd
-	appURL      string
-	emulatorURL string
-	appPort     int
-	emuPort     int
-	logs        *lockedBuffer
-	exited      chan struct{}
-	waitErr     error
-}
-
-// startApp starts the binary on dataDir and waits for /healthz on the app and the
-// emulator. With prev it reuses prev's ports (falling back to new ones when they are
-// taken by someone else meanwhile).
-func startApp(t *testing.T, bin, dataDir string, prev *appProcess) *appProcess {
-	t.Helper()
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		appPort, emuPort := freePort(t), freePort(t)
-		if prev != nil && attempt == 0 {
-			appPort, emuPort = prev.appPort, prev.emuPort
-		}
-		p := &appProcess{
-			appURL:      "http://127.0.0.1:" + strconv.Itoa(appPort),
-			emulatorURL: "http://127.0.0.1:" + strconv.Itoa(emuPort),
-			appPort:     appPort, emuPort: emuPort,
-			logs:   &lockedBuffer{},
-			exited: make(chan struct{}),
-		}
-		p.cmd = exec.Command(bin)
-		p.cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"),
-			"HOME=" + os.Getenv("HOME"),
-			"HOST=127.0.0.1",
-			"PORT=" + strconv.Itoa(appPort),
-			"BASE_URL=" + p.appURL,
-			"DATA_DIR=" + dataDir,
-			"EMULATOR_ADDR=127.0.0.1:" + strconv.Itoa(emuPort),
-			"SEND_LIMIT_PER_IP=10000",
-			"LOG_LEVEL=WARN",
-		}
-		p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-		if err := p.cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		go func() { p.waitErr = p.cmd.Wait(); close(p.exited) }()
-		t.Cleanup(func() { p.kill(t) })
-
-		if err := p.waitHealthy(15 * time.Second); err != nil {
-			lastErr = fmt.Errorf("%w\n%s", err, p.logs.String())
-			p.kill(t)
-			continue
-		}
-		return p
-	}
-	t.Fatalf("the app did not start: %v", lastErr)
-	return nil
-}
-
-func (p *appProcess) waitHealthy(timeout time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for _, u := range []string{p.appURL + "/healthz", p.emulatorURL + "/healthz"} {
-		for {
-			select {
-			case <-p.exited:
-				return fmt.Errorf("the process exited: %v", p.waitErr)
-			default:
-			}
-			resp, err := client.Get(u)
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s not healthy after %s (last error %v)", u, timeout, err)
-			}
-			time.Sleep(10 * time.Millisecond)
+	if run == nil {
+		if run, err = start(0, 0); err != nil {
+			t.Fatalf("the app did not start: %v", err)
 		}
 	}
-	return nil
-}
-
-// kill sends SIGKILL (the crash) and waits for the process to be gone. Safe to repeat.
-func (p *appProcess) kill(t *testing.T) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("kill: %v", err)
-	}
-	<-p.exited
-}
-
-// stop asks for a graceful shutdown (SIGTERM), killing after a timeout.
-func (p *appProcess) stop(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		if p.waitErr != nil {
-			t.Errorf("the app exited with %v after SIGTERM\n%s", p.waitErr, p.logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("the app did not stop within 10s of SIGTERM")
-		p.kill(t)
-	}
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(run.Kill)
+	return run
 }
 
 // lockedBuffer collects the child's output for failure messages.
@@ -433,7 +328,7 @@ func (b *lockedBuffer) String() string {
 // crashClient is one signed-in browser that never follows redirects, so each request
 // is exactly one round trip and its answer can be read from the Location header.
 type crashClient struct {
-	proc       *appProcess
+	proc       *appRun
 	client     *http.Client
 	email      string
 	ackedCents int64 // answered "completed" to this client (guarded by the test's ackMu)
@@ -442,7 +337,7 @@ type crashClient struct {
 
 var csrfFieldPattern = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
-func newCrashClient(p *appProcess) *crashClient {
+func newCrashClient(p *appRun) *crashClient {
 	jar, _ := cookiejar.New(nil)
 	return &crashClient{proc: p, client: &http.Client{
 		Jar:           jar,
@@ -452,7 +347,7 @@ func newCrashClient(p *appProcess) *crashClient {
 }
 
 func (c *crashClient) get(path string) (int, string, string, error) {
-	resp, err := c.client.Get(c.proc.appURL + path)
+	resp, err := c.client.Get(c.proc.AppURL + path)
 	if err != nil {
 		return 0, "", "", err
 	}
@@ -462,7 +357,7 @@ func (c *crashClient) get(path string) (int, string, string, error) {
 }
 
 func (c *crashClient) post(path string, form url.Values) (int, string, string, error) {
-	resp, err := c.client.PostForm(c.proc.appURL+path, form)
+	resp, err := c.client.PostForm(c.proc.AppURL+path, form)
 	if err != nil {
 		return 0, "", "", err
 	}
@@ -522,7 +417,7 @@ func (c *crashClient) signedIn() error {
 }
 
 func (c *crashClient) latestCode(to string) (string, error) {
-	resp, err := http.Get(c.proc.emulatorURL + "/emulator/messages?to=" + url.QueryEscape(to))
+	resp, err := http.Get(c.proc.EmulatorURL + "/emulator/messages?to=" + url.QueryEscape(to))
 	if err != nil {
 		return "", err
 	}
@@ -550,7 +445,7 @@ func (c *crashClient) withdraw(csrf string, cents int64) (string, error) {
 	switch {
 	case status == http.StatusSeeOther && loc == "/account?notice=withdrawal-done":
 		return "completed", nil
-	case status == http.StatusSeeOther && strings.HasPrefix(loc, c.proc.emulatorURL+"/challenge"):
+	case status == http.StatusSeeOther && strings.HasPrefix(loc, c.proc.EmulatorURL+"/challenge"):
 		return "challenge", nil
 	case status == http.StatusSeeOther:
 		return loc, nil

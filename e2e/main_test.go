@@ -4,19 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/playwright-community/playwright-go"
+
+	"example.com/passwordless/e2e/appserver"
 )
 
 // actionTimeout bounds every Playwright action, navigation and assertion, so that a
@@ -210,129 +208,37 @@ func browserSetup(root string, getenv func(string) string) (func() (*playwright.
 // startServer builds the program and runs it with the embedded emulator on free ports.
 // The returned stop function ends the process; it is non-nil whenever a process started.
 func (h *harness) startServer(tmp string) (stop func(), err error) {
-	bin := filepath.Join(tmp, "passwordless")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = h.root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build the app (go build . in %s): %w\n%s", h.root, err, out)
-	}
-
-	appPort, err := freePort()
+	ctx := context.Background()
+	bin, err := appserver.Build(ctx, h.root, tmp)
 	if err != nil {
 		return nil, err
 	}
-	emuPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	h.appURL = "http://127.0.0.1:" + strconv.Itoa(appPort)
-	h.emulatorURL = "http://127.0.0.1:" + strconv.Itoa(emuPort)
-
 	h.serverLog = filepath.Join(tmp, "server.log")
 	logFile, err := os.Create(h.serverLog)
 	if err != nil {
 		return nil, fmt.Errorf("server log: %w", err)
 	}
-	dataDir := filepath.Join(tmp, "data")
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, err
-	}
-
-	cmd := exec.Command(bin)
-	cmd.Dir = tmp
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(serverEnviron(os.Environ()),
-		"HOST=127.0.0.1",
-		"PORT="+strconv.Itoa(appPort),
-		"BASE_URL="+h.appURL,
-		"EMULATOR_ADDR=127.0.0.1:"+strconv.Itoa(emuPort),
-		"EMULATOR_RULES="+filepath.Join(h.root, "e2e", "testdata", "rules.json"),
-		"DATA_DIR="+dataDir,
-		// Every test sends codes from 127.0.0.1: the per-IP limit is not under test here.
-		"SEND_LIMIT_PER_IP=1000",
-		"LOG_LEVEL=INFO",
-	)
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start the app: %w", err)
-	}
-	// exited is closed once the process is gone; waitErr then holds why.
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); logFile.Close(); close(exited) }()
-
-	stop = func() {
-		select {
-		case <-exited:
-			return
-		default:
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, url := range []string{h.appURL + "/healthz", h.emulatorURL + "/healthz"} {
-		if err := waitHealthy(ctx, url, exited, func() error { return waitErr }); err != nil {
-			return stop, fmt.Errorf("%w (server log: %s)", err, h.serverLog)
-		}
-	}
-	return stop, nil
-}
-
-// serverEnviron passes the caller's environment through, minus whatever would point
-// the app at the real Authsignal or pin its own settings: the suite runs offline.
-func serverEnviron(env []string) []string {
-	drop := map[string]bool{
-		"AUTHSIGNAL_SECRET_KEY": true, "AUTHSIGNAL_API_URL": true, "SESSION_SECRET": true,
-		"HOST": true, "PORT": true, "BASE_URL": true, "EMULATOR_ADDR": true, "EMULATOR_RULES": true,
-		"DATA_DIR": true, "SEND_LIMIT_PER_IP": true, "LOG_LEVEL": true,
-	}
-	out := make([]string, 0, len(env))
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		if !drop[name] {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-func waitHealthy(ctx context.Context, url string, exited <-chan struct{}, why func() error) error {
-	client := &http.Client{Timeout: time.Second}
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("the app exited before %s answered: %v", url, why())
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not answer 200 within 30s", url)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	proc, err := appserver.Start(ctx, bin, appserver.Options{
+		DataDir: filepath.Join(tmp, "data"),
+		Dir:     tmp,
+		Stdout:  logFile,
+		Stderr:  logFile,
+		Env: []string{
+			"EMULATOR_RULES=" + filepath.Join(h.root, "e2e", "testdata", "rules.json"),
+			// Every test sends codes from 127.0.0.1: the per-IP limit is not under test here.
+			"SEND_LIMIT_PER_IP=1000",
+			"LOG_LEVEL=INFO",
+		},
+	})
 	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+		logFile.Close()
+		return nil, fmt.Errorf("%w (server log: %s)", err, h.serverLog)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	h.appURL, h.emulatorURL = proc.AppURL, proc.EmulatorURL
+	return func() {
+		_ = proc.Stop()
+		logFile.Close()
+	}, nil
 }
 
 // keepServerLog copies the server's output next to the failure artifacts and says where.

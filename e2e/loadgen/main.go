@@ -140,14 +140,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			}
 		}
 		if o.wants("account") || o.wants("signin") {
-			child, _, err := startChild(ctx, bin, filepath.Join(tmp, "app-data"), o.appLogLevel)
+			child, err := startChild(ctx, bin, filepath.Join(tmp, "app-data"), o.appLogLevel)
 			if err != nil {
 				return err
 			}
 			if o.wants("account") {
 				r, err := runAccount(ctx, o, child)
 				if err != nil {
-					child.stop()
+					child.Stop()
 					return fmt.Errorf("app /account: %w", err)
 				}
 				progress(r)
@@ -155,7 +155,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			if o.wants("signin") {
 				r, err := runSignIn(ctx, o, child, nameSignIn)
 				if err != nil {
-					child.stop()
+					child.Stop()
 					return fmt.Errorf("sign-in flow: %w", err)
 				}
 				progress(r)
@@ -165,26 +165,26 @@ func run(ctx context.Context, o options, out io.Writer) error {
 					one.concurrency = 1
 					r, err := runSignIn(ctx, one, child, nameSignIn1)
 					if err != nil {
-						child.stop()
+						child.Stop()
 						return fmt.Errorf("sign-in flow, 1 client: %w", err)
 					}
 					progress(r)
 				}
 			}
-			rss, err = readRSS(child.cmd.Process.Pid)
-			child.stop()
+			rss, err = readRSS(child.Pid())
+			child.Stop()
 			if err != nil {
 				return fmt.Errorf("peak RSS: %w", err)
 			}
 		}
 		if o.wants("start") {
 			for i := 0; i < o.starts; i++ {
-				child, took, err := startChild(ctx, bin, filepath.Join(tmp, fmt.Sprintf("start-%d", i)), o.appLogLevel)
+				child, err := startChild(ctx, bin, filepath.Join(tmp, fmt.Sprintf("start-%d", i)), o.appLogLevel)
 				if err != nil {
 					return fmt.Errorf("start %d: %w", i+1, err)
 				}
-				child.stop()
-				starts = append(starts, took)
+				child.Stop()
+				starts = append(starts, child.StartedIn)
 			}
 			fmt.Fprintf(os.Stderr, "loadgen: start to first 200: %v\n", starts)
 		}

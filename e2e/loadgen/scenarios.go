@@ -17,6 +17,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"example.com/passwordless/e2e/appserver"
 	"example.com/passwordless/emulator"
 )
 
@@ -224,11 +225,11 @@ var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 // signIn runs the email sign-in over HTTP as the sign-in flow scenario measures it:
 // GET /signin, POST /signin, the code from the outbox, POST /signin/verify. It returns
 // the browser's cookies for the app afterwards.
-func signIn(ctx context.Context, tr http.RoundTripper, c *child, email string) ([]*http.Cookie, error) {
+func signIn(ctx context.Context, tr http.RoundTripper, c *appserver.Process, email string) ([]*http.Cookie, error) {
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Transport: tr, Jar: jar, CheckRedirect: noRedirects, Timeout: 10 * time.Second}
 
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/signin", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.AppURL+"/signin", nil)
 	status, _, body, err := fetch(client, req)
 	if err != nil {
 		return nil, err
@@ -240,7 +241,7 @@ func signIn(ctx context.Context, tr http.RoundTripper, c *child, email string) (
 	token := string(m[1])
 
 	post := func(path string, form url.Values) (int, string, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.url+path, strings.NewReader(form.Encode()))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.AppURL+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		status, header, _, err := fetch(client, req)
 		if err != nil {
@@ -255,7 +256,7 @@ func signIn(ctx context.Context, tr http.RoundTripper, c *child, email string) (
 	if status != http.StatusSeeOther || loc != "/signin/verify" {
 		return nil, fmt.Errorf("POST /signin: status %d to %q", status, loc)
 	}
-	code, err := latestCode(ctx, client, c.emulatorURL, email)
+	code, err := latestCode(ctx, client, c.EmulatorURL, email)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +267,7 @@ func signIn(ctx context.Context, tr http.RoundTripper, c *child, email string) (
 	if status != http.StatusSeeOther || loc != "/account" {
 		return nil, fmt.Errorf("POST /signin/verify: status %d to %q", status, loc)
 	}
-	u, _ := url.Parse(c.url)
+	u, _ := url.Parse(c.AppURL)
 	cookies := jar.Cookies(u)
 	for _, ck := range cookies {
 		if ck.Name == "session" {
@@ -277,7 +278,7 @@ func signIn(ctx context.Context, tr http.RoundTripper, c *child, email string) (
 }
 
 // runAccount signs in one session per client, then loads GET /account with its cookies.
-func runAccount(ctx context.Context, o options, c *child) (result, error) {
+func runAccount(ctx context.Context, o options, c *appserver.Process) (result, error) {
 	tr := newTransport(o.concurrency)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, CheckRedirect: noRedirects, Timeout: 10 * time.Second}
@@ -297,7 +298,7 @@ func runAccount(ctx context.Context, o options, c *child) (result, error) {
 	r := runLoad(ctx, o, nameAccount, "req/s", func(i int) op {
 		cookie := headers[i]
 		return func(ctx context.Context) error {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/account", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.AppURL+"/account", nil)
 			req.Header.Set("Cookie", cookie)
 			status, _, body, err := fetch(client, req)
 			if err != nil {
@@ -314,7 +315,7 @@ func runAccount(ctx context.Context, o options, c *child) (result, error) {
 }
 
 // runSignIn loads the whole sign-in over HTTP with a new email (so a new user) per flow.
-func runSignIn(ctx context.Context, o options, c *child, name string) (result, error) {
+func runSignIn(ctx context.Context, o options, c *appserver.Process, name string) (result, error) {
 	tr := newTransport(o.concurrency)
 	defer tr.CloseIdleConnections()
 	var seq atomic.Int64

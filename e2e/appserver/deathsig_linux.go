@@ -1,4 +1,4 @@
-package main
+package appserver
 
 import (
 	"os/exec"
