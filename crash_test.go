@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -335,110 +331,42 @@ type crashClient struct {
 	ackedCount int
 }
 
-var csrfFieldPattern = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
-
 func newCrashClient(p *appRun) *crashClient {
-	jar, _ := cookiejar.New(nil)
-	return &crashClient{proc: p, client: &http.Client{
-		Jar:           jar,
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-func (c *crashClient) get(path string) (int, string, string, error) {
-	resp, err := c.client.Get(c.proc.AppURL + path)
-	if err != nil {
-		return 0, "", "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Location"), string(body), err
-}
-
-func (c *crashClient) post(path string, form url.Values) (int, string, string, error) {
-	resp, err := c.client.PostForm(c.proc.AppURL+path, form)
-	if err != nil {
-		return 0, "", "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Location"), string(body), err
+	return &crashClient{proc: p, client: appserver.NewClient(nil)}
 }
 
 // csrfFrom loads a page and returns its form's CSRF token.
 func (c *crashClient) csrfFrom(path string) (string, error) {
-	status, _, body, err := c.get(path)
-	if err != nil {
-		return "", err
-	}
-	m := csrfFieldPattern.FindStringSubmatch(body)
-	if status != http.StatusOK || m == nil {
-		return "", fmt.Errorf("GET %s: status %d, no CSRF token", path, status)
-	}
-	return m[1], nil
+	return c.proc.CSRFToken(context.Background(), c.client, path)
 }
 
 // signIn runs the email sign-in: Send code, read the code from the outbox, Verify.
 func (c *crashClient) signIn(email string) error {
 	c.email = email
-	token, err := c.csrfFrom("/signin")
-	if err != nil {
+	if err := c.proc.SignIn(context.Background(), c.client, email); err != nil {
 		return err
-	}
-	status, loc, _, err := c.post("/signin", url.Values{"_csrf": {token}, "method": {"email"}, "email": {email}})
-	if err != nil || status != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin/verify") {
-		return fmt.Errorf("Send code: status %d to %q, %v", status, loc, err)
-	}
-	if token, err = c.csrfFrom("/signin/verify"); err != nil {
-		return err
-	}
-	code, err := c.latestCode(email)
-	if err != nil {
-		return err
-	}
-	status, loc, _, err = c.post("/signin/verify", url.Values{"_csrf": {token}, "code": {code}})
-	if err != nil || status != http.StatusSeeOther || !strings.HasPrefix(loc, "/account") {
-		return fmt.Errorf("Verify: status %d to %q, %v", status, loc, err)
 	}
 	return c.signedIn()
 }
 
 // signedIn checks that the session cookie opens /account.
 func (c *crashClient) signedIn() error {
-	status, loc, body, err := c.get("/account")
+	req, _ := http.NewRequest(http.MethodGet, c.proc.AppURL+"/account", nil)
+	status, header, body, err := appserver.Fetch(c.client, req)
 	if err != nil {
 		return err
 	}
-	if status != http.StatusOK || !strings.Contains(body, "Signed in as") {
-		return fmt.Errorf("GET /account: status %d (to %q), not signed in", status, loc)
+	if status != http.StatusOK || !strings.Contains(string(body), "Signed in as") {
+		return fmt.Errorf("GET /account: status %d (to %q), not signed in", status, header.Get("Location"))
 	}
 	return nil
-}
-
-func (c *crashClient) latestCode(to string) (string, error) {
-	resp, err := http.Get(c.proc.EmulatorURL + "/emulator/messages?to=" + url.QueryEscape(to))
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var msgs []struct {
-		Code string `json:"code"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil {
-		return "", fmt.Errorf("outbox: %w", err)
-	}
-	if len(msgs) == 0 || msgs[0].Code == "" {
-		return "", fmt.Errorf("no code sent to %s", to)
-	}
-	return msgs[0].Code, nil
 }
 
 // withdraw posts the withdrawal form and reports how the app answered: "completed",
 // "challenge" (sent to the pre-built page), or the notice / status otherwise.
 func (c *crashClient) withdraw(csrf string, cents int64) (string, error) {
 	amount := fmt.Sprintf("%d.%02d", cents/100, cents%100)
-	status, loc, _, err := c.post("/withdrawals", url.Values{"_csrf": {csrf}, "amount": {amount}})
+	status, loc, err := c.proc.PostForm(context.Background(), c.client, "/withdrawals", url.Values{"_csrf": {csrf}, "amount": {amount}})
 	if err != nil {
 		return "", err
 	}

@@ -5,12 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,17 +31,6 @@ const (
 // runID keeps this run's users and recipients apart from any earlier run's.
 var runID = time.Now().UnixNano() % 1_000_000_007
 
-// fetch sends req and reads the whole answer.
-func fetch(client *http.Client, req *http.Request) (int, http.Header, []byte, error) {
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, body, err
-}
-
 // runCeiling serves "ok" from a bare Fiber v2 handler in this process and loads it.
 func runCeiling(ctx context.Context, o options, name string) (result, error) {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
@@ -63,7 +49,7 @@ func runCeiling(ctx context.Context, o options, name string) (result, error) {
 	r := runLoad(ctx, o, name, "req/s", func(int) op {
 		return func(ctx context.Context) error {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-			status, _, body, err := fetch(client, req)
+			status, _, body, err := appserver.Fetch(client, req)
 			if err != nil {
 				return err
 			}
@@ -109,7 +95,7 @@ func apiCall(ctx context.Context, client *http.Client, method, u string, body an
 	req, _ := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(j))
 	req.SetBasicAuth(emulatorKey, "")
 	req.Header.Set("Content-Type", "application/json")
-	status, _, answer, err := fetch(client, req)
+	status, _, answer, err := appserver.Fetch(client, req)
 	if err != nil {
 		return err
 	}
@@ -157,28 +143,6 @@ func runTrack(ctx context.Context, o options, m *emu) (result, error) {
 	return r, nil
 }
 
-// latestCode reads the newest code sent to a recipient from the emulator's outbox.
-func latestCode(ctx context.Context, client *http.Client, emulatorURL, to string) (string, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, emulatorURL+"/emulator/messages?to="+url.QueryEscape(to), nil)
-	status, _, body, err := fetch(client, req)
-	if err != nil {
-		return "", err
-	}
-	var msgs []struct {
-		Code string `json:"code"`
-	}
-	if status != http.StatusOK {
-		return "", fmt.Errorf("outbox: status %d", status)
-	}
-	if err := json.Unmarshal(body, &msgs); err != nil {
-		return "", fmt.Errorf("outbox: %w", err)
-	}
-	if len(msgs) == 0 || msgs[0].Code == "" {
-		return "", fmt.Errorf("no code sent to %s", to)
-	}
-	return msgs[0].Code, nil
-}
-
 // runChallengeVerify loads the whole code round trip on the emulator: POST /v1/challenge,
 // read the code from the outbox, POST /v1/verify. One flow is one operation.
 func runChallengeVerify(ctx context.Context, o options, m *emu) (result, error) {
@@ -197,7 +161,7 @@ func runChallengeVerify(ctx context.Context, o options, m *emu) (result, error) 
 			}, &ch); err != nil {
 				return err
 			}
-			code, err := latestCode(ctx, client, m.url, email)
+			code, err := appserver.LatestCode(ctx, client, m.url, email)
 			if err != nil {
 				return err
 			}
@@ -220,55 +184,16 @@ func runChallengeVerify(ctx context.Context, o options, m *emu) (result, error) 
 	return r, nil
 }
 
-var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
-
 // signIn runs the email sign-in over HTTP as the sign-in flow scenario measures it:
 // GET /signin, POST /signin, the code from the outbox, POST /signin/verify. It returns
 // the browser's cookies for the app afterwards.
 func signIn(ctx context.Context, tr http.RoundTripper, c *appserver.Process, email string) ([]*http.Cookie, error) {
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Transport: tr, Jar: jar, CheckRedirect: noRedirects, Timeout: 10 * time.Second}
-
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.AppURL+"/signin", nil)
-	status, _, body, err := fetch(client, req)
-	if err != nil {
+	client := appserver.NewClient(tr)
+	if err := c.SignIn(ctx, client, email); err != nil {
 		return nil, err
-	}
-	m := csrfField.FindSubmatch(body)
-	if status != http.StatusOK || m == nil {
-		return nil, fmt.Errorf("GET /signin: status %d, no CSRF token", status)
-	}
-	token := string(m[1])
-
-	post := func(path string, form url.Values) (int, string, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.AppURL+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		status, header, _, err := fetch(client, req)
-		if err != nil {
-			return 0, "", err
-		}
-		return status, header.Get("Location"), nil
-	}
-	status, loc, err := post("/signin", url.Values{"_csrf": {token}, "method": {"email"}, "email": {email}})
-	if err != nil {
-		return nil, err
-	}
-	if status != http.StatusSeeOther || loc != "/signin/verify" {
-		return nil, fmt.Errorf("POST /signin: status %d to %q", status, loc)
-	}
-	code, err := latestCode(ctx, client, c.EmulatorURL, email)
-	if err != nil {
-		return nil, err
-	}
-	status, loc, err = post("/signin/verify", url.Values{"_csrf": {token}, "code": {code}})
-	if err != nil {
-		return nil, err
-	}
-	if status != http.StatusSeeOther || loc != "/account" {
-		return nil, fmt.Errorf("POST /signin/verify: status %d to %q", status, loc)
 	}
 	u, _ := url.Parse(c.AppURL)
-	cookies := jar.Cookies(u)
+	cookies := client.Jar.Cookies(u)
 	for _, ck := range cookies {
 		if ck.Name == "session" {
 			return cookies, nil
@@ -300,7 +225,7 @@ func runAccount(ctx context.Context, o options, c *appserver.Process) (result, e
 		return func(ctx context.Context) error {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.AppURL+"/account", nil)
 			req.Header.Set("Cookie", cookie)
-			status, _, body, err := fetch(client, req)
+			status, _, body, err := appserver.Fetch(client, req)
 			if err != nil {
 				return err
 			}
