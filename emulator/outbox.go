@@ -196,11 +196,6 @@ func (e *Emulator) queryMessages(ctx context.Context, f messageFilter, after int
 	return msgs, rows.Err()
 }
 
-// listMessages returns every kept message, newest first, optionally only for one recipient.
-func (e *Emulator) listMessages(ctx context.Context, to string) ([]Message, error) {
-	return e.queryMessages(ctx, messageFilter{to: normalizeRecipient(to)}, 0, 0)
-}
-
 // normalizeRecipient makes ?to= match how recipients are stored (emails lower-cased).
 func normalizeRecipient(to string) string {
 	to = strings.TrimSpace(to)
