@@ -170,68 +170,25 @@ func codePageURL(token string) string { return "/challenge/code?token=" + url.Qu
 
 // handleChallengeSend sends a code to the chosen enrolled authenticator.
 func (e *Emulator) handleChallengeSend(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		e.renderMessage(w, http.StatusBadRequest, "Bad form", "The form could not be read.")
-		return
-	}
-	token, authID := r.PostForm.Get("token"), r.PostForm.Get("authenticatorId")
-	ctx := r.Context()
-	var page *actionRecord
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
-		_, a, err := e.uiAction(ctx, tx, token)
-		if err != nil {
-			return err
-		}
-		page = a
-		auths, err := listAuthenticators(ctx, tx, a.UserID)
-		if err != nil {
-			return err
-		}
+	e.sendFromPage(w, r, func(ctx context.Context, tx *sql.Tx, a *actionRecord, auths []authenticatorRow, form url.Values) error {
 		for _, au := range auths {
-			if au.ID == authID {
+			if au.ID == form.Get("authenticatorId") {
 				return e.startUIChallenge(ctx, tx, a, au.ID, au.Method, au.Email, au.PhoneNumber)
 			}
 		}
 		return badRequest("Choose one of your methods.")
 	})
-	var ae *apiError
-	if errors.As(err, &ae) && page != nil {
-		e.renderChoose(w, r, ae.Status, token, page, ae.Description, nil)
-		return
-	}
-	if err != nil {
-		e.uiFail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, codePageURL(token), http.StatusSeeOther)
 }
 
 // handleChallengeEnroll sends a code to a new email/phone; verifying it enrols it.
 func (e *Emulator) handleChallengeEnroll(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		e.renderMessage(w, http.StatusBadRequest, "Bad form", "The form could not be read.")
-		return
-	}
-	form := r.PostForm
-	token, method := form.Get("token"), form.Get("method")
-	ctx := r.Context()
-	var page *actionRecord
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
-		_, a, err := e.uiAction(ctx, tx, token)
-		if err != nil {
-			return err
-		}
-		page = a
-		auths, err := listAuthenticators(ctx, tx, a.UserID)
-		if err != nil {
-			return err
-		}
+	e.sendFromPage(w, r, func(ctx context.Context, tx *sql.Tx, a *actionRecord, auths []authenticatorRow, form url.Values) error {
 		if len(auths) > 0 {
 			return badRequest("You already have a verification method; choose it.")
 		}
+		method := form.Get("method")
 		var email, phone string
+		var err error
 		switch method {
 		case MethodEmailOTP:
 			if email, err = checkEmail("Email", form.Get("email")); err != nil {
@@ -245,6 +202,35 @@ func (e *Emulator) handleChallengeEnroll(w http.ResponseWriter, r *http.Request)
 			return badRequest("Choose Email, SMS or WhatsApp.")
 		}
 		return e.startUIChallenge(ctx, tx, a, "", method, email, phone)
+	})
+}
+
+// sendFromPage is one "send a code" step of the pre-built page: it reads the form, loads
+// the token's action and the user's authenticators, and lets send start the challenge,
+// all in one transaction. A refusal (bad choice, send limit, failing recipient) shows the
+// method page again with the reason; success goes on to the code page.
+func (e *Emulator) sendFromPage(w http.ResponseWriter, r *http.Request,
+	send func(ctx context.Context, tx *sql.Tx, a *actionRecord, auths []authenticatorRow, form url.Values) error) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		e.renderMessage(w, http.StatusBadRequest, "Bad form", "The form could not be read.")
+		return
+	}
+	form := r.PostForm
+	token := form.Get("token")
+	ctx := r.Context()
+	var page *actionRecord
+	err := e.inTx(ctx, func(tx *sql.Tx) error {
+		_, a, err := e.uiAction(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		page = a
+		auths, err := listAuthenticators(ctx, tx, a.UserID)
+		if err != nil {
+			return err
+		}
+		return send(ctx, tx, a, auths, form)
 	})
 	var ae *apiError
 	if errors.As(err, &ae) && page != nil {
