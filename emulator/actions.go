@@ -212,11 +212,16 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 	}
 	var out json.RawMessage
 	err = e.inTx(ctx, func(tx *sql.Tx) error {
-		// Same key again: the stored response, no re-evaluation.
-		if prev, err := loadAction(ctx, tx, userID, actionCode, idem); err == nil && prev.TrackResponse != "" {
+		// Same key again: the stored response, no re-evaluation. A key that belongs to an
+		// action made by challenge/claim (no stored response) is kept for that action. The
+		// transaction holds the write lock, so nothing can take the key after this check.
+		if prev, err := loadAction(ctx, tx, userID, actionCode, idem); err == nil {
+			if prev.TrackResponse == "" {
+				return badRequest("idempotencyKey %q is already used by another action of this user.", idem)
+			}
 			out = json.RawMessage(prev.TrackResponse)
 			return nil
-		} else if err != nil && !errors.Is(err, errNotFound) {
+		} else if !errors.Is(err, errNotFound) {
 			return err
 		}
 		if err := e.ensureUser(ctx, tx, userID); err != nil {
@@ -277,12 +282,6 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 			IPAddress: req.IPAddress, UserAgent: req.UserAgent, DeviceID: req.DeviceID, Email: email, PhoneNumber: phone, Username: req.Username,
 			Scope: req.Scope, Custom: custom, Locale: req.Locale, TrackResponse: string(respJSON)}); err != nil {
 			return err
-		}
-		// The key may belong to an action made by challenge/claim (no stored response): keep that one.
-		if prev, err := loadAction(ctx, tx, userID, actionCode, idem); err != nil {
-			return err
-		} else if prev.TrackResponse != string(respJSON) {
-			return badRequest("idempotencyKey %q is already used by another action of this user.", idem)
 		}
 		out = respJSON
 		e.log.Info("action tracked", "user_id", userID, "action", actionCode, "state", state, "rule", strings.Join(ruleIDs, ","))

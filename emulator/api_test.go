@@ -179,6 +179,14 @@ func TestChallengeVerifyClaim(t *testing.T) {
 	if len(auths) != 1 || auths[0]["verificationMethod"] != "EMAIL_OTP" || auths[0]["email"] != "ann@example.com" || auths[0]["verifiedAt"] == nil {
 		t.Fatalf("authenticators %v", auths)
 	}
+	// The claimed sign-in action keeps its idempotencyKey: tracking with it is refused and
+	// changes nothing.
+	key := resp["idempotencyKey"].(string)
+	status, m = env.api("POST", "/v1/users/user-1/actions/signInWithEmail", map[string]any{"idempotencyKey": key})
+	wantError(t, status, m, 400, "invalid_request")
+	if a := env.apiOK("GET", "/v1/users/user-1/actions/signInWithEmail/"+key, nil); a["state"] != "CHALLENGE_SUCCEEDED" {
+		t.Fatalf("the claimed action after a track with its key: %v", a)
+	}
 	// Claiming again by the same user is fine and enrols nothing new; another user is refused.
 	env.apiOK("POST", "/v1/claim", map[string]any{"challengeId": id, "userId": "user-1"})
 	if n := len(env.apiList("GET", "/v1/users/user-1/authenticators")); n != 1 {
