@@ -238,14 +238,16 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 		enrolment := summarize(auths)
 		isNewDevice := false
 		if req.DeviceID != "" {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM seen_devices WHERE user_id = ? AND device_id = ?`, userID, req.DeviceID).Scan(&n); err != nil {
-				return fmt.Errorf("find device: %w", err)
-			}
-			isNewDevice = n == 0
-			if _, err := tx.ExecContext(ctx, `INSERT INTO seen_devices(user_id, device_id, first_seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, userID, req.DeviceID, ms(e.now())); err != nil {
+			// Remembering the device tells whether it is new: the insert happens only once.
+			res, err := tx.ExecContext(ctx, `INSERT INTO seen_devices(user_id, device_id, first_seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, userID, req.DeviceID, ms(e.now()))
+			if err != nil {
 				return fmt.Errorf("remember device: %w", err)
 			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("remember device: %w", err)
+			}
+			isNewDevice = n == 1
 		}
 		ruleEmail, rulePhone := email, phone
 		if ruleEmail == "" {
