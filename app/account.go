@@ -37,16 +37,12 @@ func (s *server) account(c *fiber.Ctx) error {
 func (s *server) renderAccount(c *fiber.Ctx, status int, errMsg, notice, amountInput string) error {
 	user, _ := currentUser(c)
 	ctx := c.UserContext()
-	balance, err := s.store.Balance(ctx, user.ID)
+	account, err := s.store.GetAccount(ctx, user.ID)
 	if err != nil {
-		return fmt.Errorf("load balance: %w", err)
+		return fmt.Errorf("load account: %w", err)
 	}
-	withdrawals, err := s.store.ListWithdrawals(ctx, user.ID)
-	if err != nil {
-		return fmt.Errorf("list withdrawals: %w", err)
-	}
-	rows := make([]withdrawalRow, 0, len(withdrawals))
-	for _, w := range withdrawals {
+	rows := make([]withdrawalRow, 0, len(account.Withdrawals))
+	for _, w := range account.Withdrawals {
 		rows = append(rows, withdrawalRow{
 			ID:        w.ID,
 			Amount:    formatCents(w.AmountCents),
@@ -63,7 +59,7 @@ func (s *server) renderAccount(c *fiber.Ctx, status int, errMsg, notice, amountI
 		Title: "Your account", Error: errMsg, Notice: notice,
 		Data: fiber.Map{
 			"SignedInAs":  signedInAs,
-			"Balance":     formatCents(balance),
+			"Balance":     formatCents(account.BalanceCents),
 			"Withdrawals": rows,
 			"Amount":      amountInput,
 		},

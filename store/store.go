@@ -48,10 +48,17 @@ var (
 // dsnOptions are go-sqlite3 connection parameters (see the driver's sqlite3.go):
 // WAL for concurrent readers; synchronous=FULL (the driver's default is NORMAL) so a
 // committed withdrawal survives a power cut, not only a process crash, at the price of
-// an fsync per commit; foreign keys enforced, wait up to 5s for a lock,
-// BEGIN IMMEDIATE for every transaction, and a cache of prepared statements per
-// connection (preparing was a tenth of the time of GET /account).
-const dsnOptions = "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=5000&_txlock=immediate&_stmt_cache_size=64"
+// an fsync per commit; foreign keys enforced, wait up to 5s for a lock, and a cache of
+// prepared statements per connection (preparing was a tenth of the time of GET /account).
+const dsnOptions = "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=5000&_stmt_cache_size=64"
+
+// The writer begins every transaction IMMEDIATE (it takes the write lock at once);
+// readers are query-only and begin DEFERRED, so a read transaction is a snapshot that
+// never waits for the writer.
+const (
+	writerOptions = dsnOptions + "&_txlock=immediate"
+	readerOptions = dsnOptions + "&_txlock=deferred&_query_only=true"
+)
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -95,7 +102,7 @@ func Open(ctx context.Context, path string, now func() time.Time, opts ...Option
 			return nil, fmt.Errorf("open store: create folder for %s: %w", path, err)
 		}
 	}
-	db, err := sql.Open("sqlite3", path+"?"+dsnOptions)
+	db, err := sql.Open("sqlite3", path+"?"+writerOptions)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -109,7 +116,7 @@ func Open(ctx context.Context, path string, now func() time.Time, opts ...Option
 	if !memory {
 		// WAL lets readers run beside the writer; the pool is sized for a small
 		// server and kept open so connections are not re-opened under load.
-		if reads, err = sql.Open("sqlite3", path+"?"+dsnOptions+"&_query_only=true"); err != nil {
+		if reads, err = sql.Open("sqlite3", path+"?"+readerOptions); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
@@ -238,7 +245,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// inTx runs fn in a transaction (BEGIN IMMEDIATE, see dsnOptions), committing
+// inTx runs fn in a transaction (BEGIN IMMEDIATE, see writerOptions), committing
 // when fn returns nil and rolling back otherwise.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)

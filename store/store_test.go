@@ -708,19 +708,73 @@ func TestWithdrawalsConcurrentNeverOverdraw(t *testing.T) {
 	assertLedger(t, s, u.ID, 25, 25)
 }
 
+// The account page's balance and list come from one snapshot: while withdrawals
+// complete one after another, every GetAccount adds up (balance + completed =
+// initial balance). Two separate reads would see a completion in one and not the other.
+func TestGetAccountIsOneSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s := openFile(t)
+	u := mustUser(t, s, "a@example.com")
+	if _, err := s.GetAccount(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetAccount(unknown) = %v, want ErrNotFound", err)
+	}
+	const n = 200
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("w%03d", i)
+			if err := s.CreateWithdrawal(ctx, Withdrawal{ID: id, UserID: u.ID, AmountCents: 1_00}); err != nil {
+				done <- err
+				return
+			}
+			if err := s.SettleWithdrawal(ctx, u.ID, id, []WithdrawalState{WithdrawalPending}, WithdrawalCompleted, "ALLOW"); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	reads := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reads == 0 {
+				t.Fatal("no read overlapped the withdrawals")
+			}
+			assertLedger(t, s, u.ID, n, 0)
+			return
+		default:
+		}
+		a, err := s.GetAccount(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads++
+		var completed int64
+		for _, w := range a.Withdrawals {
+			if w.State == WithdrawalCompleted {
+				completed += w.AmountCents
+			}
+		}
+		if a.BalanceCents+completed != DemoBalanceCents {
+			t.Fatalf("read %d: balance %d + completed %d != %d: the two reads disagree", reads, a.BalanceCents, completed, DemoBalanceCents)
+		}
+	}
+}
+
 // assertLedger checks initial balance = balance + sum(completed), that the
 // balance is never negative, and the count of completed and failed ones.
 func assertLedger(t *testing.T, s *Store, userID string, wantCompleted, wantFailed int) {
 	t.Helper()
 	ctx := context.Background()
-	bal, err := s.Balance(ctx, userID)
+	account, err := s.GetAccount(ctx, userID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.ListWithdrawals(ctx, userID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bal, list := account.BalanceCents, account.Withdrawals
 	var completedSum int64
 	completed, failed := 0, 0
 	for _, w := range list {
