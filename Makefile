@@ -21,7 +21,7 @@ build:
 test: lint unit e2e
 
 unit:
-	$(GO) test -race -count=1 ./app/... ./auth/... ./store/... ./emulator/... .
+	$(GO) test -race -count=1 ./app/... ./auth/... ./store/... ./emulator/... ./e2e/loadgen/... .
 
 ## e2e: the Playwright suite in Chromium (installs Chromium and the driver when missing); ARGS='-run TestSignInByEmail' for one
 e2e:

@@ -116,3 +116,72 @@ func runLoad(ctx context.Context, o options, name, unit string, newOp func(clien
 }
 
 func sortDurations(d []time.Duration) { slices.Sort(d) }
+
+// runOpenLoop starts do at a fixed rate, whatever the answers: an open-loop load, as
+// independent visitors make it. A slow answer does not delay the next start, and each
+// latency is counted from the operation's scheduled start, so time spent waiting in
+// the generator counts too (no coordinated omission). Operations scheduled in the
+// warm-up are not recorded; at most maxInFlight run at once, and a start that finds
+// them all busy is recorded as an error (the server could not keep up).
+func runOpenLoop(ctx context.Context, o options, name, unit string, rate float64, maxInFlight int, do op) result {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now().Add(o.warmup)
+	end := start.Add(o.duration)
+	first := start.Add(-o.warmup)
+	var (
+		mu       sync.Mutex
+		lat      = make([]time.Duration, 0, int(rate*o.duration.Seconds())+1)
+		errs     int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs++
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	slots := make(chan struct{}, maxInFlight)
+	for i := 0; ; i++ {
+		at := first.Add(time.Duration(i) * interval)
+		if !at.Before(end) || ctx.Err() != nil {
+			break
+		}
+		if d := time.Until(at); d > 0 {
+			time.Sleep(d)
+		}
+		measured := !at.Before(start)
+		select {
+		case slots <- struct{}{}:
+		default:
+			if measured {
+				fail(fmt.Errorf("%d operations already in flight", maxInFlight))
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			err := do(ctx)
+			took := time.Since(at)
+			if !measured {
+				return
+			}
+			if err != nil {
+				fail(err)
+				return
+			}
+			mu.Lock()
+			lat = append(lat, took)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	return result{name: name, unit: unit, lat: lat, elapsed: o.duration, errs: errs, firstEr: firstErr, offered: rate}
+}

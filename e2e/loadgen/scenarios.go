@@ -25,7 +25,10 @@ const (
 	nameAccount   = "app /account"
 	nameSignIn    = "sign-in flow"
 	nameSignIn1   = "sign-in flow, 1 client"
+	nameSignInOL  = "sign-in flow, open loop"
 	nameCeiling2  = "ceiling, again at the end"
+	nameEmuFloor  = "emulator floor (/healthz)"
+	nameAppFloor  = "app floor (/healthz)"
 )
 
 // runID keeps this run's users and recipients apart from any earlier run's.
@@ -41,12 +44,19 @@ func runCeiling(ctx context.Context, o options, name string) (result, error) {
 	}
 	go app.Listener(ln)
 	defer app.ShutdownWithTimeout(5 * time.Second)
-	target := "http://" + ln.Addr().String() + "/"
+	r := runGetOK(ctx, o, name, "http://"+ln.Addr().String()+"/")
+	r.note = `GET / → "ok", fiber.New() defaults, in this process`
+	return r, nil
+}
 
+// runGetOK loads GET target, which must answer 200 "ok". Against a server's /healthz it
+// measures the server's floor: its HTTP stack and whatever middleware runs before that
+// route, with no work behind it.
+func runGetOK(ctx context.Context, o options, name, target string) result {
 	tr := newTransport(o.concurrency)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	r := runLoad(ctx, o, name, "req/s", func(int) op {
+	return runLoad(ctx, o, name, "req/s", func(int) op {
 		return func(ctx context.Context) error {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 			status, _, body, err := appserver.Fetch(client, req)
@@ -59,8 +69,6 @@ func runCeiling(ctx context.Context, o options, name string) (result, error) {
 			return nil
 		}
 	})
-	r.note = `GET / → "ok", fiber.New() defaults, in this process`
-	return r, nil
 }
 
 // emu is the emulator running in this process.
@@ -250,9 +258,25 @@ func runSignIn(ctx context.Context, o options, c *appserver.Process, name string
 			return err
 		}
 	})
-	r.note = "one flow = 4 requests: GET /signin, POST /signin (app → POST /v1/challenge), GET /emulator/messages?to=, POST /signin/verify (app → /v1/verify, /v1/claim); a new user each"
+	r.note = "one flow = 4 requests: GET /signin, POST /signin (app → POST /v1/challenge), GET /emulator/messages?to=, POST /signin/verify (app → /v1/verify, /v1/claim); a new user each; closed loop, so at saturation p50 ≈ clients ÷ throughput"
 	if o.concurrency == 1 {
 		r.note = "the same flow, one client at a time: its latency without queueing behind others"
 	}
 	return r, nil
+}
+
+// runSignInOpenLoop starts sign-in flows at a fixed rate, as independent visitors
+// arrive, and measures each from its scheduled start: the latency a visitor sees
+// while the server is busy but not saturated.
+func runSignInOpenLoop(ctx context.Context, o options, c *appserver.Process, rate float64) result {
+	const maxInFlight = 256
+	tr := newTransport(maxInFlight)
+	defer tr.CloseIdleConnections()
+	var seq atomic.Int64
+	r := runOpenLoop(ctx, o, nameSignInOL, "flows/s", rate, maxInFlight, func(ctx context.Context) error {
+		_, err := signIn(ctx, tr, c, fmt.Sprintf("lg-%d-open-%d@example.com", runID, seq.Add(1)))
+		return err
+	})
+	r.note = fmt.Sprintf("the same flow started at a fixed %.0f flows/s (half the closed-loop throughput above), whatever the answers; latency from each flow's scheduled start", rate)
+	return r
 }
