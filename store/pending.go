@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -91,18 +90,6 @@ func (s *Store) RecordWrongAttempt(ctx context.Context, id string) (int, error) 
 func (s *Store) DeletePendingSignIn(ctx context.Context, id string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM pending_signins WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("delete pending sign-in %s: %w", id, err)
-	}
-	return nil
-}
-
-// rowsOrNotFound turns "no row matched" into ErrNotFound.
-func rowsOrNotFound(res sql.Result, what string) error {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	return nil
 }

@@ -276,6 +276,18 @@ func fromNullDB(n sql.NullInt64) time.Time {
 	return fromDB(n.Int64)
 }
 
+// rowsOrNotFound turns "no row matched" into ErrNotFound.
+func rowsOrNotFound(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
 // notFound maps sql.ErrNoRows to ErrNotFound, leaving other errors alone.
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {

@@ -117,12 +117,7 @@ func (s *Store) TouchSignIn(ctx context.Context, userID string) error {
 	if err != nil {
 		return fmt.Errorf("touch sign-in of user %s: %w", userID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("touch sign-in of user %s: %w", userID, err)
-	} else if n == 0 {
-		return fmt.Errorf("touch sign-in of user %s: %w", userID, ErrNotFound)
-	}
-	return nil
+	return rowsOrNotFound(res, "touch sign-in of user "+userID)
 }
 
 // Balance returns the user's balance in cents, or ErrNotFound.
