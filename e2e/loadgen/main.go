@@ -107,32 +107,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	// 2, 3. The emulator in this process, with a temporary SQLite file.
 	if o.wants("floor") || o.wants("track") || o.wants("challenge") {
-		emu, err := startEmulator(filepath.Join(tmp, "emulator.db"))
-		if err != nil {
+		if err := runEmulatorScenarios(ctx, o, filepath.Join(tmp, "emulator.db"), progress); err != nil {
 			return err
 		}
-		if o.wants("floor") {
-			r := runGetOK(ctx, o, nameEmuFloor, emu.url+"/healthz")
-			r.note = "GET /healthz: the emulator's net/http server and middleware, no work behind it"
-			progress(r)
-		}
-		if o.wants("track") {
-			r, err := runTrack(ctx, o, emu)
-			if err != nil {
-				emu.close()
-				return fmt.Errorf("emulator track: %w", err)
-			}
-			progress(r)
-		}
-		if o.wants("challenge") {
-			r, err := runChallengeVerify(ctx, o, emu)
-			if err != nil {
-				emu.close()
-				return fmt.Errorf("emulator challenge+verify: %w", err)
-			}
-			progress(r)
-		}
-		emu.close()
 	}
 
 	// 4, 5, 6, 7. The real binary as a child process.
@@ -147,53 +124,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			}
 		}
 		if o.wants("floor") || o.wants("account") || o.wants("signin") {
-			child, err := startChild(ctx, bin, filepath.Join(tmp, "app-data"), o.appLogLevel)
-			if err != nil {
+			if rss, err = runAppScenarios(ctx, o, bin, filepath.Join(tmp, "app-data"), progress); err != nil {
 				return err
-			}
-			if o.wants("floor") {
-				r := runGetOK(ctx, o, nameAppFloor, child.AppURL+"/healthz")
-				r.note = "GET /healthz: the app's Fiber server behind its outer middleware (panic recovery, request id, access log, security headers), no session, no store"
-				progress(r)
-			}
-			if o.wants("account") {
-				r, err := runAccount(ctx, o, child)
-				if err != nil {
-					child.Stop()
-					return fmt.Errorf("app /account: %w", err)
-				}
-				progress(r)
-			}
-			if o.wants("signin") {
-				r, err := runSignIn(ctx, o, child, nameSignIn)
-				if err != nil {
-					child.Stop()
-					return fmt.Errorf("sign-in flow: %w", err)
-				}
-				progress(r)
-				rate := o.signInRate
-				if rate == 0 {
-					rate = r.rate() / 2
-				}
-				if rate > 0 {
-					progress(runSignInOpenLoop(ctx, o, child, rate))
-				}
-				if o.concurrency > 1 {
-					// The same flow without queueing behind other clients: its latency alone.
-					one := o
-					one.concurrency = 1
-					r, err := runSignIn(ctx, one, child, nameSignIn1)
-					if err != nil {
-						child.Stop()
-						return fmt.Errorf("sign-in flow, 1 client: %w", err)
-					}
-					progress(r)
-				}
-			}
-			rss, err = readRSS(child.Pid())
-			child.Stop()
-			if err != nil {
-				return fmt.Errorf("peak RSS: %w", err)
 			}
 		}
 		if o.wants("start") {
@@ -218,6 +150,87 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	printReport(out, o, (ceiling.rate()+ceiling2.rate())/2, results, starts, rss)
 	return nil
+}
+
+// runEmulatorScenarios starts the emulator in this process on dbPath and runs the
+// wanted emulator scenarios against it.
+func runEmulatorScenarios(ctx context.Context, o options, dbPath string, progress func(result)) error {
+	emu, err := startEmulator(dbPath)
+	if err != nil {
+		return err
+	}
+	defer emu.close()
+	if o.wants("floor") {
+		r := runGetOK(ctx, o, nameEmuFloor, emu.url+"/healthz")
+		r.note = "GET /healthz: the emulator's net/http server and middleware, no work behind it"
+		progress(r)
+	}
+	if o.wants("track") {
+		r, err := runTrack(ctx, o, emu)
+		if err != nil {
+			return fmt.Errorf("emulator track: %w", err)
+		}
+		progress(r)
+	}
+	if o.wants("challenge") {
+		r, err := runChallengeVerify(ctx, o, emu)
+		if err != nil {
+			return fmt.Errorf("emulator challenge+verify: %w", err)
+		}
+		progress(r)
+	}
+	return nil
+}
+
+// runAppScenarios starts the binary on dataDir, runs the wanted app scenarios against
+// it and returns its memory after them.
+func runAppScenarios(ctx context.Context, o options, bin, dataDir string, progress func(result)) (rssReading, error) {
+	child, err := startChild(ctx, bin, dataDir, o.appLogLevel)
+	if err != nil {
+		return rssReading{}, err
+	}
+	defer child.Stop()
+	if o.wants("floor") {
+		r := runGetOK(ctx, o, nameAppFloor, child.AppURL+"/healthz")
+		r.note = "GET /healthz: the app's Fiber server behind its outer middleware (panic recovery, request id, access log, security headers), no session, no store"
+		progress(r)
+	}
+	if o.wants("account") {
+		r, err := runAccount(ctx, o, child)
+		if err != nil {
+			return rssReading{}, fmt.Errorf("app /account: %w", err)
+		}
+		progress(r)
+	}
+	if o.wants("signin") {
+		r, err := runSignIn(ctx, o, child, nameSignIn)
+		if err != nil {
+			return rssReading{}, fmt.Errorf("sign-in flow: %w", err)
+		}
+		progress(r)
+		rate := o.signInRate
+		if rate == 0 {
+			rate = r.rate() / 2
+		}
+		if rate > 0 {
+			progress(runSignInOpenLoop(ctx, o, child, rate))
+		}
+		if o.concurrency > 1 {
+			// The same flow without queueing behind other clients: its latency alone.
+			one := o
+			one.concurrency = 1
+			r, err := runSignIn(ctx, one, child, nameSignIn1)
+			if err != nil {
+				return rssReading{}, fmt.Errorf("sign-in flow, 1 client: %w", err)
+			}
+			progress(r)
+		}
+	}
+	rss, err := readRSS(child.Pid())
+	if err != nil {
+		return rssReading{}, fmt.Errorf("peak RSS: %w", err)
+	}
+	return rss, nil
 }
 
 // result is one load scenario's measurements.
