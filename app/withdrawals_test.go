@@ -35,11 +35,11 @@ func (e *testEnv) balance(userID string) int64 {
 
 func (e *testEnv) withdrawals(userID string) []store.Withdrawal {
 	e.t.Helper()
-	list, err := e.store.ListWithdrawals(context.Background(), userID)
+	account, err := e.store.GetAccount(context.Background(), userID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return list
+	return account.Withdrawals
 }
 
 // withdrawNoFollow posts the withdrawal form and returns the first response, so a test

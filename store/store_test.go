@@ -438,22 +438,22 @@ func TestWithdrawalsCreateList(t *testing.T) {
 	if err := s.CreateWithdrawal(ctx, Withdrawal{ID: "wb", UserID: b.ID, AmountCents: 1}); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.ListWithdrawals(ctx, a.ID)
+	account, err := s.GetAccount(ctx, a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
-	for _, w := range list {
+	for _, w := range account.Withdrawals {
 		ids = append(ids, w.ID)
 		if w.State != WithdrawalPending || w.UserID != a.ID {
 			t.Errorf("withdrawal %+v: want pending, owned by a", w)
 		}
 	}
 	if fmt.Sprint(ids) != "[w3 w2 w1]" {
-		t.Errorf("ListWithdrawals order = %v, want [w3 w2 w1]", ids)
+		t.Errorf("GetAccount withdrawals order = %v, want [w3 w2 w1]", ids)
 	}
-	if list, _ := s.ListWithdrawals(ctx, "nobody"); len(list) != 0 {
-		t.Errorf("ListWithdrawals(unknown) = %v, want empty", list)
+	if got, err := s.GetAccount(ctx, "nobody"); !errors.Is(err, ErrNotFound) || len(got.Withdrawals) != 0 {
+		t.Errorf("GetAccount(unknown) = %v, %v, want no withdrawals and ErrNotFound", got.Withdrawals, err)
 	}
 	w, err := s.GetWithdrawal(ctx, "w1")
 	if err != nil || w.AmountCents != 100 || !w.CreatedAt.Equal(t0) || !w.UpdatedAt.Equal(t0) {

@@ -122,8 +122,17 @@ func (s *Store) TouchSignIn(ctx context.Context, userID string) error {
 
 // Balance returns the user's balance in cents, or ErrNotFound.
 func (s *Store) Balance(ctx context.Context, userID string) (int64, error) {
+	return balance(ctx, s.reads, userID)
+}
+
+// rowQueryer is *sql.DB or *sql.Tx.
+type rowQueryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func balance(ctx context.Context, q rowQueryer, userID string) (int64, error) {
 	var cents int64
-	err := s.reads.QueryRowContext(ctx, `SELECT balance_cents FROM accounts WHERE user_id = ?`, userID).Scan(&cents)
+	err := q.QueryRowContext(ctx, `SELECT balance_cents FROM accounts WHERE user_id = ?`, userID).Scan(&cents)
 	if err != nil {
 		return 0, fmt.Errorf("balance of user %s: %w", userID, notFound(err))
 	}

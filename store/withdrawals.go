@@ -92,14 +92,8 @@ func (s *Store) GetWithdrawal(ctx context.Context, id string) (Withdrawal, error
 	return w, nil
 }
 
-// ListWithdrawals returns the user's withdrawals, newest first (ties broken
-// by insertion order, newest first).
-func (s *Store) ListWithdrawals(ctx context.Context, userID string) ([]Withdrawal, error) {
-	return listWithdrawals(ctx, s.reads, userID)
-}
-
 // Account is what the account page shows: the balance and every withdrawal,
-// newest first.
+// newest first (ties broken by insertion order, newest first).
 type Account struct {
 	BalanceCents int64
 	Withdrawals  []Withdrawal
@@ -115,9 +109,8 @@ func (s *Store) GetAccount(ctx context.Context, userID string) (Account, error) 
 	}
 	defer tx.Rollback() // nothing to commit
 	var a Account
-	err = tx.QueryRowContext(ctx, `SELECT balance_cents FROM accounts WHERE user_id = ?`, userID).Scan(&a.BalanceCents)
-	if err != nil {
-		return Account{}, fmt.Errorf("balance of user %s: %w", userID, notFound(err))
+	if a.BalanceCents, err = balance(ctx, tx, userID); err != nil {
+		return Account{}, err
 	}
 	if a.Withdrawals, err = listWithdrawals(ctx, tx, userID); err != nil {
 		return Account{}, err
@@ -125,13 +118,8 @@ func (s *Store) GetAccount(ctx context.Context, userID string) (Account, error) 
 	return a, nil
 }
 
-// queryer is *sql.DB or *sql.Tx.
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func listWithdrawals(ctx context.Context, q queryer, userID string) ([]Withdrawal, error) {
-	rows, err := q.QueryContext(ctx,
+func listWithdrawals(ctx context.Context, tx *sql.Tx, userID string) ([]Withdrawal, error) {
+	rows, err := tx.QueryContext(ctx,
 		`SELECT `+withdrawalColumns+` FROM withdrawals WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list withdrawals of user %s: %w", userID, err)
