@@ -90,7 +90,9 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 		o(&settings)
 	}
 	ctx := context.Background()
-	clock := &fakeClock{now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	// The clock starts at the real time: the test's cookie jar expires cookies by the wall
+	// clock, so a fixed date would turn every session cookie stale once that date has passed.
+	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
 	dir := t.TempDir()
 
 	rulesFile := ""
