@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"example.com/passwordless/store/wal"
 )
 
 // DevSecretKey is the key accepted when none is configured; printed clearly when used.
@@ -71,18 +73,19 @@ const DefaultMessageCap = 10_000
 
 // Emulator is one emulated Authsignal tenant.
 type Emulator struct {
-	secretKey []byte
-	limits    Limits
-	now       func() time.Time
-	rand      io.Reader
-	log       *slog.Logger
-	db        *sql.DB
-	rules     *Rules
-	pages     map[string]*template.Template
-	handler   http.Handler
-	testCodes map[string]string // normalized recipient → fixed code (seed.go)
-	seed      *seedData         // Config.SeedFile, re-applied by reset; nil = none
-	clock     clockOffset       // added to every e.now() (clock.go)
+	secretKey   []byte
+	limits      Limits
+	now         func() time.Time
+	rand        io.Reader
+	log         *slog.Logger
+	db          *sql.DB
+	checkpoints *wal.Checkpointer // nil for ":memory:"
+	rules       *Rules
+	pages       map[string]*template.Template
+	handler     http.Handler
+	testCodes   map[string]string // normalized recipient → fixed code (seed.go)
+	seed        *seedData         // Config.SeedFile, re-applied by reset; nil = none
+	clock       clockOffset       // added to every e.now() (clock.go)
 
 	outbox     *outboxHub // live outbox streams (events.go)
 	messageCap int        // outbox messages kept
@@ -150,12 +153,12 @@ func New(cfg Config) (*Emulator, error) {
 	if e.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
-	if e.db, err = openDB(context.Background(), cfg.DBPath); err != nil {
+	if e.db, e.checkpoints, err = openDB(context.Background(), cfg.DBPath); err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
 	if e.seed = seed; seed != nil {
 		if err := e.applySeed(context.Background(), seed); err != nil {
-			e.db.Close()
+			e.closeDB()
 			return nil, err
 		}
 	}
@@ -236,10 +239,18 @@ func (e *Emulator) Close() error {
 			errs = append(errs, fmt.Errorf("emulator: shutdown: %w", err))
 		}
 	}
-	if err := e.db.Close(); err != nil {
+	if err := e.closeDB(); err != nil {
 		errs = append(errs, fmt.Errorf("emulator: close db: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+func (e *Emulator) closeDB() error {
+	var err error
+	if e.checkpoints != nil {
+		err = e.checkpoints.Close()
+	}
+	return errors.Join(err, e.db.Close())
 }
 
 // baseURLFor is the public URL used in links: the configured one, else the request's host.

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"example.com/passwordless/store/wal"
 )
 
 // DemoBalanceCents is the balance every new user starts with (25,000.00), so
@@ -60,15 +62,19 @@ const (
 	readerOptions = dsnOptions + "&_txlock=deferred&_query_only=true"
 )
 
+// checkpointInterval is how often the write-ahead log is copied into the database file.
+const checkpointInterval = time.Second
+
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
 // Store is a SQLite-backed store. It is safe for concurrent use.
 type Store struct {
-	db    *sql.DB // the writer: one connection
-	reads *sql.DB // read-only connections; the writer itself for ":memory:"
-	now   func() time.Time
-	rand  io.Reader
+	db          *sql.DB           // the writer: one connection
+	reads       *sql.DB           // read-only connections; the writer itself for ":memory:"
+	checkpoints *wal.Checkpointer // nil for ":memory:"
+	now         func() time.Time
+	rand        io.Reader
 }
 
 // Option configures a Store.
@@ -138,12 +144,23 @@ func Open(ctx context.Context, path string, now func() time.Time, opts ...Option
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if !memory {
+		// Commits no longer wait for a checkpoint: it runs beside them (store/wal).
+		if s.checkpoints, err = wal.Start(ctx, db, "sqlite3", path+"?"+dsnOptions, checkpointInterval); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	err := s.db.Close()
+	var err error
+	if s.checkpoints != nil {
+		err = s.checkpoints.Close()
+	}
+	err = errors.Join(err, s.db.Close())
 	if s.reads != s.db {
 		err = errors.Join(err, s.reads.Close())
 	}
