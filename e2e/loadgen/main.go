@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,7 @@ type options struct {
 	appLogLevel string
 	only        string
 	signInRate  float64
+	cpuProfile  string
 }
 
 func main() {
@@ -51,6 +53,7 @@ func main() {
 	flag.StringVar(&o.appLogLevel, "app-log-level", "INFO", "LOG_LEVEL of the child app (INFO is the program's default; its output goes to /dev/null)")
 	flag.StringVar(&o.only, "only", "", "comma-separated scenario keys to run: ceiling,floor,track,challenge,account,signin,start (default all; the ceiling always runs)")
 	flag.Float64Var(&o.signInRate, "signin-rate", 0, "flows per second for the open-loop sign-in (default: half the closed-loop sign-in throughput)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the emulator scenarios (this process: the emulator and its clients) to this file")
 	flag.Parse()
 	if o.duration <= 0 || o.warmup < 0 || o.concurrency < 1 || o.maxOps < 1 || o.starts < 1 || o.signInRate < 0 {
 		fmt.Fprintln(os.Stderr, "loadgen: -duration, -concurrency, -max-ops and -starts must be positive, -signin-rate not negative")
@@ -160,6 +163,17 @@ func runEmulatorScenarios(ctx context.Context, o options, dbPath string, progres
 		return err
 	}
 	defer emu.close()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if o.wants("floor") {
 		r := runGetOK(ctx, o, nameEmuFloor, emu.url+"/healthz")
 		r.note = "GET /healthz: the emulator's net/http server and middleware, no work behind it"
