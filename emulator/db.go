@@ -28,7 +28,7 @@ const checkpointInterval = time.Second
 
 // openDB opens the SQLite database and applies pending migrations. For a file it also
 // starts the background checkpoints (nil for ":memory:"), so that commits never wait
-// for one (measured with e2e/loadgen: track +25%, p99 -35%).
+// for one (store/wal; measured with e2e/loadgen: track +20%).
 func openDB(ctx context.Context, path string) (*sql.DB, *wal.Checkpointer, error) {
 	memory := path == ":memory:"
 	var dsn string
