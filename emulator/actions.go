@@ -210,7 +210,14 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 			return nil, err
 		}
 	}
+	// Signed before the transaction, which holds the emulator's one connection: the token
+	// depends on nothing stored. A replayed key returns the stored answer and drops it.
+	token, err := e.issueToken(userID, actionCode, idem, req.Scope)
+	if err != nil {
+		return nil, err
+	}
 	var out json.RawMessage
+	var newState, newRule string // of a new action, logged once committed
 	err = e.inTx(ctx, func(tx *sql.Tx) error {
 		// Same key again: the stored response, no re-evaluation. A key that belongs to an
 		// action made by challenge/claim (no stored response) is kept for that action. The
@@ -266,10 +273,6 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 			ruleIDs = append(ruleIDs, rule.ID)
 			rules = append(rules, ruleRef{RuleID: rule.ID, Name: rule.Name, Description: rule.Description})
 		}
-		token, err := e.issueToken(userID, actionCode, idem, req.Scope)
-		if err != nil {
-			return err
-		}
 		resp := trackResponse{State: state, IdempotencyKey: idem, URL: baseURL + "/challenge?token=" + token, Token: token,
 			IsEnrolled: enrolment.IsEnrolled, EnrolledVerificationMethods: enrolment.EnrolledVerificationMethods,
 			AllowedVerificationMethods: allowedVerificationMethods, DefaultVerificationMethod: enrolment.DefaultVerificationMethod, RuleIDs: ruleIDs}
@@ -285,10 +288,12 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 			Scope: req.Scope, Custom: custom, Locale: req.Locale, TrackResponse: string(respJSON)}); err != nil {
 			return err
 		}
-		out = respJSON
-		e.log.Info("action tracked", "user_id", userID, "action", actionCode, "state", state, "rule", strings.Join(ruleIDs, ","))
+		out, newState, newRule = respJSON, state, strings.Join(ruleIDs, ",")
 		return nil
 	})
+	if err == nil && newState != "" {
+		e.log.Info("action tracked", "user_id", userID, "action", actionCode, "state", newState, "rule", newRule)
+	}
 	return out, err
 }
 
