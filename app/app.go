@@ -25,6 +25,8 @@ type Authsignal interface {
 	Challenge(ctx context.Context, req authsignal.ChallengeRequest) (*authsignal.ChallengeResponse, error)
 	Verify(ctx context.Context, req authsignal.VerifyRequest) (*authsignal.VerifyResponse, error)
 	Claim(ctx context.Context, req authsignal.ClaimRequest) (*authsignal.ClaimResponse, error)
+	GetAuthenticators(ctx context.Context, userID string) ([]authsignal.UserAuthenticator, error)
+	EnrollAuthenticator(ctx context.Context, userID string, req authsignal.EnrollAuthenticatorRequest) (*authsignal.EnrollAuthenticatorResponse, error)
 	Track(ctx context.Context, userID, action string, attrs authsignal.TrackAttributes) (*authsignal.TrackResponse, error)
 	GetAction(ctx context.Context, userID, action, idempotencyKey string) (*authsignal.Action, error)
 	Validate(ctx context.Context, req authsignal.ValidateRequest) (*authsignal.ValidateResponse, error)
@@ -36,7 +38,7 @@ type Config struct {
 	OutboxURL       string        // the emulator's outbox page, shown on every page when set
 	SessionTTL      time.Duration // lifetime of a sign-in session
 	PendingTTL      time.Duration // lifetime of a pending sign-in when Authsignal gives no code expiry
-	MaxCodeAttempts int           // wrong codes allowed per challenge (Authsignal's limit)
+	MaxCodeAttempts int           // wrong codes the app allows per pending sign-in (Authsignal has its own limit)
 	SendsPerIP      int           // codes one IP address may ask for per SendWindow
 	SendsPerAddress int           // codes one email or phone number may receive per SendWindow
 	SendWindow      time.Duration

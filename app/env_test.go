@@ -68,6 +68,13 @@ type envSettings struct {
 	apiKey     string // the key the app sends; "" = the emulator's
 	apiURL     string // where the app sends it; "" = the emulator
 	https      bool   // BASE_URL says https (as behind a TLS proxy); the test still talks plain http
+	wrap       func(Authsignal) Authsignal
+}
+
+// withAuthsignalWrapper puts wrap between the app and its Authsignal client, to make
+// chosen calls fail.
+func withAuthsignalWrapper(wrap func(Authsignal) Authsignal) envOption {
+	return func(s *envSettings) { s.wrap = wrap }
 }
 
 // withHTTPSBaseURL makes the app believe it is served over https.
@@ -139,10 +146,14 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	if settings.apiURL != "" {
 		apiURL = settings.apiURL
 	}
+	var client Authsignal = authsignal.New(apiKey, authsignal.WithBaseURL(apiURL), authsignal.WithRetryBackoff(time.Millisecond))
+	if settings.wrap != nil {
+		client = settings.wrap(client)
+	}
 	web, err := New(Config{BaseURL: base, OutboxURL: emulatorURL + "/outbox", SendsPerIP: settings.sendsPerIP}, Deps{
 		Store:      db,
 		Sessions:   sessions,
-		Authsignal: authsignal.New(apiKey, authsignal.WithBaseURL(apiURL), authsignal.WithRetryBackoff(time.Millisecond)),
+		Authsignal: client,
 		Templates:  templates.Files,
 		Public:     public.Files,
 		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -154,6 +165,11 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	go web.Listener(listener)
 	t.Cleanup(func() { web.Shutdown() })
 	return &testEnv{t: t, appURL: appURL, emulatorURL: emulatorURL, store: db, clock: clock, logs: logs}
+}
+
+// api is a Server API client of the test's emulator, for what Authsignal's Portal would show.
+func (e *testEnv) api() *authsignal.Client {
+	return authsignal.New(testSecret, authsignal.WithBaseURL(e.emulatorURL+"/v1"))
 }
 
 // syncBuffer collects log output from concurrent handlers.
@@ -332,6 +348,29 @@ func randomDigits(n int) string {
 		b[i] = '0' + b[i]%10
 	}
 	return string(b)
+}
+
+func mustNotContain(t testing.TB, r response, unwanted ...string) {
+	t.Helper()
+	for _, w := range unwanted {
+		if strings.Contains(r.text(), w) {
+			t.Fatalf("page %s (status %d) says %q:\n%s", r.url, r.status, w, r.body)
+		}
+	}
+}
+
+// advanceEmulatorClock moves only the emulator's clock (POST /emulator/clock), as when
+// Authsignal's clock and the app's disagree.
+func (e *testEnv) advanceEmulatorClock(d string) {
+	e.t.Helper()
+	resp, err := http.Post(e.emulatorURL+"/emulator/clock", "application/json", strings.NewReader(`{"advance":"`+d+`"}`))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("advance emulator clock: %d", resp.StatusCode)
+	}
 }
 
 func mustContain(t testing.TB, r response, want ...string) {

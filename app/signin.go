@@ -227,7 +227,10 @@ func (s *server) renderCodePage(c *fiber.Ctx, status int, pending store.PendingS
 var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
 
 // verifyCode checks the code with Authsignal; on success it finds or creates the user,
-// claims the challenge for them and starts a fresh session.
+// claims the challenge for them, makes sure the address is an authenticator they can be
+// stepped up with, and starts a fresh session. Whether the code is right, expired or used
+// up is Authsignal's to say (its clock and its attempt counter), so the app asks it
+// rather than guessing on its own clock.
 func (s *server) verifyCode(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	pending, ok, err := s.loadPending(c)
@@ -236,9 +239,6 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 	}
 	if !ok {
 		return s.restartSignIn(c, nil, "signin-expired")
-	}
-	if !s.now().Before(pending.ExpiresAt) {
-		return s.restartSignIn(c, &pending, "code-expired")
 	}
 	code := strings.TrimSpace(c.FormValue("code"))
 	if !sixDigits.MatchString(code) {
@@ -265,11 +265,12 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 		if err != nil {
 			return fmt.Errorf("record wrong attempt: %w", err)
 		}
-		left := s.cfg.MaxCodeAttempts - wrong
-		if left <= 0 {
+		// The app's own ceiling beside Authsignal's, which it cannot see.
+		if wrong >= s.cfg.MaxCodeAttempts {
 			return s.restartSignIn(c, &pending, "too-many-attempts")
 		}
-		return s.renderCodePage(c, fiber.StatusUnprocessableEntity, pending, incorrectCodeMessage(left), "")
+		// CODE_INVALID_OR_EXPIRED does not say which, nor how many tries are left.
+		return s.renderCodePage(c, fiber.StatusUnprocessableEntity, pending, wrongCodeMessage, "")
 	}
 
 	user, err := s.findOrCreateUser(ctx, pending, result)
@@ -280,7 +281,13 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 		status, msg := s.authsignalFailure(c, "claim challenge", err)
 		return s.renderSignIn(c, status, signInForm{Method: pending.Method}, msg, "")
 	}
-	if err := s.store.TouchSignIn(ctx, user.ID); err != nil {
+	// Best effort: the person proved the address, so the sign-in goes on; a withdrawal
+	// that finds them unenrolled enrols them then and is not completed without a check.
+	method, _ := findMethod(pending.Method)
+	if err := s.ensureEnrolled(ctx, user.ID, method, pending.Recipient); err != nil {
+		s.log.Warn("authsignal call failed", "call", "enroll authenticator", "request_id", c.Locals(localReqID), "user_id", user.ID, "err", err)
+	}
+	if err := s.store.TouchSignIn(ctx, user.ID, pending.Method); err != nil {
 		return fmt.Errorf("record sign-in: %w", err)
 	}
 	// A brand-new session on every sign-in, so a session id planted before sign-in
@@ -298,12 +305,8 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 	return c.Redirect("/account", fiber.StatusSeeOther)
 }
 
-func incorrectCodeMessage(left int) string {
-	if left == 1 {
-		return "Incorrect code. 1 attempt left."
-	}
-	return fmt.Sprintf("Incorrect code. %d attempts left.", left)
-}
+// wrongCodeMessage answers CODE_INVALID_OR_EXPIRED, which covers both.
+const wrongCodeMessage = "That code didn't work: it is incorrect or has expired. Check it and try again, or send a new code."
 
 // findOrCreateUser keys the user on what Authsignal verified, and only if it is the
 // address this sign-in started with.

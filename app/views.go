@@ -75,7 +75,7 @@ func noticeText(key string) string {
 	case "signed-out":
 		return "You have signed out."
 	case "code-expired":
-		return "Your code expired. Ask for a new one."
+		return "That code can no longer be used. Ask for a new one."
 	case "too-many-attempts":
 		return "Too many attempts with that code. Ask for a new one."
 	case "signin-expired":
@@ -104,6 +104,10 @@ func noticeText(key string) string {
 		return "Review rejected: the withdrawal was not made"
 	case "insufficient-funds":
 		return "The withdrawal failed: your balance is too low"
+	case "check-enrolled":
+		return "Nothing was taken: your account was not yet set up for security checks. It is now; please make the withdrawal again"
+	case "check-unavailable":
+		return "Nothing was taken: we couldn't set up the security check for your account. Please try again in a moment"
 	}
 	return ""
 }
@@ -115,7 +119,8 @@ func noticeFor(c *fiber.Ctx) string {
 // isBadOutcome tells the notices that report money that did not move.
 func isBadOutcome(key string) bool {
 	switch key {
-	case "withdrawal-blocked", "challenge-failed", "review-rejected", "insufficient-funds", "not-yours", "invalid-token", "already-settled":
+	case "withdrawal-blocked", "challenge-failed", "review-rejected", "insufficient-funds", "not-yours", "invalid-token", "already-settled",
+		"check-enrolled", "check-unavailable":
 		return true
 	}
 	return false

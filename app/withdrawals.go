@@ -61,6 +61,11 @@ func (s *server) withdraw(c *fiber.Ctx) error {
 
 	switch tracked.State {
 	case authsignal.StateAllow:
+		if !tracked.IsEnrolled {
+			// Authsignal allows any action of a user with no authenticator, even one its
+			// rules would challenge; so money never moves on that answer.
+			return s.refuseUnenrolled(c, user, w.ID, tracked.State)
+		}
 		return s.complete(c, w.ID, store.WithdrawalPending, tracked.State, "withdrawal-done")
 	case authsignal.StateBlock:
 		return s.settleAndNotify(c, w.ID, store.WithdrawalPending, store.WithdrawalBlocked, tracked.State, "withdrawal-blocked")
@@ -82,6 +87,41 @@ func (s *server) withdraw(c *fiber.Ctx) error {
 	}
 }
 
+// refuseUnenrolled closes a withdrawal that Authsignal allowed only because the user has no
+// authenticator to be challenged with, and enrols the address they sign in with, so that
+// the next try gets the rules' real answer.
+func (s *server) refuseUnenrolled(c *fiber.Ctx, user store.User, id, authsignalState string) error {
+	if err := s.settle(c, id, store.WithdrawalPending, store.WithdrawalFailed, authsignalState); err != nil {
+		if errors.Is(err, store.ErrNotSettleable) {
+			return s.notify(c, "already-settled")
+		}
+		return err
+	}
+	method, recipient := signInAddress(user)
+	if err := s.ensureEnrolled(c.UserContext(), user.ID, method, recipient); err != nil {
+		s.log.Warn("authsignal call failed", "call", "enroll authenticator", "request_id", c.Locals(localReqID), "user_id", user.ID, "err", err)
+		return s.notify(c, "check-unavailable")
+	}
+	return s.notify(c, "check-enrolled")
+}
+
+// signInAddress is the method and address the user signs in with: the last one used, or
+// for older records their email, else their phone by SMS.
+func signInAddress(user store.User) (signInMethod, string) {
+	key := user.LastSignInMethod
+	if _, ok := findMethod(key); !ok {
+		key = "sms"
+		if user.Email != "" {
+			key = "email"
+		}
+	}
+	method, _ := findMethod(key)
+	if key == "email" {
+		return method, user.Email
+	}
+	return method, user.Phone
+}
+
 // withdrawalCallback is where the pre-built UI sends the browser back. The token in the
 // URL is only trusted after Authsignal validates it, and the money moves only for the
 // signed-in user's own withdrawal that is still awaiting this challenge.
@@ -100,7 +140,10 @@ func (s *server) withdrawalCallback(c *fiber.Ctx) error {
 		status, _ := s.authsignalFailure(c, "validate challenge", err)
 		return s.renderAccount(c, status, "We couldn't confirm the challenge right now. Nothing was taken; try the link again in a moment.", "", "")
 	}
-	if !result.IsValid {
+	// A token that is not genuine (forged, expired, another user's) names no action. A
+	// genuine one names its action whatever its state; isValid is true only once the
+	// challenge succeeded.
+	if result.State == "" || result.IdempotencyKey == "" {
 		return s.notify(c, "invalid-token")
 	}
 	action := result.Action
@@ -118,10 +161,12 @@ func (s *server) withdrawalCallback(c *fiber.Ctx) error {
 		return fmt.Errorf("load withdrawal: %w", err)
 	}
 
-	switch result.State {
-	case authsignal.StateChallengeSucceeded:
+	switch {
+	case result.IsValid && result.State == authsignal.StateChallengeSucceeded:
 		return s.complete(c, w.ID, store.WithdrawalAwaitingChallenge, result.State, "withdrawal-done")
-	case authsignal.StateChallengeFailed:
+	case result.State == authsignal.StateChallengeFailed, result.State == authsignal.StateChallengeRequired:
+		// Back from the pre-built UI without success: failed, or cancelled (which may
+		// leave the action still CHALLENGE_REQUIRED). Either way this withdrawal is over.
 		return s.settleAndNotify(c, w.ID, store.WithdrawalAwaitingChallenge, store.WithdrawalFailed, result.State, "challenge-failed")
 	default:
 		if w.State != store.WithdrawalAwaitingChallenge {

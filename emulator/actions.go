@@ -178,7 +178,7 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 		}
 	}
 	if req.PhoneNumber != "" {
-		if phone, err = checkPhone("phoneNumber", req.PhoneNumber); err != nil {
+		if phone, err = checkContactPhone("phoneNumber", req.PhoneNumber); err != nil {
 			return nil, err
 		}
 	}
@@ -212,7 +212,7 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 	}
 	// Signed before the transaction, which holds the emulator's one connection: the token
 	// depends on nothing stored. A replayed key returns the stored answer and drops it.
-	token, err := e.issueToken(userID, actionCode, idem, req.Scope)
+	token, err := e.issueToken(tokenAction{UserID: userID, ActionCode: actionCode, IdempotencyKey: idem, Scope: req.Scope, Username: req.Username})
 	if err != nil {
 		return nil, err
 	}
@@ -265,8 +265,13 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 		}
 		state, rule := e.rules.Evaluate(RuleInput{ActionCode: actionCode, IPAddress: req.IPAddress, UserAgent: req.UserAgent, DeviceID: req.DeviceID,
 			Email: ruleEmail, PhoneNumber: rulePhone, Username: req.Username, IsNewDevice: isNewDevice, IsEnrolled: enrolment.IsEnrolled, Custom: req.Custom})
-		if forced != "" {
+		switch {
+		case forced != "":
 			state, rule = forced, forcedRule(forced) // test mode: no rule decides
+		case state == StateChallengeRequired && !enrolment.IsEnrolled:
+			// "If a user has no enrolled authenticators, the action will return ALLOW but
+			// isEnrolled will be false" (docs: actions-rules/actions/getting-started).
+			state = StateAllow
 		}
 		ruleIDs, rules := []string{}, []ruleRef{}
 		if rule != nil {
@@ -466,11 +471,14 @@ type validateResponse struct {
 	ActionCode         string `json:"actionCode,omitempty"`
 	IdempotencyKey     string `json:"idempotencyKey,omitempty"`
 	VerificationMethod string `json:"verificationMethod,omitempty"`
+	Error              string `json:"error,omitempty"`
 }
 
-// handleValidate checks a token and reports its action's current state. A bad, tampered
-// or expired token, or one for another user/action, is 200 {"isValid": false}, as the real
-// service answers; only a missing token is a 400.
+// handleValidate checks a token and reports its action's current state. isValid is true
+// only when that state is CHALLENGE_SUCCEEDED; a genuine token of an action in any other
+// state answers isValid false with the action's details, as the SDKs' integration tests
+// see the real service do. A bad, tampered or expired token, or one for another user or
+// action, is 200 {"isValid": false} too; only a missing token is a 400.
 func (e *Emulator) handleValidate(w http.ResponseWriter, r *http.Request) {
 	var req validateRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
@@ -487,11 +495,15 @@ func (e *Emulator) handleValidate(w http.ResponseWriter, r *http.Request) {
 		e.writeJSON(w, http.StatusOK, validateResponse{IsValid: false})
 		return
 	}
-	if (req.UserID != "" && req.UserID != claims.Subject) || (req.Action != "" && req.Action != claims.ActionCode) {
-		e.writeJSON(w, http.StatusOK, validateResponse{IsValid: false})
+	switch {
+	case req.UserID != "" && req.UserID != claims.Subject:
+		e.writeJSON(w, http.StatusOK, validateResponse{IsValid: false, Error: "User is invalid."})
+		return
+	case req.Action != "" && req.Action != claims.Other.ActionCode:
+		e.writeJSON(w, http.StatusOK, validateResponse{IsValid: false, Error: "Action is invalid."})
 		return
 	}
-	a, err := loadAction(r.Context(), e.db, claims.Subject, claims.ActionCode, claims.IdempotencyKey)
+	a, err := loadAction(r.Context(), e.db, claims.Subject, claims.Other.ActionCode, claims.Other.IdempotencyKey)
 	if errors.Is(err, errNotFound) {
 		e.writeJSON(w, http.StatusOK, validateResponse{IsValid: false})
 		return
@@ -500,8 +512,8 @@ func (e *Emulator) handleValidate(w http.ResponseWriter, r *http.Request) {
 		e.writeErr(w, r, err)
 		return
 	}
-	e.writeJSON(w, http.StatusOK, validateResponse{IsValid: true, State: a.State, StateUpdatedAt: isoTime(a.StateUpdatedAt), UserID: a.UserID,
-		Action: a.ActionCode, ActionCode: a.ActionCode, IdempotencyKey: a.IdempotencyKey, VerificationMethod: a.VerificationMethod})
+	e.writeJSON(w, http.StatusOK, validateResponse{IsValid: a.State == StateChallengeSucceeded, State: a.State, StateUpdatedAt: isoTime(a.StateUpdatedAt),
+		UserID: a.UserID, Action: a.ActionCode, ActionCode: a.ActionCode, IdempotencyKey: a.IdempotencyKey, VerificationMethod: a.VerificationMethod})
 }
 
 // tokenErrorReason names why a token failed without echoing it.

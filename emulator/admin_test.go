@@ -123,7 +123,8 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if a := env2.apiOK("GET", "/v1/users/u1/actions/withdrawal/k1", nil); a["state"] != StateChallengeRequired {
 		t.Fatalf("action after restart %v", a)
 	}
-	if v := env2.apiOK("POST", "/v1/validate", map[string]any{"token": tr["token"]}); v["isValid"] != true {
+	// Still a genuine token: its action's details, isValid false until the challenge succeeds.
+	if v := env2.apiOK("POST", "/v1/validate", map[string]any{"token": tr["token"]}); v["isValid"] != false || v["state"] != StateChallengeRequired || v["idempotencyKey"] != "k1" {
 		t.Fatalf("token after restart %v", v)
 	}
 	if v := env2.verify(id, code); v["isVerified"] != true {

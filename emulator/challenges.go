@@ -428,9 +428,10 @@ type claimResponse struct {
 	VerificationMethod string `json:"verificationMethod"`
 }
 
-// handleClaim binds a (verified) anonymous challenge to a user: creates the user if new,
-// stores the email/phone on it as verified, enrols it as an authenticator and records the
-// challenge's action as CHALLENGE_SUCCEEDED.
+// handleClaim binds a (verified) anonymous challenge to a user, creating the user if new, and
+// records the challenge's action as CHALLENGE_SUCCEEDED (CHALLENGE_REQUIRED when claimed
+// unverified). It enrols nothing: the docs do not say that claim does, so an app that needs
+// the address as an authenticator enrols it (POST /v1/users/{userId}/authenticators).
 func (e *Emulator) handleClaim(w http.ResponseWriter, r *http.Request) {
 	var req claimRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
@@ -467,29 +468,19 @@ func (e *Emulator) handleClaim(w http.ResponseWriter, r *http.Request) {
 		if err := e.ensureUser(ctx, tx, req.UserID); err != nil {
 			return err
 		}
-		if err := e.setUserContactVerified(ctx, tx, req.UserID, c.Email, c.PhoneNumber); err != nil {
-			return err
-		}
-		auth, err := e.enrollAuthenticator(ctx, tx, req.UserID, c.VerificationMethod, c.Email, c.PhoneNumber, false)
-		if err != nil {
-			return err
-		}
 		if _, err := tx.ExecContext(ctx, `UPDATE challenges SET claimed_user_id = ? WHERE challenge_id = ?`, req.UserID, c.ID); err != nil {
 			return fmt.Errorf("claim challenge: %w", err)
 		}
 		state := StateChallengeRequired
 		if c.VerifiedAt.Valid {
 			state = StateChallengeSucceeded
-			if _, err := tx.ExecContext(ctx, `UPDATE authenticators SET last_verified_at = ? WHERE authenticator_id = ?`, ms(e.now()), auth.ID); err != nil {
-				return fmt.Errorf("touch authenticator: %w", err)
-			}
 		}
 		if err := e.insertActionIfAbsent(ctx, tx, actionRecord{UserID: req.UserID, ActionCode: c.ActionCode, IdempotencyKey: c.IdempotencyKey,
 			State: state, Email: c.Email, PhoneNumber: c.PhoneNumber, Scope: c.Scope, Locale: c.Locale}); err != nil {
 			return err
 		}
 		if state == StateChallengeSucceeded {
-			return e.setActionState(ctx, tx, req.UserID, c.ActionCode, c.IdempotencyKey, state, c.VerificationMethod, auth.ID, "")
+			return e.setActionState(ctx, tx, req.UserID, c.ActionCode, c.IdempotencyKey, state, c.VerificationMethod, "", "")
 		}
 		return nil
 	})
@@ -497,7 +488,7 @@ func (e *Emulator) handleClaim(w http.ResponseWriter, r *http.Request) {
 		e.writeErr(w, r, err)
 		return
 	}
-	token, err := e.issueToken(req.UserID, c.ActionCode, c.IdempotencyKey, c.Scope)
+	token, err := e.issueToken(tokenAction{UserID: req.UserID, ActionCode: c.ActionCode, IdempotencyKey: c.IdempotencyKey, Scope: c.Scope})
 	if err != nil {
 		e.writeErr(w, r, err)
 		return
@@ -507,25 +498,50 @@ func (e *Emulator) handleClaim(w http.ResponseWriter, r *http.Request) {
 }
 
 type getChallengeResponse struct {
-	ChallengeID        string `json:"challengeId"`
-	ExpiresAt          int64  `json:"expiresAt"`
-	VerificationMethod string `json:"verificationMethod"`
+	ChallengeID        string `json:"challengeId,omitempty"`
+	ExpiresAt          int64  `json:"expiresAt,omitempty"`
+	VerificationMethod string `json:"verificationMethod,omitempty"`
 	SMSChannel         string `json:"smsChannel,omitempty"`
 	PhoneNumber        string `json:"phoneNumber,omitempty"`
 	Email              string `json:"email,omitempty"`
-	Action             string `json:"action"`
+	Action             string `json:"action,omitempty"`
 }
 
-// handleGetChallenge finds a challenge by id, or the latest one of a user (optionally by action and method).
+// getChallengeQuery is what GET /v1/challenges filters on (the query), or the body of the
+// POST form the .NET and Java SDKs send.
+type getChallengeQuery struct {
+	ChallengeID        string `json:"challengeId"`
+	UserID             string `json:"userId"`
+	Action             string `json:"action"`
+	VerificationMethod string `json:"verificationMethod"`
+}
+
+// handleGetChallenge finds a challenge by id, or the latest one of a user (optionally by
+// action and method). No match is an empty object, not a 404: the SDKs type every field
+// as optional and Authsignal's own examples read challengeId from the answer unchecked.
 func (e *Emulator) handleGetChallenge(w http.ResponseWriter, r *http.Request) {
+	var f getChallengeQuery
+	if r.Method == http.MethodPost {
+		if err := decodeBody(w, r, &f, true); err != nil {
+			e.writeErr(w, r, err)
+			return
+		}
+	}
 	q := r.URL.Query()
-	id, userID, action, method := q.Get("challengeId"), q.Get("userId"), q.Get("action"), q.Get("verificationMethod")
-	if id == "" && userID == "" {
+	for _, p := range []struct {
+		dst  *string
+		name string
+	}{{&f.ChallengeID, "challengeId"}, {&f.UserID, "userId"}, {&f.Action, "action"}, {&f.VerificationMethod, "verificationMethod"}} {
+		if *p.dst == "" {
+			*p.dst = q.Get(p.name)
+		}
+	}
+	if f.ChallengeID == "" && f.UserID == "" {
 		e.writeErr(w, r, badRequest("challengeId or userId is required."))
 		return
 	}
-	if method != "" && !allVerificationMethods[method] {
-		e.writeErr(w, r, badRequest("verificationMethod %q is not a known verification method.", method))
+	if f.VerificationMethod != "" && !allVerificationMethods[f.VerificationMethod] {
+		e.writeErr(w, r, badRequest("verificationMethod %q is not a known verification method.", f.VerificationMethod))
 		return
 	}
 	where := []string{"origin = 'api'"}
@@ -536,23 +552,29 @@ func (e *Emulator) handleGetChallenge(w http.ResponseWriter, r *http.Request) {
 			args = append(args, v)
 		}
 	}
-	add("challenge_id = ?", id)
-	add("(user_id = ? OR claimed_user_id = ?)", userID)
-	if userID != "" {
-		args = append(args, userID)
+	add("challenge_id = ?", f.ChallengeID)
+	add("(user_id = ? OR claimed_user_id = ?)", f.UserID)
+	if f.UserID != "" {
+		args = append(args, f.UserID) // the second placeholder
 	}
-	add("action_code = ?", action)
-	add("verification_method = ?", method)
+	add("action_code = ?", f.Action)
+	add("verification_method = ?", f.VerificationMethod)
 	row := e.db.QueryRowContext(r.Context(), `SELECT `+challengeColumns+` FROM challenges WHERE `+strings.Join(where, " AND ")+` ORDER BY created_at DESC, rowid DESC LIMIT 1`, args...)
 	c, err := scanChallenge(row)
 	if errors.Is(err, errNotFound) {
-		e.writeErr(w, r, notFound("No matching challenge was found."))
+		e.writeJSON(w, http.StatusOK, getChallengeResponse{})
 		return
 	}
 	if err != nil {
 		e.writeErr(w, r, err)
 		return
 	}
-	e.writeJSON(w, http.StatusOK, getChallengeResponse{ChallengeID: c.ID, ExpiresAt: c.ExpiresAt.Unix(), VerificationMethod: c.VerificationMethod,
-		SMSChannel: c.SMSChannel, PhoneNumber: c.PhoneNumber, Email: c.Email, Action: c.ActionCode})
+	resp := getChallengeResponse{ChallengeID: c.ID, ExpiresAt: c.ExpiresAt.Unix(), SMSChannel: c.SMSChannel, PhoneNumber: c.PhoneNumber,
+		Email: c.Email, Action: c.ActionCode}
+	if c.VerifiedAt.Valid {
+		// "The verification method used to complete the challenge. This field can be used to
+		// determine if the challenge has been successfully completed" (docs: get-challenge).
+		resp.VerificationMethod = c.VerificationMethod
+	}
+	e.writeJSON(w, http.StatusOK, resp)
 }

@@ -27,6 +27,10 @@ import (
 // DevSecretKey is the key accepted when none is configured; printed clearly when used.
 const DevSecretKey = "emulator-dev-secret-key"
 
+// DevTenantID is the emulated tenant's id unless configured otherwise: the audience of its
+// tokens and their other.tenantId (and other.publishableKey: the emulator has one id for both).
+const DevTenantID = "emulator-tenant"
+
 // Limits are the knobs of the code lifecycle and send limits.
 type Limits struct {
 	CodeTTL        time.Duration // 10m
@@ -52,6 +56,7 @@ func DefaultLimits() Limits {
 // Config configures an Emulator.
 type Config struct {
 	SecretKey string           // required
+	TenantID  string           // "" = DevTenantID
 	DBPath    string           // SQLite file or ":memory:"
 	RulesFile string           // "" = built-in default rules
 	PublicURL string           // e.g. "http://127.0.0.1:4000"; "" = derived from the listener in Start (or the request Host)
@@ -74,6 +79,7 @@ const DefaultMessageCap = 10_000
 // Emulator is one emulated Authsignal tenant.
 type Emulator struct {
 	secretKey   []byte
+	tenantID    string
 	limits      Limits
 	now         func() time.Time
 	rand        io.Reader
@@ -113,6 +119,7 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e := &Emulator{
 		secretKey: []byte(cfg.SecretKey),
+		tenantID:  cfg.TenantID,
 		limits:    limits,
 		now:       cfg.Now,
 		rand:      cfg.Rand,
@@ -121,6 +128,9 @@ func New(cfg Config) (*Emulator, error) {
 
 		outbox:     newOutboxHub(),
 		messageCap: cfg.MessageCap,
+	}
+	if e.tenantID == "" {
+		e.tenantID = DevTenantID
 	}
 	if e.messageCap == 0 {
 		e.messageCap = DefaultMessageCap

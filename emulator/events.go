@@ -172,7 +172,7 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, ok := e.outbox.subscribe(f)
 	if !ok {
-		e.writeAPIError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Description: "The emulator is shutting down."})
+		e.writeAPIError(w, internalError(http.StatusServiceUnavailable, "The emulator is shutting down."))
 		return
 	}
 	defer e.outbox.unsubscribe(sub)

@@ -13,14 +13,12 @@ import (
 //     CHALLENGE_REQUIRED answers that state without evaluating the rules; ruleIds is
 //     ["emulator-force"] so the outcome is visibly synthetic.
 //   - a challenge to any address at fail.example.com, or to +15555550199, fails as a
-//     provider (email/SMS gateway) failure would: 502 delivery_failed, nothing stored or sent.
+//     provider (email/SMS gateway) failure would: 502 invalid_configuration, nothing stored or sent.
 const (
 	ForceStateField    = "emulatorForceState"
 	ForcedRuleID       = "emulator-force"
 	FailingEmailDomain = "fail.example.com"
 	FailingPhoneNumber = "+15555550199"
-
-	codeDeliveryFailed = "delivery_failed"
 )
 
 // forcedState reads custom.emulatorForceState: "" when absent, else a rule outcome.
@@ -63,7 +61,7 @@ func deliveryFailure(channel, recipient string) error {
 	case ChannelWhatsApp:
 		what = "WhatsApp message"
 	}
-	return &apiError{Status: http.StatusBadGateway, Code: codeDeliveryFailed,
+	return &apiError{Status: http.StatusBadGateway, Code: codeInvalidConfiguration,
 		Description: fmt.Sprintf("The %s could not be delivered: the provider refused it (emulator test recipient that always fails).", what)}
 }
 

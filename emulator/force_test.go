@@ -51,7 +51,7 @@ func TestFailingRecipients(t *testing.T) {
 			tt.body["action"] = "signIn"
 			tt.body["userId"] = "fail-user"
 			status, m := env.api("POST", "/v1/challenge", tt.body)
-			wantError(t, status, m, http.StatusBadGateway, codeDeliveryFailed)
+			wantError(t, status, m, http.StatusBadGateway, codeInvalidConfiguration)
 			if msgs := env.messages(tt.to); len(msgs) != 0 {
 				t.Fatalf("message stored for a failed delivery: %+v", msgs)
 			}

@@ -109,8 +109,9 @@ func (env *testEnv) do(method, path string, body any, key string) (int, []byte, 
 func (env *testEnv) api(method, path string, body any) (int, map[string]any) {
 	env.t.Helper()
 	status, raw, h := env.do(method, path, body, testKey)
-	if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		env.t.Fatalf("%s %s: content type %q, body %s", method, path, ct, raw)
+	// Exactly, without a charset: the Python SDK decodes nothing else.
+	if ct := h.Get("Content-Type"); ct != "application/json" {
+		env.t.Fatalf("%s %s: content type %q, want exactly application/json; body %s", method, path, ct, raw)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -132,7 +133,10 @@ func (env *testEnv) apiOK(method, path string, body any) map[string]any {
 // apiList calls an endpoint answering a JSON array.
 func (env *testEnv) apiList(method, path string) []map[string]any {
 	env.t.Helper()
-	status, raw, _ := env.do(method, path, nil, testKey)
+	status, raw, h := env.do(method, path, nil, testKey)
+	if ct := h.Get("Content-Type"); ct != "application/json" {
+		env.t.Fatalf("%s %s: content type %q, want exactly application/json", method, path, ct)
+	}
 	if status != http.StatusOK {
 		env.t.Fatalf("%s %s: status %d, body %s", method, path, status, raw)
 	}
@@ -143,9 +147,24 @@ func (env *testEnv) apiList(method, path string) []map[string]any {
 	return l
 }
 
+// documentedErrorCodes are the codes the real API documents
+// (docs.authsignal.com/sdks/server/error-handling); the emulator answers no others.
+var documentedErrorCodes = map[string]bool{"invalid_request": true, "unauthorized": true, "too_many_requests": true,
+	"invalid_configuration": true, "invalid_credential": true}
+
+// enrol gives a user an email authenticator, so that rules can challenge them: the real
+// service answers ALLOW to a user with none.
+func (env *testEnv) enrol(userID, email string) {
+	env.t.Helper()
+	env.apiOK("POST", "/v1/users/"+userID+"/authenticators", map[string]any{"verificationMethod": "EMAIL_OTP", "email": email})
+}
+
 // wantError checks a JSON error answer.
 func wantError(t testing.TB, status int, m map[string]any, wantStatus int, wantCode string) {
 	t.Helper()
+	if code, _ := m["errorCode"].(string); !documentedErrorCodes[code] {
+		t.Fatalf("errorCode %q is not a documented error code (body %v)", code, m)
+	}
 	if status != wantStatus {
 		t.Fatalf("status %d, want %d (body %v)", status, wantStatus, m)
 	}

@@ -14,15 +14,15 @@ import (
 
 const maxBodyBytes = 1 << 20 // 1 MiB
 
-// Error codes of the real API.
+// Error codes. Only those the real API documents (docs.authsignal.com/sdks/server/error-handling);
+// the HTTP status says the rest (404 unknown, 405 method, 413 too large). Where the docs
+// give no code, README.md ("Errors") says which one the emulator answers.
 const (
-	codeInvalidRequest  = "invalid_request"
-	codeUnauthorized    = "unauthorized"
-	codeNotFound        = "not_found"
-	codeTooManyRequests = "too_many_requests"
-	codeRequestTooLarge = "request_too_large"
-	codeMethodNotAllow  = "method_not_allowed"
-	codeInternal        = "internal_error"
+	codeInvalidRequest       = "invalid_request"       // 400, 404, 405, 413: the request's fault
+	codeUnauthorized         = "unauthorized"          // 401: wrong secret key or region
+	codeTooManyRequests      = "too_many_requests"     // 429: a send limit
+	codeInvalidConfiguration = "invalid_configuration" // 5xx: the tenant (here: the emulator or its provider) cannot serve it
+	codeInvalidCredential    = "invalid_credential"    // a credential that is not the user's (passkeys, later)
 )
 
 const unauthorizedDescription = "The request is unauthorized. Check that your API key and region base URL are correctly configured."
@@ -41,7 +41,12 @@ func badRequest(format string, args ...any) *apiError {
 }
 
 func notFound(format string, args ...any) *apiError {
-	return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Description: fmt.Sprintf(format, args...)}
+	return &apiError{Status: http.StatusNotFound, Code: codeInvalidRequest, Description: fmt.Sprintf(format, args...)}
+}
+
+// internalError is the answer to a failure of the emulator itself (its database, say).
+func internalError(status int, description string) *apiError {
+	return &apiError{Status: status, Code: codeInvalidConfiguration, Description: description}
 }
 
 func tooManyRequests(format string, args ...any) *apiError {
@@ -54,9 +59,10 @@ func (e *Emulator) writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		e.log.Error("encode response", "err", err)
 		status = http.StatusInternalServerError
-		body = []byte(`{"error":"internal_error","errorCode":"internal_error","errorDescription":"The emulator could not encode its response."}`)
+		body = []byte(`{"error":"invalid_configuration","errorCode":"invalid_configuration","errorDescription":"The emulator could not encode its response."}`)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	// Exactly this, no charset: the Python SDK decodes only bodies of this exact type.
+	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
@@ -74,7 +80,7 @@ func (e *Emulator) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	e.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	e.writeAPIError(w, &apiError{Status: http.StatusInternalServerError, Code: codeInternal, Description: "The emulator failed to handle the request; see its log."})
+	e.writeAPIError(w, internalError(http.StatusInternalServerError, "The emulator failed to handle the request; see its log."))
 }
 
 // decodeBody decodes a JSON object body into dst. Unknown fields are ignored (SDKs may be
@@ -84,7 +90,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) 
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &apiError{Status: http.StatusRequestEntityTooLarge, Code: codeRequestTooLarge, Description: fmt.Sprintf("The request body is larger than %d bytes.", maxBodyBytes)}
+			return &apiError{Status: http.StatusRequestEntityTooLarge, Code: codeInvalidRequest, Description: fmt.Sprintf("The request body is larger than %d bytes.", maxBodyBytes)}
 		}
 		return badRequest("The request body could not be read.")
 	}
@@ -151,9 +157,9 @@ func (e *Emulator) requireAPIKey(next http.Handler) http.Handler {
 	})
 }
 
-// apiFallback serves the /v1 mux, answering unknown routes with JSON 404 and
-// known paths with the wrong method with JSON 405 (the mux's defaults are plain text).
-func (e *Emulator) apiFallback(mux *http.ServeMux) http.Handler {
+// jsonFallback serves mux, answering unknown routes with JSON 404 and known paths with
+// the wrong method with JSON 405 (the mux's defaults are plain text, which SDKs cannot read).
+func (e *Emulator) jsonFallback(mux *http.ServeMux) http.Handler {
 	methods := []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete, http.MethodPut}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern != "" {
@@ -170,14 +176,14 @@ func (e *Emulator) apiFallback(mux *http.ServeMux) http.Handler {
 		}
 		if len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			e.writeAPIError(w, &apiError{Status: http.StatusMethodNotAllowed, Code: codeMethodNotAllow, Description: fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, strings.Join(allowed, " or "))})
+			e.writeAPIError(w, &apiError{Status: http.StatusMethodNotAllowed, Code: codeInvalidRequest, Description: fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, strings.Join(allowed, " or "))})
 			return
 		}
 		e.writeAPIError(w, notFound("No route %s %s.", r.Method, r.URL.Path))
 	})
 }
 
-// recoverer turns a panic into a 500 (JSON on /v1, text elsewhere) and logs it with the stack.
+// recoverer turns a panic into a JSON 500 and logs it with the stack.
 func (e *Emulator) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -186,11 +192,7 @@ func (e *Emulator) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				e.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				if strings.HasPrefix(r.URL.Path, "/v1/") || strings.HasPrefix(r.URL.Path, "/emulator/") {
-					e.writeAPIError(w, &apiError{Status: http.StatusInternalServerError, Code: codeInternal, Description: "The emulator hit an unexpected error; see its log."})
-					return
-				}
-				http.Error(w, "Internal error; see the emulator log.", http.StatusInternalServerError)
+				e.writeAPIError(w, internalError(http.StatusInternalServerError, "The emulator hit an unexpected error; see its log."))
 			}
 		}()
 		next.ServeHTTP(w, r)

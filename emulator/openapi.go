@@ -52,7 +52,7 @@ var buildVersion = sync.OnceValue(func() string {
 })
 
 func (e *Emulator) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Write(openapiJSON)
 }

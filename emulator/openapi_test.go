@@ -130,16 +130,13 @@ func isEventStream(op openapiOp) bool {
 	return strings.Contains(string(op.Responses["200"]), "text/event-stream")
 }
 
-// unrouted reports whether a response is the muxes' "no such route" rather than a handler's
-// answer: the plain ServeMux 404/405 texts outside /v1, and apiFallback's JSON under /v1
-// ("No route …" 404 or method_not_allowed 405), which differ from a handler's not_found.
-func unrouted(path string, status int, body string) bool {
-	if strings.HasPrefix(path, "/v1/") {
-		var e map[string]string
-		_ = json.Unmarshal([]byte(body), &e)
-		return (status == 404 && strings.HasPrefix(e["errorDescription"], "No route ")) || (status == 405 && e["errorCode"] == codeMethodNotAllow)
-	}
-	return (status == 404 && body == "404 page not found\n") || (status == 405 && body == "Method Not Allowed\n")
+// unrouted reports whether a response is jsonFallback's "no such route" rather than a
+// handler's answer: a "No route …" 404 or a "Method … is not allowed" 405.
+func unrouted(status int, body string) bool {
+	var e map[string]string
+	_ = json.Unmarshal([]byte(body), &e)
+	return (status == 404 && strings.HasPrefix(e["errorDescription"], "No route ")) ||
+		(status == 405 && strings.HasPrefix(e["errorDescription"], "Method "))
 }
 
 // TestOpenAPIOperationsAreServed sends every documented operation (sample path
@@ -157,7 +154,7 @@ func TestOpenAPIOperationsAreServed(t *testing.T) {
 	}{{"GET", "/emulator/nope", true}, {"PUT", "/healthz", true}, {"GET", "/v1/nope", true}, {"PUT", "/v1/users/u1", true},
 		{"GET", "/v1/users/u1/actions/signIn/nope", false}, {"GET", "/admin/users/nope", false}} {
 		status, raw, _ := env.do(c.method, c.path, nil, testKey)
-		if got := unrouted(c.path, status, string(raw)); got != c.want {
+		if got := unrouted(status, string(raw)); got != c.want {
 			t.Fatalf("unrouted(%s %s → %d %s) = %v, want %v", c.method, c.path, status, raw, got, c.want)
 		}
 	}
@@ -214,7 +211,7 @@ func TestOpenAPIOperationsAreServed(t *testing.T) {
 				raw, _ := io.ReadAll(resp.Body)
 				text = string(raw)
 			}
-			if unrouted(op.Path, resp.StatusCode, text) {
+			if unrouted(resp.StatusCode, text) {
 				t.Fatalf("%s is documented but not routed: %d %s", op.key(), resp.StatusCode, text)
 			}
 			if _, ok := op.Responses[strconv.Itoa(resp.StatusCode)]; !ok {
@@ -222,6 +219,17 @@ func TestOpenAPIOperationsAreServed(t *testing.T) {
 			}
 			if v := resp.Header.Get(versionHeader); v != buildVersion() {
 				t.Errorf("%s: %s = %q, want %q", op.key(), versionHeader, v, buildVersion())
+			}
+			// JSON is labelled exactly application/json, errors included (the Python SDK
+			// decodes nothing else), and errors carry only the documented codes.
+			if ct := resp.Header.Get("Content-Type"); strings.Contains(ct, "json") && ct != "application/json" {
+				t.Errorf("%s: Content-Type %q, want exactly application/json", op.key(), ct)
+			}
+			var e map[string]any
+			if resp.StatusCode >= 400 && json.Unmarshal([]byte(text), &e) == nil {
+				if code, _ := e["errorCode"].(string); !documentedErrorCodes[code] || e["error"] != code {
+					t.Errorf("%s: %d with error code %v / %v, not a documented one", op.key(), resp.StatusCode, e["error"], e["errorCode"])
+				}
 			}
 		})
 	}

@@ -64,15 +64,15 @@ func TestVersionHeader(t *testing.T) {
 		{"GET", "/healthz", "", 200},
 		{"GET", "/readyz", "", 200},
 		{"GET", "/v1/users/u1", testKey, 200},
-		{"GET", "/v1/users/u1", "", 401},             // /v1 auth error
-		{"GET", "/v1/nope", testKey, 404},            // /v1 unknown route (JSON)
-		{"DELETE", "/v1/users/nobody", testKey, 404}, // /v1 not_found from a handler
-		{"PUT", "/v1/users/u1", testKey, 405},        // /v1 wrong method (JSON)
-		{"GET", "/no/such/page", "", 404},            // the mux's plain 404
-		{"PUT", "/healthz", "", 405},                 // the mux's plain 405
-		{"GET", "/admin", "", 200},                   // HTML
-		{"GET", "/admin/users/nobody", "", 404},      // HTML error page
-		{"POST", "/emulator/clock", "", 400},         // tooling JSON error (no body)
+		{"GET", "/v1/users/u1", "", 401},                     // /v1 auth error
+		{"GET", "/v1/nope", testKey, 404},                    // /v1 unknown route (JSON)
+		{"GET", "/v1/users/u1/actions/a/nope", testKey, 404}, // /v1 unknown id from a handler
+		{"PUT", "/v1/users/u1", testKey, 405},                // /v1 wrong method (JSON)
+		{"GET", "/no/such/page", "", 404},                    // unknown route outside /v1 (JSON)
+		{"PUT", "/healthz", "", 405},                         // wrong method outside /v1 (JSON)
+		{"GET", "/admin", "", 200},                           // HTML
+		{"GET", "/admin/users/nobody", "", 404},              // HTML error page
+		{"POST", "/emulator/clock", "", 400},                 // tooling JSON error (no body)
 		{"GET", "/emulator/openapi.json", "", 200},
 	}
 	for _, tt := range tests {

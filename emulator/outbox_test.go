@@ -394,10 +394,10 @@ func TestLatestMessage(t *testing.T) {
 		wantCode    string
 	}{
 		{"found", "?to=Ann@example.com", 200, ""},
-		{"none", "?to=nobody@example.com", 404, "not_found"},
+		{"none", "?to=nobody@example.com", 404, "invalid_request"},
 		{"no to", "", 400, "invalid_request"},
 		{"bad channel", "?to=ann@example.com&channel=X", 400, "invalid_request"},
-		{"channel filter", "?to=ann@example.com&channel=SMS", 404, "not_found"},
+		{"channel filter", "?to=ann@example.com&channel=SMS", 404, "invalid_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

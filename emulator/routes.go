@@ -30,10 +30,12 @@ func routeTable() []route {
 		{"POST", "/v1/verify", true, h((*Emulator).handleVerify)},
 		{"POST", "/v1/claim", true, h((*Emulator).handleClaim)},
 		{"GET", "/v1/challenges", true, h((*Emulator).handleGetChallenge)},
+		{"POST", "/v1/challenges", true, h((*Emulator).handleGetChallenge)}, // the .NET and Java SDKs' form
 		{"POST", "/v1/validate", true, h((*Emulator).handleValidate)},
 		{"GET", "/v1/users", true, h((*Emulator).handleQueryUsers)},
 		{"GET", "/v1/users/{userId}", true, h((*Emulator).handleGetUser)},
 		{"PATCH", "/v1/users/{userId}", true, h((*Emulator).handleUpdateUser)},
+		{"POST", "/v1/users/{userId}", true, h((*Emulator).handleUpdateUser)}, // the Ruby and Java SDKs' form
 		{"DELETE", "/v1/users/{userId}", true, h((*Emulator).handleDeleteUser)},
 		{"GET", "/v1/users/{userId}/authenticators", true, h((*Emulator).handleGetAuthenticators)},
 		{"POST", "/v1/users/{userId}/authenticators", true, h((*Emulator).handleEnrollAuthenticator)},
@@ -89,8 +91,8 @@ func (e *Emulator) routes() http.Handler {
 			mux.HandleFunc(pattern, rt.handler(e))
 		}
 	}
-	mux.Handle("/v1/", e.requireAPIKey(e.apiFallback(api)))
-	return e.recoverer(securityHeaders(mux))
+	mux.Handle("/v1/", e.requireAPIKey(e.jsonFallback(api)))
+	return e.recoverer(securityHeaders(e.jsonFallback(mux)))
 }
 
 func (e *Emulator) handleHealthz(w http.ResponseWriter, r *http.Request) {

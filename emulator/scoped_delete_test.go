@@ -5,13 +5,14 @@ import (
 	"testing"
 )
 
-// userWithData gives userID an email sign-in (claimed), an SMS authenticator, a tracked
+// userWithData gives userID an email sign-in (claimed, then enrolled as the app does), an SMS authenticator, a tracked
 // action with a device and a pending SMS challenge, all with their own addresses.
 func (env *testEnv) userWithData(userID, email, phone string) {
 	env.t.Helper()
 	id := env.challengeEmail(email)
 	env.verify(id, env.lastCode(email))
 	env.apiOK("POST", "/v1/claim", map[string]any{"challengeId": id, "userId": userID})
+	env.enrol(userID, email)
 	env.apiOK("POST", "/v1/users/"+userID+"/authenticators", map[string]any{"verificationMethod": "SMS", "phoneNumber": phone})
 	env.apiOK("POST", "/v1/users/"+userID+"/actions/withdrawal", map[string]any{"deviceId": "dev-" + userID, "custom": map[string]any{"amount": 10}})
 	env.apiOK("POST", "/v1/challenge", map[string]any{"verificationMethod": "SMS", "action": "stepUp", "phoneNumber": phone, "userId": userID})
@@ -75,7 +76,7 @@ func TestScopedDeleteLeavesOtherUsersAlone(t *testing.T) {
 
 	// Unknown user: JSON 404; a bad id: JSON 400.
 	status, raw, h := env.do("DELETE", "/emulator/users/alice", nil, "")
-	if status != http.StatusNotFound || h.Get("Content-Type") != "application/json; charset=utf-8" {
+	if status != http.StatusNotFound || h.Get("Content-Type") != "application/json" {
 		t.Fatalf("second delete: %d %s", status, raw)
 	}
 	if status, _, _ := env.do("DELETE", "/emulator/users/%20x", nil, ""); status != http.StatusBadRequest {

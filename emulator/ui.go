@@ -36,7 +36,7 @@ func (e *Emulator) uiAction(ctx context.Context, q rowQueryer, token string) (*a
 		e.log.Info("challenge page: token rejected", "reason", tokenErrorReason(err))
 		return nil, nil, errUIToken
 	}
-	a, err := loadAction(ctx, q, claims.Subject, claims.ActionCode, claims.IdempotencyKey)
+	a, err := loadAction(ctx, q, claims.Subject, claims.Other.ActionCode, claims.Other.IdempotencyKey)
 	if errors.Is(err, errNotFound) {
 		return nil, nil, &uiError{Status: http.StatusNotFound, Title: "Action not found", Text: "The action this link belongs to no longer exists."}
 	}
@@ -422,7 +422,7 @@ func (e *Emulator) redirectBack(w http.ResponseWriter, r *http.Request, a *actio
 		}
 		return
 	}
-	token, err := e.issueToken(a.UserID, a.ActionCode, a.IdempotencyKey, a.Scope)
+	token, err := e.issueToken(tokenAction{UserID: a.UserID, ActionCode: a.ActionCode, IdempotencyKey: a.IdempotencyKey, Scope: a.Scope, Username: a.Username})
 	if err != nil {
 		e.uiFail(w, r, err)
 		return

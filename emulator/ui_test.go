@@ -108,7 +108,19 @@ func htmlUnescape(s string) string {
 // stepUp tracks a withdrawal needing a challenge and returns the page URL.
 func stepUp(t *testing.T, env *testEnv, user, key, redirect string) string {
 	t.Helper()
-	body := map[string]any{"idempotencyKey": key, "custom": map[string]any{"amount": 1500}}
+	return stepUpWith(t, env, user, key, redirect, map[string]any{"amount": 1500})
+}
+
+// forcedStepUp challenges even a user with no authenticator, which the rules never do
+// (the real service answers ALLOW): the way to reach the pre-built page's enrolment.
+func forcedStepUp(t *testing.T, env *testEnv, user, key, redirect string) string {
+	t.Helper()
+	return stepUpWith(t, env, user, key, redirect, map[string]any{"amount": 1500, ForceStateField: StateChallengeRequired})
+}
+
+func stepUpWith(t *testing.T, env *testEnv, user, key, redirect string, custom map[string]any) string {
+	t.Helper()
+	body := map[string]any{"idempotencyKey": key, "custom": custom}
 	if redirect != "" {
 		body["redirectUrl"] = redirect
 	}
@@ -181,7 +193,7 @@ func TestPrebuiltPageFailureAndCancel(t *testing.T) {
 		}
 		b.post(env.srv.URL+"/challenge/verify", url.Values{"token": {token}, "code": {wrongCode(code)}}).must(t, 200, "app callback")
 		v := env.apiOK("POST", "/v1/validate", map[string]any{"token": app.last(t).Get("token")})
-		if v["isValid"] != true || v["state"] != StateChallengeFailed {
+		if v["isValid"] != false || v["state"] != StateChallengeFailed || v["idempotencyKey"] != "w-fail" {
 			t.Fatalf("validate %v", v)
 		}
 	})
@@ -194,7 +206,7 @@ func TestPrebuiltPageFailureAndCancel(t *testing.T) {
 			t.Fatalf("query lost: %v", q)
 		}
 		v := env.apiOK("POST", "/v1/validate", map[string]any{"token": q.Get("token")})
-		if v["state"] != StateChallengeFailed {
+		if v["isValid"] != false || v["state"] != StateChallengeFailed {
 			t.Fatalf("validate %v", v)
 		}
 	})
@@ -236,7 +248,7 @@ func TestPrebuiltPageEnrolment(t *testing.T) {
 	env := newEnv(t)
 	app := newFakeApp(t)
 	b := newBrowser(t)
-	p := b.get(stepUp(t, env, "new-user", "w-enrol", app.srv.URL+"/cb"))
+	p := b.get(forcedStepUp(t, env, "new-user", "w-enrol", app.srv.URL+"/cb"))
 	p.must(t, 200, "Add a verification method", `value="EMAIL_OTP" checked> Email</label>`, "> SMS</label>", "> WhatsApp</label>",
 		`<label for="enrol-email">Email</label>`, `<label for="enrol-phone">Phone number</label>`, ">Send code</button>")
 	token := p.token(t)

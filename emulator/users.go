@@ -188,6 +188,7 @@ type userResponse struct {
 	Username                    string          `json:"username,omitempty"`
 	DisplayName                 string          `json:"displayName,omitempty"`
 	Custom                      json.RawMessage `json:"custom,omitempty"`
+	Locale                      string          `json:"locale,omitempty"`
 	EnrolledVerificationMethods []string        `json:"enrolledVerificationMethods"`
 	AllowedVerificationMethods  []string        `json:"allowedVerificationMethods"`
 	DefaultVerificationMethod   string          `json:"defaultVerificationMethod,omitempty"`
@@ -227,31 +228,166 @@ func (e *Emulator) handleGetUser(w http.ResponseWriter, r *http.Request) {
 	}
 	s := summarize(auths)
 	e.writeJSON(w, http.StatusOK, userResponse{IsEnrolled: s.IsEnrolled, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber,
-		PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username, DisplayName: u.DisplayName, Custom: rawCustom(u.Custom),
+		PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username, DisplayName: u.DisplayName, Custom: rawCustom(u.Custom), Locale: u.Locale,
 		EnrolledVerificationMethods: s.EnrolledVerificationMethods, AllowedVerificationMethods: allowedVerificationMethods, DefaultVerificationMethod: s.DefaultVerificationMethod})
 }
 
 // updateUserRequest uses pointers so omitted fields stay unchanged; null or "" clears a text field.
 type updateUserRequest struct {
-	Email               *string         `json:"email"`
-	EmailVerified       *bool           `json:"emailVerified"`
-	PhoneNumber         *string         `json:"phoneNumber"`
-	PhoneNumberVerified *bool           `json:"phoneNumberVerified"`
-	Username            *string         `json:"username"`
-	DisplayName         *string         `json:"displayName"`
-	Custom              json.RawMessage `json:"custom"`
-	Locale              *string         `json:"locale"`
+	Email                     *string         `json:"email"`
+	EmailVerified             *bool           `json:"emailVerified"`
+	PhoneNumber               *string         `json:"phoneNumber"`
+	PhoneNumberVerified       *bool           `json:"phoneNumberVerified"`
+	Username                  *string         `json:"username"`
+	DisplayName               *string         `json:"displayName"`
+	Custom                    json.RawMessage `json:"custom"`
+	Locale                    *string         `json:"locale"`
+	DefaultVerificationMethod *string         `json:"defaultVerificationMethod"`
 }
 
+// updatedUserResponse is the answer of PATCH (and the legacy POST) /v1/users/{userId}: the
+// documented fields, plus the verified flags the Node SDK's integration test asserts.
 type updatedUserResponse struct {
-	UserID      string          `json:"userId"`
-	Email       string          `json:"email,omitempty"`
-	PhoneNumber string          `json:"phoneNumber,omitempty"`
-	Username    string          `json:"username,omitempty"`
-	DisplayName string          `json:"displayName,omitempty"`
-	Custom      json.RawMessage `json:"custom,omitempty"`
+	UserID              string          `json:"userId"`
+	Email               string          `json:"email,omitempty"`
+	EmailVerified       bool            `json:"emailVerified"`
+	PhoneNumber         string          `json:"phoneNumber,omitempty"`
+	PhoneNumberVerified bool            `json:"phoneNumberVerified"`
+	Username            string          `json:"username,omitempty"`
+	DisplayName         string          `json:"displayName,omitempty"`
+	Custom              json.RawMessage `json:"custom,omitempty"`
 }
 
+// userUpdate is a checked updateUserRequest: the columns to set, in order.
+type userUpdate struct {
+	cols []string
+	args []any
+	// syncEmail / syncPhone: a new address the caller says it verified, to copy onto the
+	// user's authenticators of that kind ("This will result in any email OTP or magic link
+	// authenticators being updated", docs: api-reference/server-api/update-user).
+	syncEmail, syncPhone string
+	defaultMethod        string
+}
+
+func (u *userUpdate) set(col string, v any) {
+	u.cols, u.args = append(u.cols, col+" = ?"), append(u.args, v)
+}
+
+// check validates the request and turns it into a userUpdate.
+func (req updateUserRequest) check() (*userUpdate, error) {
+	u := &userUpdate{}
+	if req.Email != nil {
+		email := ""
+		if *req.Email != "" {
+			var err error
+			if email, err = checkEmail("email", *req.Email); err != nil {
+				return nil, err
+			}
+		}
+		u.set("email", email)
+		if email != "" && req.EmailVerified != nil && *req.EmailVerified {
+			u.syncEmail = email
+		}
+	}
+	if req.PhoneNumber != nil {
+		phone, err := checkContactPhone("phoneNumber", *req.PhoneNumber)
+		if err != nil {
+			return nil, err
+		}
+		u.set("phone_number", phone)
+		// Only a number a code can be sent to becomes an SMS/WhatsApp authenticator's.
+		if ValidatePhone(phone) == nil && req.PhoneNumberVerified != nil && *req.PhoneNumberVerified {
+			u.syncPhone = phone
+		}
+	}
+	if req.EmailVerified != nil {
+		u.set("email_verified", *req.EmailVerified)
+	}
+	if req.PhoneNumberVerified != nil {
+		u.set("phone_number_verified", *req.PhoneNumberVerified)
+	}
+	for _, f := range []struct {
+		col, name string
+		v         *string
+		max       int
+	}{{"username", "username", req.Username, 255}, {"display_name", "displayName", req.DisplayName, 255}, {"locale", "locale", req.Locale, 35}} {
+		if f.v != nil {
+			if err := checkShortText(f.name, *f.v, f.max); err != nil {
+				return nil, err
+			}
+			u.set(f.col, *f.v)
+		}
+	}
+	if req.Custom != nil {
+		custom, err := customObject(req.Custom)
+		if err != nil {
+			return nil, err
+		}
+		u.set("custom", custom)
+	}
+	if req.DefaultVerificationMethod != nil && *req.DefaultVerificationMethod != "" {
+		if !allVerificationMethods[*req.DefaultVerificationMethod] {
+			return nil, badRequest("defaultVerificationMethod %q is not a known verification method.", *req.DefaultVerificationMethod)
+		}
+		u.defaultMethod = *req.DefaultVerificationMethod
+	}
+	return u, nil
+}
+
+// customObject checks a custom field: a JSON object (stored compact) or null (cleared).
+func customObject(raw json.RawMessage) (string, error) {
+	custom := strings.TrimSpace(string(raw))
+	if custom == "null" {
+		return "", nil
+	}
+	var m map[string]any
+	if !strings.HasPrefix(custom, "{") || json.Unmarshal(raw, &m) != nil {
+		return "", badRequest("Field \"custom\" must be of type object.")
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", badRequest("custom could not be stored: %s.", err)
+	}
+	return string(b), nil
+}
+
+// apply writes the update inside tx, creating the user when unknown (PATCH upserts, as the
+// Go and Python SDKs' integration tests show).
+func (u *userUpdate) apply(ctx context.Context, e *Emulator, tx *sql.Tx, userID string) error {
+	if err := e.ensureUser(ctx, tx, userID); err != nil {
+		return err
+	}
+	if len(u.cols) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET `+strings.Join(u.cols, ", ")+` WHERE user_id = ?`, append(u.args, userID)...); err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+	}
+	if u.syncEmail != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE authenticators SET email = ? WHERE user_id = ? AND verification_method = ?`, u.syncEmail, userID, MethodEmailOTP); err != nil {
+			return fmt.Errorf("update email authenticators: %w", err)
+		}
+	}
+	if u.syncPhone != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE authenticators SET phone_number = ? WHERE user_id = ? AND verification_method IN (?, ?)`, u.syncPhone, userID, MethodSMS, MethodWhatsApp); err != nil {
+			return fmt.Errorf("update phone authenticators: %w", err)
+		}
+	}
+	if u.defaultMethod != "" {
+		res, err := tx.ExecContext(ctx, `UPDATE authenticators SET is_default = (authenticator_id =
+			(SELECT authenticator_id FROM authenticators WHERE user_id = ?1 AND verification_method = ?2 ORDER BY created_at, rowid LIMIT 1))
+			WHERE user_id = ?1 AND EXISTS (SELECT 1 FROM authenticators WHERE user_id = ?1 AND verification_method = ?2)`, userID, u.defaultMethod)
+		if err != nil {
+			return fmt.Errorf("set default authenticator: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return badRequest("defaultVerificationMethod %s: the user has no authenticator of that kind.", u.defaultMethod)
+		}
+	}
+	return nil
+}
+
+// handleUpdateUser serves PATCH /v1/users/{userId}, and the POST form of it that the Ruby
+// and Java SDKs (and older Node, .NET and Python ones) still send.
 func (e *Emulator) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	userID, err := pathUserID(r)
 	if err != nil {
@@ -263,76 +399,16 @@ func (e *Emulator) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		e.writeErr(w, r, err)
 		return
 	}
-	sets := []string{}
-	args := []any{}
-	set := func(col string, v any) { sets = append(sets, col+" = ?"); args = append(args, v) }
-	if req.Email != nil {
-		email := ""
-		if *req.Email != "" {
-			if email, err = checkEmail("email", *req.Email); err != nil {
-				e.writeErr(w, r, err)
-				return
-			}
-		}
-		set("email", email)
-	}
-	if req.PhoneNumber != nil {
-		phone := ""
-		if *req.PhoneNumber != "" {
-			if phone, err = checkPhone("phoneNumber", *req.PhoneNumber); err != nil {
-				e.writeErr(w, r, err)
-				return
-			}
-		}
-		set("phone_number", phone)
-	}
-	if req.EmailVerified != nil {
-		set("email_verified", *req.EmailVerified)
-	}
-	if req.PhoneNumberVerified != nil {
-		set("phone_number_verified", *req.PhoneNumberVerified)
-	}
-	for _, f := range []struct {
-		col, name string
-		v         *string
-		max       int
-	}{{"username", "username", req.Username, 255}, {"display_name", "displayName", req.DisplayName, 255}, {"locale", "locale", req.Locale, 35}} {
-		if f.v != nil {
-			if err := checkShortText(f.name, *f.v, f.max); err != nil {
-				e.writeErr(w, r, err)
-				return
-			}
-			set(f.col, *f.v)
-		}
-	}
-	if req.Custom != nil {
-		custom := strings.TrimSpace(string(req.Custom))
-		switch {
-		case custom == "null":
-			set("custom", "")
-		case strings.HasPrefix(custom, "{"):
-			var m map[string]any
-			if err := json.Unmarshal(req.Custom, &m); err != nil {
-				e.writeErr(w, r, badRequest("Field \"custom\" must be of type object."))
-				return
-			}
-			b, _ := json.Marshal(m)
-			set("custom", string(b))
-		default:
-			e.writeErr(w, r, badRequest("Field \"custom\" must be of type object."))
-			return
-		}
+	update, err := req.check()
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
 	}
 	ctx := r.Context()
 	var u *userRow
 	err = e.inTx(ctx, func(tx *sql.Tx) error {
-		if err := e.ensureUser(ctx, tx, userID); err != nil {
+		if err := update.apply(ctx, e, tx, userID); err != nil {
 			return err
-		}
-		if len(sets) > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE user_id = ?`, append(args, userID)...); err != nil {
-				return fmt.Errorf("update user: %w", err)
-			}
 		}
 		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = ?`, userID))
 		return err
@@ -341,27 +417,51 @@ func (e *Emulator) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		e.writeErr(w, r, err)
 		return
 	}
-	e.writeJSON(w, http.StatusOK, updatedUserResponse{UserID: u.ID, Email: u.Email, PhoneNumber: u.PhoneNumber, Username: u.Username, DisplayName: u.DisplayName, Custom: rawCustom(u.Custom)})
+	e.writeJSON(w, http.StatusOK, updatedUserResponse{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber,
+		PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username, DisplayName: u.DisplayName, Custom: rawCustom(u.Custom)})
 }
 
+// handleDeleteUser serves DELETE /v1/users/{userId}: the user's data and authenticators go;
+// its actions stay unless ?actions=true ("If true, the user's action data will also be
+// deleted", docs: api-reference/server-api/delete-user). A user with nothing stored answers
+// success too, as GET answers any user id.
 func (e *Emulator) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 	userID, err := pathUserID(r)
 	if err != nil {
 		e.writeErr(w, r, err)
 		return
 	}
+	withActions := false
+	if v := r.URL.Query().Get("actions"); v != "" {
+		if withActions, err = strconv.ParseBool(v); err != nil {
+			e.writeErr(w, r, badRequest("actions must be true or false."))
+			return
+		}
+	}
 	ctx := r.Context()
 	err = e.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE user_id = ?`, userID)
-		if err != nil {
+		// Challenges are not keyed by a foreign key (anonymous ones have no user); drop the user's.
+		for _, q := range []string{
+			`DELETE FROM challenges WHERE user_id = ?1 OR claimed_user_id = ?1`,
+			`DELETE FROM authenticators WHERE user_id = ?1`,
+			`DELETE FROM seen_devices WHERE user_id = ?1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
+				return fmt.Errorf("delete user data: %w", err)
+			}
+		}
+		if withActions {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM actions WHERE user_id = ?`, userID); err != nil {
+				return fmt.Errorf("delete user actions: %w", err)
+			}
+		}
+		// The row itself goes unless actions keep it (they reference it): then it is emptied.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM actions WHERE user_id = ?1)`, userID); err != nil {
 			return fmt.Errorf("delete user: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("User %q was not found.", userID)
-		}
-		// Challenges are not keyed by a foreign key (anonymous ones have no user); drop the user's.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM challenges WHERE user_id = ? OR claimed_user_id = ?`, userID, userID); err != nil {
-			return fmt.Errorf("delete user challenges: %w", err)
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET email = '', email_verified = 0, phone_number = '', phone_number_verified = 0,
+			username = '', display_name = '', custom = '', locale = '' WHERE user_id = ?`, userID); err != nil {
+			return fmt.Errorf("clear user: %w", err)
 		}
 		return nil
 	})
@@ -369,23 +469,34 @@ func (e *Emulator) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 		e.writeErr(w, r, err)
 		return
 	}
+	e.log.Info("user deleted", "user_id", userID, "actions", withActions)
 	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
 }
 
+// queryUsersItem is one user of GET /v1/users: the SDKs' fields (userId, email and phone with
+// their verified flags, username) and the docs' example's (displayName, isEnrolled,
+// enrolledVerificationMethods, createdAt).
 type queryUsersItem struct {
-	UserID              string `json:"userId"`
-	Email               string `json:"email,omitempty"`
-	EmailVerified       bool   `json:"emailVerified"`
-	PhoneNumber         string `json:"phoneNumber,omitempty"`
-	PhoneNumberVerified bool   `json:"phoneNumberVerified"`
-	Username            string `json:"username,omitempty"`
+	UserID                      string   `json:"userId"`
+	Email                       string   `json:"email,omitempty"`
+	EmailVerified               bool     `json:"emailVerified"`
+	PhoneNumber                 string   `json:"phoneNumber,omitempty"`
+	PhoneNumberVerified         bool     `json:"phoneNumberVerified"`
+	Username                    string   `json:"username,omitempty"`
+	DisplayName                 string   `json:"displayName,omitempty"`
+	IsEnrolled                  bool     `json:"isEnrolled"`
+	EnrolledVerificationMethods []string `json:"enrolledVerificationMethods"`
+	CreatedAt                   string   `json:"createdAt"`
 }
 
 type queryUsersResponse struct {
 	Users               []queryUsersItem `json:"users"`
 	LastEvaluatedUserID string           `json:"lastEvaluatedUserId,omitempty"`
+	TokenPayload        *actionClaims    `json:"tokenPayload,omitempty"` // the decoded claims of ?token=
 }
 
+// handleQueryUsers serves GET /v1/users. At least one filter is required, as the Go and PHP
+// SDKs' tests note the real API requires; ?token= finds the token's user and echoes its claims.
 func (e *Emulator) handleQueryUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit := 100
@@ -397,8 +508,22 @@ func (e *Emulator) handleQueryUsers(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	if q.Get("email") == "" && q.Get("phoneNumber") == "" && q.Get("username") == "" && q.Get("token") == "" {
+		e.writeErr(w, r, badRequest("At least one of email, phoneNumber, username or token is required."))
+		return
+	}
+	var resp queryUsersResponse
 	where := []string{"1 = 1"}
 	var args []any
+	if v := q.Get("token"); v != "" {
+		claims, err := e.parseToken(v)
+		if err != nil {
+			e.writeErr(w, r, badRequest("token is invalid or has expired."))
+			return
+		}
+		resp.TokenPayload = claims
+		where, args = append(where, "user_id = ?"), append(args, claims.Subject)
+	}
 	if v := q.Get("email"); v != "" {
 		where, args = append(where, "email = ?"), append(args, normalizeEmail(v))
 	}
@@ -411,30 +536,50 @@ func (e *Emulator) handleQueryUsers(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("lastEvaluatedUserId"); v != "" {
 		where, args = append(where, "user_id > ?"), append(args, v)
 	}
-	rows, err := e.db.QueryContext(r.Context(), `SELECT `+userColumns+` FROM users WHERE `+strings.Join(where, " AND ")+` ORDER BY user_id LIMIT ?`, append(args, limit+1)...)
+	ctx := r.Context()
+	users, err := e.queryUsers(ctx, `SELECT `+userColumns+`, created_at FROM users WHERE `+strings.Join(where, " AND ")+` ORDER BY user_id LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
-		e.writeErr(w, r, fmt.Errorf("query users: %w", err))
+		e.writeErr(w, r, err)
 		return
+	}
+	if len(users) > limit {
+		users = users[:limit]
+		resp.LastEvaluatedUserID = users[limit-1].UserID
+	}
+	resp.Users = users
+	e.writeJSON(w, http.StatusOK, resp)
+}
+
+// queryUsers runs a users query (userColumns, created_at) and adds each user's enrolment.
+func (e *Emulator) queryUsers(ctx context.Context, query string, args ...any) ([]queryUsersItem, error) {
+	rows, err := e.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query users: %w", err)
 	}
 	defer rows.Close()
-	resp := queryUsersResponse{Users: []queryUsersItem{}}
+	users := []queryUsersItem{}
 	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			e.writeErr(w, r, err)
-			return
+		var u userRow
+		var created int64
+		if err := rows.Scan(&u.ID, &u.Email, &u.EmailVerified, &u.PhoneNumber, &u.PhoneNumberVerified, &u.Username, &u.DisplayName, &u.Custom, &u.Locale, &created); err != nil {
+			return nil, fmt.Errorf("scan user: %w", err)
 		}
-		resp.Users = append(resp.Users, queryUsersItem{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber, PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username})
+		users = append(users, queryUsersItem{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber,
+			PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username, DisplayName: u.DisplayName, CreatedAt: isoTime(fromMS(created))})
 	}
 	if err := rows.Err(); err != nil {
-		e.writeErr(w, r, fmt.Errorf("query users: %w", err))
-		return
+		return nil, fmt.Errorf("query users: %w", err)
 	}
-	if len(resp.Users) > limit {
-		resp.Users = resp.Users[:limit]
-		resp.LastEvaluatedUserID = resp.Users[limit-1].UserID
+	rows.Close()
+	for i := range users {
+		auths, err := listAuthenticators(ctx, e.db, users[i].UserID)
+		if err != nil {
+			return nil, err
+		}
+		s := summarize(auths)
+		users[i].IsEnrolled, users[i].EnrolledVerificationMethods = s.IsEnrolled, s.EnrolledVerificationMethods
 	}
-	e.writeJSON(w, http.StatusOK, resp)
+	return users, nil
 }
 
 func (e *Emulator) handleGetAuthenticators(w http.ResponseWriter, r *http.Request) {

@@ -137,6 +137,19 @@ func checkEmail(field, s string) (string, error) {
 	return n, nil
 }
 
+// checkContactPhone accepts a phone number as the real API does where it only records
+// one (track attributes, user updates): any short printable text, E.164 or not (the Go
+// and Python SDKs' integration tests send "1234567890" and "9876543210" and get them back).
+// Sending a code (challenge, enrolment) still needs E.164: checkPhone.
+func checkContactPhone(field, s string) (string, error) {
+	n := strings.TrimSpace(s)
+	if len(n) > 32 || !utf8.ValidString(n) || strings.IndexFunc(n, unicode.IsControl) >= 0 {
+		return "", badRequest("%s is not valid: it must be a phone number of at most 32 characters, like +447700900123.", field)
+	}
+	return n, nil
+}
+
+// checkPhone normalizes and validates an E.164 phone field, naming it in the error.
 func checkPhone(field, s string) (string, error) {
 	n := strings.TrimSpace(s)
 	if err := ValidatePhone(n); err != nil {

@@ -219,14 +219,17 @@ func TestFindOrCreateUser(t *testing.T) {
 	}
 
 	clock.Advance(time.Hour)
-	if err := s.TouchSignIn(ctx, first.ID); err != nil {
+	if got, err := s.GetUser(ctx, first.ID); err != nil || got.LastSignInMethod != "" || !got.LastSignInAt.IsZero() {
+		t.Errorf("before TouchSignIn: %+v, %v", got, err)
+	}
+	if err := s.TouchSignIn(ctx, first.ID, "whatsapp"); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetUser(ctx, first.ID)
-	if err != nil || !got.LastSignInAt.Equal(t0.Add(time.Hour)) {
+	if err != nil || !got.LastSignInAt.Equal(t0.Add(time.Hour)) || got.LastSignInMethod != "whatsapp" {
 		t.Errorf("after TouchSignIn: %+v, %v", got, err)
 	}
-	if err := s.TouchSignIn(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+	if err := s.TouchSignIn(ctx, "nobody", "email"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("TouchSignIn(unknown) = %v, want ErrNotFound", err)
 	}
 	if _, err := s.GetUser(ctx, "nobody"); !errors.Is(err, ErrNotFound) {

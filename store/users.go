@@ -10,10 +10,11 @@ import (
 )
 
 // User is a person who signed in with a verified email or phone number.
-// Exactly one of Email and Phone is usually set. LastSignInAt is zero until
-// the first TouchSignIn.
+// Exactly one of Email and Phone is usually set. LastSignInAt is zero and
+// LastSignInMethod empty until the first TouchSignIn.
 type User struct {
 	ID, Email, Phone        string
+	LastSignInMethod        string // "email", "sms" or "whatsapp"
 	CreatedAt, LastSignInAt time.Time
 }
 
@@ -89,7 +90,7 @@ func (s *Store) findOrCreateUser(ctx context.Context, column, value string) (Use
 			}
 		}
 		u, err = scanUser(tx.QueryRowContext(ctx,
-			`SELECT id, email, phone, created_at, last_sign_in_at FROM users WHERE `+column+` = ?`, value))
+			`SELECT `+userColumns+` FROM users WHERE `+column+` = ?`, value))
 		if err != nil {
 			return fmt.Errorf("read user: %w", err)
 		}
@@ -104,16 +105,16 @@ func (s *Store) findOrCreateUser(ctx context.Context, column, value string) (Use
 // GetUser returns the user with this id, or ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 	u, err := scanUser(s.reads.QueryRowContext(ctx,
-		`SELECT id, email, phone, created_at, last_sign_in_at FROM users WHERE id = ?`, id))
+		`SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return User{}, fmt.Errorf("get user %s: %w", id, err)
 	}
 	return u, nil
 }
 
-// TouchSignIn records now as the user's last sign-in time.
-func (s *Store) TouchSignIn(ctx context.Context, userID string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET last_sign_in_at = ? WHERE id = ?`, toDB(s.now()), userID)
+// TouchSignIn records now as the user's last sign-in time, and how they signed in.
+func (s *Store) TouchSignIn(ctx context.Context, userID, method string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET last_sign_in_at = ?, last_sign_in_method = ? WHERE id = ?`, toDB(s.now()), method, userID)
 	if err != nil {
 		return fmt.Errorf("touch sign-in of user %s: %w", userID, err)
 	}
@@ -139,12 +140,14 @@ func balance(ctx context.Context, q rowQueryer, userID string) (int64, error) {
 	return cents, nil
 }
 
+const userColumns = `id, email, phone, last_sign_in_method, created_at, last_sign_in_at`
+
 func scanUser(row *sql.Row) (User, error) {
 	var u User
 	var email, phone sql.NullString
 	var created int64
 	var lastSignIn sql.NullInt64
-	if err := row.Scan(&u.ID, &email, &phone, &created, &lastSignIn); err != nil {
+	if err := row.Scan(&u.ID, &email, &phone, &u.LastSignInMethod, &created, &lastSignIn); err != nil {
 		return User{}, notFound(err)
 	}
 	u.Email, u.Phone = email.String, phone.String

@@ -255,12 +255,29 @@ func TestMethods(t *testing.T) {
 			want: &UpdatedUser{UserID: "u1", Email: "a@example.com", DisplayName: "Al", Custom: map[string]any{"tier": "gold"}},
 		},
 		{
+			name: "query users by token",
+			call: func(c *Client) (any, error) {
+				return c.QueryUsers(ctx, QueryUsersRequest{Token: "tok"})
+			},
+			respond: `{"users":[{"userId":"u1","emailVerified":false,"phoneNumberVerified":false,"isEnrolled":true}],"tokenPayload":{"sub":"u1"}}`,
+			method:  "GET", path: "/v1/users", query: url.Values{"token": {"tok"}},
+			want: &QueryUsersResponse{Users: []UserSummary{{UserID: "u1", IsEnrolled: true}}, TokenPayload: json.RawMessage(`{"sub":"u1"}`)},
+		},
+		{
 			name: "delete user",
 			call: func(c *Client) (any, error) {
-				return nil, c.DeleteUser(ctx, "u1")
+				return nil, c.DeleteUser(ctx, "u1", DeleteUserOptions{})
 			},
 			respond: `{"success":true}`,
 			method:  "DELETE", path: "/v1/users/u1",
+		},
+		{
+			name: "delete user and actions",
+			call: func(c *Client) (any, error) {
+				return nil, c.DeleteUser(ctx, "u1", DeleteUserOptions{Actions: true})
+			},
+			respond: `{"success":true}`,
+			method:  "DELETE", path: "/v1/users/u1", query: url.Values{"actions": {"true"}},
 		},
 		{
 			name: "query users",
@@ -516,7 +533,7 @@ func TestMalformedResponses(t *testing.T) {
 
 func TestDeleteReportingFailure(t *testing.T) {
 	rec := newRecorder(t, http.StatusOK, `{"success":false}`)
-	if err := rec.client().DeleteUser(context.Background(), "u1"); err == nil {
+	if err := rec.client().DeleteUser(context.Background(), "u1", DeleteUserOptions{}); err == nil {
 		t.Fatal("success=false must be an error")
 	}
 }

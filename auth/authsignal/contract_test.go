@@ -132,7 +132,8 @@ func TestContract(t *testing.T) {
 				if err != nil {
 					t.Fatalf("get challenge: %v", err)
 				}
-				if got.ChallengeID != chal.ChallengeID || got.ExpiresAt != chal.ExpiresAt || got.VerificationMethod != ch.method ||
+				// No verificationMethod until the challenge is completed.
+				if got.ChallengeID != chal.ChallengeID || got.ExpiresAt != chal.ExpiresAt || got.VerificationMethod != "" ||
 					got.Action != ch.action || got.Email != ch.email || got.PhoneNumber != ch.phone {
 					t.Errorf("get challenge = %+v", got)
 				}
@@ -157,6 +158,9 @@ func TestContract(t *testing.T) {
 				if !ok.IsVerified || ok.FailureReason != "" || ok.VerificationMethod != ch.method || ok.Email != ch.email || ok.PhoneNumber != ch.phone {
 					t.Errorf("verify = %+v", ok)
 				}
+				if got, err := c.GetChallenge(ctx, authsignal.GetChallengeRequest{ChallengeID: chal.ChallengeID}); err != nil || got.VerificationMethod != ch.method {
+					t.Errorf("get verified challenge = %+v, %v; want verificationMethod %s", got, err, ch.method)
+				}
 
 				claim, err := c.Claim(ctx, authsignal.ClaimRequest{ChallengeID: chal.ChallengeID, UserID: userID})
 				if err != nil {
@@ -166,6 +170,13 @@ func TestContract(t *testing.T) {
 					t.Errorf("claim = {token set: %v, method %q}", claim.Token != "", claim.VerificationMethod)
 				}
 
+				// Claim enrols nothing; the app enrols the verified address itself.
+				if user, err := c.GetUser(ctx, userID); err != nil || slices.Contains(user.EnrolledVerificationMethods, ch.method) {
+					t.Errorf("user after claim = %+v, %v; want %s not enrolled yet", user, err, ch.method)
+				}
+				if _, err := c.EnrollAuthenticator(ctx, userID, authsignal.EnrollAuthenticatorRequest{VerificationMethod: ch.method, Email: ch.email, PhoneNumber: ch.phone}); err != nil {
+					t.Fatalf("enroll: %v", err)
+				}
 				user, err := c.GetUser(ctx, userID)
 				if err != nil {
 					t.Fatalf("get user: %v", err)
@@ -305,7 +316,8 @@ func TestContract(t *testing.T) {
 		if err != nil {
 			t.Fatalf("validate: %v", err)
 		}
-		if !res.IsValid || res.State != authsignal.StateChallengeRequired || res.UserID != userID || res.Action != "withdrawal" ||
+		// Genuine but not yet challenged: the action's details, isValid false.
+		if res.IsValid || res.State != authsignal.StateChallengeRequired || res.UserID != userID || res.Action != "withdrawal" ||
 			res.ActionCode != "withdrawal" || res.IdempotencyKey != "w-large" || !isISOTime(res.StateUpdatedAt) {
 			t.Errorf("validate = %+v", res)
 		}
@@ -313,8 +325,8 @@ func TestContract(t *testing.T) {
 		if err != nil {
 			t.Fatalf("validate for another user: %v", err)
 		}
-		if other.IsValid {
-			t.Errorf("a token for another user validated: %+v", other)
+		if other.IsValid || other.State != "" || other.Error == "" {
+			t.Errorf("a token for another user: %+v, want isValid false, no state and an error", other)
 		}
 	})
 
@@ -337,8 +349,8 @@ func TestContract(t *testing.T) {
 			t.Error("deleted authenticator still listed")
 		}
 		err = c.DeleteAuthenticator(ctx, userID, a.UserAuthenticatorID)
-		if !authsignal.IsStatus(err, http.StatusNotFound) || !authsignal.IsCode(err, authsignal.ErrorCodeNotFound) {
-			t.Errorf("deleting twice: %v, want 404 not_found", err)
+		if !authsignal.IsStatus(err, http.StatusNotFound) || !authsignal.IsCode(err, authsignal.ErrorCodeInvalidRequest) {
+			t.Errorf("deleting twice: %v, want 404 invalid_request", err)
 		}
 	})
 
@@ -347,7 +359,7 @@ func TestContract(t *testing.T) {
 		if err != nil {
 			t.Fatalf("update user: %v", err)
 		}
-		if up.UserID != userID || up.Username != "alice" || up.DisplayName != "Alice" || up.Custom["tier"] != "gold" || up.Email != "alice@example.com" {
+		if up.UserID != userID || up.Username != "alice" || up.DisplayName != "Alice" || up.Custom["tier"] != "gold" || up.Email != "alice@example.com" || !up.EmailVerified {
 			t.Errorf("updated user = %+v", up)
 		}
 		user, err := c.GetUser(ctx, userID)
@@ -376,8 +388,11 @@ func TestContract(t *testing.T) {
 	})
 
 	t.Run("delete user", func(t *testing.T) {
-		if err := c.DeleteUser(ctx, userID); err != nil {
+		if err := c.DeleteUser(ctx, userID, authsignal.DeleteUserOptions{Actions: true}); err != nil {
 			t.Fatalf("delete user: %v", err)
+		}
+		if _, err := c.GetAction(ctx, userID, "withdrawal", "w-large"); !authsignal.IsStatus(err, http.StatusNotFound) {
+			t.Errorf("an action of a user deleted with actions: %v, want 404", err)
 		}
 		// A deleted user is unknown again: not enrolled, nothing remembered.
 		user, err := c.GetUser(ctx, userID)
@@ -420,22 +435,15 @@ func TestContractErrors(t *testing.T) {
 		{"unknown challenge on verify", func() error {
 			_, err := env.client.Verify(ctx, authsignal.VerifyRequest{ChallengeID: "no-such-challenge", VerificationCode: "123456"})
 			return err
-		}, 404, authsignal.ErrorCodeNotFound},
+		}, 404, authsignal.ErrorCodeInvalidRequest},
 		{"unknown challenge on claim", func() error {
 			_, err := env.client.Claim(ctx, authsignal.ClaimRequest{ChallengeID: "no-such-challenge", UserID: "u1"})
 			return err
-		}, 404, authsignal.ErrorCodeNotFound},
-		{"unknown challenge on get", func() error {
-			_, err := env.client.GetChallenge(ctx, authsignal.GetChallengeRequest{ChallengeID: "no-such-challenge"})
-			return err
-		}, 404, authsignal.ErrorCodeNotFound},
+		}, 404, authsignal.ErrorCodeInvalidRequest},
 		{"unknown action", func() error {
 			_, err := env.client.GetAction(ctx, "u1", "withdrawal", "nope")
 			return err
-		}, 404, authsignal.ErrorCodeNotFound},
-		{"delete unknown user", func() error {
-			return env.client.DeleteUser(ctx, "nobody")
-		}, 404, authsignal.ErrorCodeNotFound},
+		}, 404, authsignal.ErrorCodeInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

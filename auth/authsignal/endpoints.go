@@ -143,12 +143,16 @@ func (c *Client) UpdateUser(ctx context.Context, userID string, req UpdateUserRe
 	return &out, nil
 }
 
-// DeleteUser deletes a user with their authenticators and actions (DELETE /users/{userId}).
-func (c *Client) DeleteUser(ctx context.Context, userID string) error {
+// DeleteUser deletes a user with their authenticators, and with opts.Actions their
+// actions too (DELETE /users/{userId}).
+func (c *Client) DeleteUser(ctx context.Context, userID string, opts DeleteUserOptions) error {
 	const op = "/users/{userId}"
 	p, err := buildPath(http.MethodDelete, op, "/users/%s", userID)
 	if err != nil {
 		return err
+	}
+	if opts.Actions {
+		p += "?actions=true"
 	}
 	return c.deleteCall(ctx, op, p)
 }
@@ -159,6 +163,7 @@ func (c *Client) QueryUsers(ctx context.Context, req QueryUsersRequest) (*QueryU
 	setIf(q, "email", req.Email)
 	setIf(q, "phoneNumber", req.PhoneNumber)
 	setIf(q, "username", req.Username)
+	setIf(q, "token", req.Token)
 	if req.Limit > 0 {
 		q.Set("limit", strconv.Itoa(req.Limit))
 	}

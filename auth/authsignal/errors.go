@@ -8,14 +8,15 @@ import (
 	"strings"
 )
 
-// Error codes the Server API returns in errorCode (and error).
+// Error codes the Server API documents in errorCode (and error)
+// (https://docs.authsignal.com/sdks/server/error-handling). The HTTP status tells the
+// rest: an unknown challenge or action is a 404, for instance.
 const (
-	ErrorCodeInvalidRequest       = "invalid_request"       // 400
-	ErrorCodeUnauthorized         = "unauthorized"          // 401
-	ErrorCodeNotFound             = "not_found"             // 404
-	ErrorCodeTooManyRequests      = "too_many_requests"     // 429
-	ErrorCodeInvalidConfiguration = "invalid_configuration" // tenant set-up problem
-	ErrorCodeInvalidCredential    = "invalid_credential"
+	ErrorCodeInvalidRequest       = "invalid_request"       // an invalid parameter or input (400, and 404 for an unknown id)
+	ErrorCodeUnauthorized         = "unauthorized"          // 401: wrong secret key, or the key of another region
+	ErrorCodeTooManyRequests      = "too_many_requests"     // 429: a rate limit
+	ErrorCodeInvalidConfiguration = "invalid_configuration" // the tenant's set-up cannot serve the request
+	ErrorCodeInvalidCredential    = "invalid_credential"    // a credential (e.g. a passkey) that is not the user's
 )
 
 // Error is a non-2xx answer from the Server API.

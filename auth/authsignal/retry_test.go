@@ -74,7 +74,7 @@ func TestRetryPolicy(t *testing.T) {
 		_, err := c.UpdateUser(ctx, "u1", UpdateUserRequest{DisplayName: "A"})
 		return err
 	}
-	deleteUser := func(c *Client) error { return c.DeleteUser(ctx, "u1") }
+	deleteUser := func(c *Client) error { return c.DeleteUser(ctx, "u1", DeleteUserOptions{}) }
 
 	tests := []struct {
 		name       string

@@ -1,5 +1,7 @@
 package authsignal
 
+import "encoding/json"
+
 // Action states, as returned by Track, GetAction and Validate and accepted by UpdateAction.
 const (
 	StateAllow              = "ALLOW"
@@ -94,8 +96,9 @@ type VerifyResponse struct {
 	FailureReason      string `json:"failureReason,omitempty"`      // FailureCodeInvalidOrExpired or FailureMaxAttemptsExceeded
 }
 
-// ClaimRequest is the body of POST /claim: bind a verified challenge to a user,
-// which also enrolls the verified email or phone number as an authenticator.
+// ClaimRequest is the body of POST /claim: bind a verified challenge to a user. The
+// docs do not say that it enrolls the email or phone number as an authenticator: to
+// step the user up later with it, enroll it (Client.EnrollAuthenticator).
 type ClaimRequest struct {
 	ChallengeID           string `json:"challengeId"`
 	UserID                string `json:"userId"`
@@ -116,15 +119,16 @@ type GetChallengeRequest struct {
 	VerificationMethod string // query verificationMethod
 }
 
-// GetChallengeResponse answers GET /challenges.
+// GetChallengeResponse answers GET /challenges. Every field is empty when no challenge
+// matched.
 type GetChallengeResponse struct {
-	ChallengeID        string `json:"challengeId"`
-	ExpiresAt          int64  `json:"expiresAt"` // Unix seconds
-	VerificationMethod string `json:"verificationMethod"`
+	ChallengeID        string `json:"challengeId,omitempty"`
+	ExpiresAt          int64  `json:"expiresAt,omitempty"`          // Unix seconds
+	VerificationMethod string `json:"verificationMethod,omitempty"` // set once the challenge is completed: the method that completed it
 	SMSChannel         string `json:"smsChannel,omitempty"`
 	PhoneNumber        string `json:"phoneNumber,omitempty"`
 	Email              string `json:"email,omitempty"`
-	Action             string `json:"action"`
+	Action             string `json:"action,omitempty"`
 }
 
 // TrackAttributes is the body of POST /users/{userId}/actions/{action}: what is
@@ -212,8 +216,11 @@ type ValidateRequest struct {
 	Action string `json:"action,omitempty"`
 }
 
-// ValidateResponse answers POST /validate. Act only when IsValid and State is
-// StateChallengeSucceeded, for the user, action and idempotency key you started.
+// ValidateResponse answers POST /validate. IsValid is true only when State is
+// StateChallengeSucceeded; a genuine token of an action still CHALLENGE_REQUIRED, or
+// CHALLENGE_FAILED, answers IsValid false with State, UserID, Action and IdempotencyKey
+// filled, and a bad, expired or mismatched token IsValid false with none of them. Act
+// only when IsValid, for the user, action and idempotency key you started.
 type ValidateResponse struct {
 	IsValid            bool   `json:"isValid"`
 	State              string `json:"state,omitempty"`
@@ -223,6 +230,7 @@ type ValidateResponse struct {
 	ActionCode         string `json:"actionCode,omitempty"` // deprecated twin of Action
 	IdempotencyKey     string `json:"idempotencyKey,omitempty"`
 	VerificationMethod string `json:"verificationMethod,omitempty"`
+	Error              string `json:"error,omitempty"` // why a token given with UserID or Action was refused, e.g. "User is invalid."
 }
 
 // User answers GET /users/{userId}.
@@ -235,6 +243,7 @@ type User struct {
 	Username                    string         `json:"username,omitempty"`
 	DisplayName                 string         `json:"displayName,omitempty"`
 	Custom                      map[string]any `json:"custom,omitempty"`
+	Locale                      string         `json:"locale,omitempty"`
 	EnrolledVerificationMethods []string       `json:"enrolledVerificationMethods,omitempty"`
 	AllowedVerificationMethods  []string       `json:"allowedVerificationMethods,omitempty"`
 	DefaultVerificationMethod   string         `json:"defaultVerificationMethod,omitempty"`
@@ -244,49 +253,64 @@ type User struct {
 // zero value are omitted and stay unchanged (so this type cannot clear a field;
 // the verified flags are pointers so that false can be sent).
 type UpdateUserRequest struct {
-	Email               string         `json:"email,omitempty"`
-	EmailVerified       *bool          `json:"emailVerified,omitempty"`
-	PhoneNumber         string         `json:"phoneNumber,omitempty"` // E.164
-	PhoneNumberVerified *bool          `json:"phoneNumberVerified,omitempty"`
-	Username            string         `json:"username,omitempty"`
-	DisplayName         string         `json:"displayName,omitempty"`
-	Custom              map[string]any `json:"custom,omitempty"`
-	Locale              string         `json:"locale,omitempty"` // BCP 47
+	Email                     string         `json:"email,omitempty"`
+	EmailVerified             *bool          `json:"emailVerified,omitempty"` // true: you verified it; the user's email authenticators take it too
+	PhoneNumber               string         `json:"phoneNumber,omitempty"`   // E.164 recommended
+	PhoneNumberVerified       *bool          `json:"phoneNumberVerified,omitempty"`
+	Username                  string         `json:"username,omitempty"`
+	DisplayName               string         `json:"displayName,omitempty"`
+	Custom                    map[string]any `json:"custom,omitempty"`
+	Locale                    string         `json:"locale,omitempty"`                    // BCP 47
+	DefaultVerificationMethod string         `json:"defaultVerificationMethod,omitempty"` // make an enrolled method the default
 }
 
 // UpdatedUser answers PATCH /users/{userId}.
 type UpdatedUser struct {
-	UserID      string         `json:"userId"`
-	Email       string         `json:"email,omitempty"`
-	PhoneNumber string         `json:"phoneNumber,omitempty"`
-	Username    string         `json:"username,omitempty"`
-	DisplayName string         `json:"displayName,omitempty"`
-	Custom      map[string]any `json:"custom,omitempty"`
+	UserID              string         `json:"userId"`
+	Email               string         `json:"email,omitempty"`
+	EmailVerified       bool           `json:"emailVerified"`
+	PhoneNumber         string         `json:"phoneNumber,omitempty"`
+	PhoneNumberVerified bool           `json:"phoneNumberVerified"`
+	Username            string         `json:"username,omitempty"`
+	DisplayName         string         `json:"displayName,omitempty"`
+	Custom              map[string]any `json:"custom,omitempty"`
 }
 
-// QueryUsersRequest is the query of GET /users; empty fields are left out.
+// DeleteUserOptions are the choices of DELETE /users/{userId}.
+type DeleteUserOptions struct {
+	Actions bool // also delete the user's actions (query actions=true); by default they stay
+}
+
+// QueryUsersRequest is the query of GET /users; empty fields are left out. At least one
+// of Email, PhoneNumber, Username and Token is required.
 type QueryUsersRequest struct {
 	Email               string // query email
 	PhoneNumber         string // query phoneNumber (E.164)
 	Username            string // query username
+	Token               string // query token: the user of an action token, whose claims come back as TokenPayload
 	Limit               int    // query limit; 0 = the service's default
 	LastEvaluatedUserID string // query lastEvaluatedUserId: the previous page's QueryUsersResponse.LastEvaluatedUserID
 }
 
 // UserSummary is one user in QueryUsersResponse.
 type UserSummary struct {
-	UserID              string `json:"userId"`
-	Email               string `json:"email,omitempty"`
-	EmailVerified       bool   `json:"emailVerified"`
-	PhoneNumber         string `json:"phoneNumber,omitempty"`
-	PhoneNumberVerified bool   `json:"phoneNumberVerified"`
-	Username            string `json:"username,omitempty"`
+	UserID                      string   `json:"userId"`
+	Email                       string   `json:"email,omitempty"`
+	EmailVerified               bool     `json:"emailVerified"`
+	PhoneNumber                 string   `json:"phoneNumber,omitempty"`
+	PhoneNumberVerified         bool     `json:"phoneNumberVerified"`
+	Username                    string   `json:"username,omitempty"`
+	DisplayName                 string   `json:"displayName,omitempty"`
+	IsEnrolled                  bool     `json:"isEnrolled"`
+	EnrolledVerificationMethods []string `json:"enrolledVerificationMethods,omitempty"`
+	CreatedAt                   string   `json:"createdAt,omitempty"` // ISO 8601
 }
 
 // QueryUsersResponse answers GET /users.
 type QueryUsersResponse struct {
-	Users               []UserSummary `json:"users"`
-	LastEvaluatedUserID string        `json:"lastEvaluatedUserId,omitempty"` // set when there are more pages
+	Users               []UserSummary   `json:"users"`
+	LastEvaluatedUserID string          `json:"lastEvaluatedUserId,omitempty"` // set when there are more pages
+	TokenPayload        json.RawMessage `json:"tokenPayload,omitempty"`        // with Token: its claims, as the service decoded them
 }
 
 // UserAuthenticator is one of a user's enrolled authenticators.
