@@ -89,6 +89,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		if u, err := url.Parse(cfg.AuthsignalURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("AUTHSIGNAL_API_URL must be your region's Server API URL, like %s", authsignal.DefaultBaseURL))
+		} else if !strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/v1") {
+			errs = append(errs, fmt.Errorf("AUTHSIGNAL_API_URL must end with /v1, the Server API's version, like %s (got %s)", authsignal.DefaultBaseURL, cfg.AuthsignalURL))
 		}
 	}
 	if _, _, err := net.SplitHostPort(cfg.EmulatorAddr); err != nil {
@@ -171,6 +173,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		logger.Info("no AUTHSIGNAL_SECRET_KEY: using the local Authsignal emulator", "api", apiURL, "outbox", outboxURL, "admin", emulatorURL+"/admin")
 	}
 
+	client := authsignal.New(secret, authsignal.WithBaseURL(apiURL))
+	if err := checkAuthsignal(ctx, client, logger); err != nil {
+		return err
+	}
+
 	web, err := app.New(app.Config{
 		BaseURL:    cfg.BaseURL,
 		OutboxURL:  outboxURL,
@@ -178,7 +185,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}, app.Deps{
 		Store:      db,
 		Sessions:   sessions,
-		Authsignal: authsignal.New(secret, authsignal.WithBaseURL(apiURL)),
+		Authsignal: client,
 		Templates:  templates.Files,
 		Public:     public.Files,
 		Logger:     logger,
@@ -205,4 +212,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// startupCheckUserID is the user the start-up check asks about: nobody. Authsignal answers
+// GET /users/{userId} for any id (isEnrolled false for one it never saw), and creates nothing.
+const startupCheckUserID = "passwordless-sample-startup-check"
+
+// checkAuthsignal makes one cheap authenticated call, so that a wrong key or API URL stops
+// the start with a sentence saying what to fix, instead of every sign-in failing later. A
+// service that answers 5xx or times out only gets a warning: it may come back.
+func checkAuthsignal(ctx context.Context, client *authsignal.Client, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	api := client.BaseURL()
+	_, err := client.GetUser(ctx, startupCheckUserID)
+	var apiErr *authsignal.Error
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil:
+		log.Info("Authsignal API answers", "api", api)
+		return nil
+	case authsignal.IsStatus(err, 401), authsignal.IsStatus(err, 403):
+		return fmt.Errorf("the Authsignal API at %s refused AUTHSIGNAL_SECRET_KEY: use your tenant's secret key (Portal → Settings → API keys) and the API URL of your tenant's region (%w)", api, err)
+	case authsignal.IsStatus(err, 404):
+		return fmt.Errorf("%s does not look like Authsignal's Server API (it answered 404): set AUTHSIGNAL_API_URL to your region's URL, like %s (%w)", api, authsignal.DefaultBaseURL, err)
+	case errors.As(err, &apiErr) && apiErr.StatusCode < 500:
+		return fmt.Errorf("the Authsignal API at %s refused the start-up check: check AUTHSIGNAL_SECRET_KEY and AUTHSIGNAL_API_URL (%w)", api, err)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound, errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("cannot reach the Authsignal API at %s: check AUTHSIGNAL_API_URL and the network (%w)", api, err)
+	default:
+		log.Warn("the Authsignal API did not answer the start-up check; starting anyway, sign-ins fail until it does", "api", api, "err", err)
+		return nil
+	}
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"example.com/passwordless/auth/authsignal"
+)
+
+func TestLoadConfigWantsTheV1URL(t *testing.T) {
+	tests := []struct {
+		url, wantErr string
+	}{
+		{"https://eu.api.authsignal.com/v1", ""},
+		{"https://eu.api.authsignal.com/v1/", ""},
+		{"https://eu.api.authsignal.com", "AUTHSIGNAL_API_URL must end with /v1"},
+		{"https://eu.api.authsignal.com/v2", "AUTHSIGNAL_API_URL must end with /v1"},
+		{"eu.api.authsignal.com/v1", "AUTHSIGNAL_API_URL must be your region's Server API URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			env := map[string]string{"AUTHSIGNAL_SECRET_KEY": "key", "AUTHSIGNAL_API_URL": tt.url}
+			_, err := loadConfig(func(k string) string { return env[k] })
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("loadConfig: %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestStartupCheck(t *testing.T) {
+	answering := func(status int, body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			w.Write([]byte(body))
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/v1"
+	}
+	closed := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return "http://" + addr + "/v1"
+	}()
+	tests := []struct {
+		name, apiURL string
+		wantErr      string // "" = the start goes on
+		wantLog      string
+	}{
+		{"answers", answering(200, `{"isEnrolled":false}`), "", "Authsignal API answers"},
+		{"wrong key", answering(401, `{"error":"unauthorized","errorCode":"unauthorized","errorDescription":"The request is unauthorized."}`),
+			"refused AUTHSIGNAL_SECRET_KEY: use your tenant's secret key", ""},
+		{"not the Server API", answering(404, `{"message":"Not Found"}`), "does not look like Authsignal's Server API", ""},
+		{"unreachable", closed, "cannot reach the Authsignal API", ""},
+		{"down", answering(503, `{"message":"Service Unavailable"}`), "", "starting anyway"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logs, nil))
+			client := authsignal.New("secret-key", authsignal.WithBaseURL(tt.apiURL), authsignal.WithRetryBackoff(time.Millisecond))
+			err := checkAuthsignal(context.Background(), client, log)
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("check: %v, want %q", err, tt.wantErr)
+			}
+			if err != nil && (strings.Contains(err.Error(), "secret-key") || !strings.Contains(err.Error(), tt.apiURL)) {
+				t.Fatalf("the sentence must name the URL and never the key: %v", err)
+			}
+			if !strings.Contains(logs.String(), tt.wantLog) || (tt.wantLog != "" && !strings.Contains(logs.String(), tt.apiURL)) {
+				t.Fatalf("log %q, want %q with the API URL", logs.String(), tt.wantLog)
+			}
+		})
+	}
+}
+
+// A wrong key stops the whole program at start, before it listens.
+func TestRunStopsOnAWrongKey(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"error":"unauthorized","errorCode":"unauthorized","errorDescription":"The request is unauthorized."}`))
+	}))
+	defer srv.Close()
+	env := map[string]string{"AUTHSIGNAL_SECRET_KEY": "wrong", "AUTHSIGNAL_API_URL": srv.URL + "/v1", "DATA_DIR": t.TempDir(), "PORT": "0"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, nil, func(k string) string { return env[k] }, &out)
+	if err == nil || !strings.Contains(err.Error(), "refused AUTHSIGNAL_SECRET_KEY") {
+		t.Fatalf("run: %v, want the wrong key named", err)
+	}
+	if strings.Contains(out.String(), "app listening") {
+		t.Fatalf("the app listened despite the wrong key:\n%s", out.String())
+	}
+}
