@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/playwright-community/playwright-go"
+
+	"example.com/passwordless/auth/authsignal"
+	"example.com/passwordless/emulator"
 )
 
 // With the suite's rules (e2e/testdata/rules.json, the defaults plus one review rule):
@@ -140,6 +144,42 @@ func TestReviewApprovedSettledByCheckStatus(t *testing.T) {
 	b.expectBalance("$20,679.00")
 	b.expectWithdrawal("$4,321.00", "completed")
 	b.must(b.expect.Locator(b.button("Check status")).ToHaveCount(0), "nothing left to check")
+}
+
+// Scenario 15: a user Authsignal has no authenticator for (here: removed on the service
+// after sign-in) is answered ALLOW even for an amount the rules challenge. The app moves
+// no money on that answer, enrols the user again, and the next try is challenged.
+func TestUnenrolledUserIsChallengedAfterEnrolment(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	email := uniqueEmail(t)
+	b.signIn("Email", email)
+
+	api := authsignal.New(emulator.DevSecretKey, authsignal.WithBaseURL(suite.emulatorURL+"/v1"))
+	ctx := context.Background()
+	found, err := api.QueryUsers(ctx, authsignal.QueryUsersRequest{Email: email})
+	if err != nil || len(found.Users) != 1 {
+		t.Fatalf("the user on the emulator: %+v, %v", found, err)
+	}
+	userID := found.Users[0].UserID
+	auths, err := api.GetAuthenticators(ctx, userID)
+	if err != nil || len(auths) != 1 {
+		t.Fatalf("authenticators after sign-in: %+v, %v", auths, err)
+	}
+	if err := api.DeleteAuthenticator(ctx, userID, auths[0].UserAuthenticatorID); err != nil {
+		t.Fatal(err)
+	}
+
+	b.withdraw("1500")
+	b.expectPath("/account")
+	b.expectNotice("Nothing was taken: your account was not yet set up for security checks")
+	b.expectBalance(startBalance)
+	b.expectWithdrawal("$1,500.00", "failed")
+
+	b.withdraw("1500")
+	b.passChallenge(email)
+	b.expectNotice("Withdrawal completed")
+	b.expectBalance("$23,500.00")
 }
 
 // ---- the emulator's pre-built challenge page ----
