@@ -42,6 +42,10 @@ type Config struct {
 	SendsPerIP      int           // codes one IP address may ask for per SendWindow
 	SendsPerAddress int           // codes one email or phone number may receive per SendWindow
 	SendWindow      time.Duration
+	// GuessesPerAddress wrong codes for one email or phone number per GuessWindow, whatever
+	// the challenge, lock that address's sign-in until the oldest leaves the window.
+	GuessesPerAddress int
+	GuessWindow       time.Duration
 }
 
 // Deps are the app's collaborators, all injected so tests can use real ones in memory.
@@ -65,8 +69,9 @@ type server struct {
 	log            *slog.Logger
 	now            func() time.Time
 	rand           io.Reader
-	ipLimiter      *sendLimiter // code sends per client IP
-	addressLimiter *sendLimiter // code sends per email address or phone number
+	ipLimiter      *windowLimiter // code sends per client IP
+	addressLimiter *windowLimiter // code sends per email address or phone number
+	guessLimiter   *windowLimiter // wrong codes per email address or phone number
 	secureCookies  bool
 }
 
@@ -93,8 +98,9 @@ func New(cfg Config, deps Deps) (*fiber.App, error) {
 		log:            deps.Logger,
 		now:            deps.Now,
 		rand:           deps.Rand,
-		ipLimiter:      newSendLimiter(cfg.SendsPerIP, cfg.SendWindow, deps.Now),
-		addressLimiter: newSendLimiter(cfg.SendsPerAddress, cfg.SendWindow, deps.Now),
+		ipLimiter:      newWindowLimiter(cfg.SendsPerIP, cfg.SendWindow, deps.Now),
+		addressLimiter: newWindowLimiter(cfg.SendsPerAddress, cfg.SendWindow, deps.Now),
+		guessLimiter:   newWindowLimiter(cfg.GuessesPerAddress, cfg.GuessWindow, deps.Now),
 		secureCookies:  cfg.BaseURL.Scheme == "https",
 	}
 
@@ -109,6 +115,9 @@ func New(cfg Config, deps Deps) (*fiber.App, error) {
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		DisableStartupMessage: true,
+		// Strings from the request (forms, queries, headers, cookies) are copies, not views
+		// of a buffer Fiber reuses for the next request: the limiters keep them as keys.
+		Immutable: true,
 	})
 	s.routes(fiberApp, deps.Public)
 	return fiberApp, nil
@@ -132,6 +141,12 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.SendWindow <= 0 {
 		cfg.SendWindow = 10 * time.Minute
+	}
+	if cfg.GuessesPerAddress <= 0 {
+		cfg.GuessesPerAddress = 10
+	}
+	if cfg.GuessWindow <= 0 {
+		cfg.GuessWindow = time.Hour
 	}
 	return cfg
 }

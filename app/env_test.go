@@ -207,6 +207,7 @@ type response struct {
 	url      *url.URL
 	body     string
 	location string // the Location header when a redirect was not followed
+	header   http.Header
 }
 
 func (r response) text() string { return html.UnescapeString(r.body) }
@@ -219,7 +220,7 @@ func (b *browser) do(req *http.Request) response {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, url: resp.Request.URL, body: string(body), location: resp.Header.Get("Location")}
+	return response{status: resp.StatusCode, url: resp.Request.URL, body: string(body), location: resp.Header.Get("Location"), header: resp.Header}
 }
 
 func (b *browser) get(rawURL string) response {

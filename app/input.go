@@ -63,20 +63,25 @@ func normalizePhone(raw string) (string, error) {
 // arithmetic never gets near overflow.
 const maxAmountCents = 100_000_000_000 // 1 billion in currency units
 
-var amountPattern = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,2})?$`)
+// amountPattern accepts digits, or digits with thousands separators in groups of three
+// ("1,250"), and at most two decimals. "1,50" is not $150: a comma anywhere else is refused.
+var amountPattern = regexp.MustCompile(`^([0-9]{1,12}|[0-9]{1,3}(,[0-9]{3}){1,3})(\.[0-9]{1,2})?$`)
 
 // parseAmount turns what a person types ("250", "1,250.5", "$40.00") into integer cents.
 // Money is never held in floating point.
 func parseAmount(raw string) (int64, error) {
 	s := strings.TrimSpace(raw)
 	s = strings.TrimPrefix(s, "$")
-	s = strings.ReplaceAll(s, ",", "")
 	if s == "" {
 		return 0, errors.New("Enter an amount to withdraw.")
+	}
+	if strings.Contains(s, ",") && !amountPattern.MatchString(s) {
+		return 0, errors.New("Use commas only between groups of three digits, like 1,250.50, or leave them out.")
 	}
 	if !amountPattern.MatchString(s) {
 		return 0, errors.New("Enter an amount like 250 or 250.50 (at most two decimal places).")
 	}
+	s = strings.ReplaceAll(s, ",", "")
 	whole, frac, _ := strings.Cut(s, ".")
 	for len(frac) < 2 {
 		frac += "0"

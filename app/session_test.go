@@ -275,3 +275,26 @@ func TestUnknownPageAndOversizedForm(t *testing.T) {
 		t.Errorf("oversized form: status %d, want 413", resp.StatusCode)
 	}
 }
+
+// No page is kept by a browser or proxy cache: after sign-out the back button must not
+// show the balance, nor a shared computer's cache a code page. Static files may be cached.
+func TestPagesAreNotCached(t *testing.T) {
+	env := newTestEnv(t)
+	b := env.newBrowser()
+	email := uniqueEmail()
+	codePage := b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+	pages := map[string]response{"the code page": codePage}
+	b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, codePage.body)}, "code": {env.latestCode(email)}})
+	for _, path := range []string{"/account", "/signin", "/", "/no-such-page"} {
+		pages[path] = b.get(path)
+	}
+	for name, page := range pages {
+		if got := page.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", name, got)
+		}
+	}
+	css := b.get("/static/style.css")
+	if got := css.header.Get("Cache-Control"); css.status != http.StatusOK || !strings.Contains(got, "max-age") {
+		t.Errorf("static file: %d, Cache-Control %q", css.status, got)
+	}
+}

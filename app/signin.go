@@ -98,8 +98,12 @@ func (s *server) sendCode(c *fiber.Ctx) error {
 	if err != nil {
 		return s.renderSignIn(c, fiber.StatusBadRequest, form, err.Error(), "")
 	}
-	if !s.allowSend(c, recipient) {
-		return s.renderSignIn(c, fiber.StatusTooManyRequests, form, "Too many codes were requested. Wait a few minutes, then try again.", "")
+	if until, locked := s.guessLimiter.lockedUntil(recipient); locked {
+		return s.renderSignIn(c, fiber.StatusTooManyRequests, form, lockedMessage(until), "")
+	}
+	release, ok := s.reserveSend(c, recipient)
+	if !ok {
+		return s.renderSignIn(c, fiber.StatusTooManyRequests, form, tooManySendsMessage, "")
 	}
 
 	req := authsignal.ChallengeRequest{
@@ -116,6 +120,9 @@ func (s *server) sendCode(c *fiber.Ctx) error {
 		req.PhoneNumber = recipient
 	}
 	challenge, err := s.authsignal.Challenge(c.UserContext(), req)
+	if answeredWithError(err) {
+		release() // the service answered, and sent nothing
+	}
 	if err != nil {
 		status, msg := s.authsignalFailure(c, "send code", err)
 		return s.renderSignIn(c, status, form, msg, "")
@@ -164,12 +171,35 @@ func (s *server) pendingExpiry(expiresAtUnix int64) time.Time {
 	return limit
 }
 
-// allowSend applies the per-IP and per-recipient send limits.
-func (s *server) allowSend(c *fiber.Ctx, recipient string) bool {
-	if !s.ipLimiter.allow(c.IP()) {
-		return false
+const tooManySendsMessage = "Too many codes were requested. Wait a few minutes, then try again."
+
+// reserveSend takes one code from the IP's budget and the address's, or from neither (a
+// refusal by the address's limit costs the IP nothing), and returns how to give both back
+// when no code went out after all.
+func (s *server) reserveSend(c *fiber.Ctx, recipient string) (release func(), ok bool) {
+	ip := c.IP()
+	if !s.ipLimiter.reserve(ip) {
+		return nil, false
 	}
-	return s.addressLimiter.allow(recipient)
+	if !s.addressLimiter.reserve(recipient) {
+		s.ipLimiter.release(ip)
+		return nil, false
+	}
+	return func() { s.ipLimiter.release(ip); s.addressLimiter.release(recipient) }, true
+}
+
+// answeredWithError reports an error answer from Authsignal, as opposed to no answer (a
+// timeout or a broken connection), after which a code may still have gone out.
+func answeredWithError(err error) bool {
+	var apiErr *authsignal.Error
+	return errors.As(err, &apiErr)
+}
+
+// lockedMessage tells the person why the address is paused and until when, so that a lock
+// caused by someone else's guessing is never silent.
+func lockedMessage(until time.Time) string {
+	return "Too many wrong codes were entered for this address. For its safety, signing in with it is paused until " +
+		until.UTC().Format("15:04 UTC") + ". Nothing else is affected."
 }
 
 // loadPending finds the pending sign-in named by the signed cookie. ok is false when
@@ -244,6 +274,11 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 	if !sixDigits.MatchString(code) {
 		return s.renderCodePage(c, fiber.StatusUnprocessableEntity, pending, "Enter the 6-digit code from your message.", "")
 	}
+	// Guesses are counted per address across challenges and resends: a fresh code does not
+	// buy a fresh set of tries.
+	if until, locked := s.guessLimiter.lockedUntil(pending.Recipient); locked {
+		return s.renderCodePage(c, fiber.StatusTooManyRequests, pending, lockedMessage(until), "")
+	}
 
 	result, err := s.authsignal.Verify(ctx, authsignal.VerifyRequest{ChallengeID: pending.ChallengeID, VerificationCode: code})
 	if authsignal.IsStatus(err, fiber.StatusNotFound) {
@@ -254,6 +289,7 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 		return s.renderCodePage(c, status, pending, msg, "")
 	}
 	if !result.IsVerified {
+		s.guessLimiter.record(pending.Recipient)
 		if result.FailureReason == authsignal.FailureMaxAttemptsExceeded {
 			return s.restartSignIn(c, &pending, "too-many-attempts")
 		}
@@ -335,8 +371,12 @@ func (s *server) resendCode(c *fiber.Ctx) error {
 	if !ok {
 		return s.restartSignIn(c, nil, "signin-expired")
 	}
-	if !s.allowSend(c, pending.Recipient) {
-		return s.renderCodePage(c, fiber.StatusTooManyRequests, pending, "Too many codes were requested. Wait a few minutes, then try again.", "")
+	if until, locked := s.guessLimiter.lockedUntil(pending.Recipient); locked {
+		return s.renderCodePage(c, fiber.StatusTooManyRequests, pending, lockedMessage(until), "")
+	}
+	release, ok := s.reserveSend(c, pending.Recipient)
+	if !ok {
+		return s.renderCodePage(c, fiber.StatusTooManyRequests, pending, tooManySendsMessage, "")
 	}
 	method, _ := findMethod(pending.Method)
 	req := authsignal.ChallengeRequest{
@@ -354,6 +394,9 @@ func (s *server) resendCode(c *fiber.Ctx) error {
 		req.PhoneNumber = pending.Recipient
 	}
 	challenge, err := s.authsignal.Challenge(c.UserContext(), req)
+	if answeredWithError(err) {
+		release() // the service answered, and sent nothing
+	}
 	if authsignal.IsStatus(err, fiber.StatusNotFound) {
 		return s.restartSignIn(c, &pending, "code-expired")
 	}

@@ -27,6 +27,9 @@ func (s *server) render(c *fiber.Ctx, status int, name string, p page) error {
 	}
 	p.OutboxURL = s.cfg.OutboxURL
 	p.NoticeBad = p.Notice != "" && isBadOutcome(c.Query("notice"))
+	// Every page is someone's: a balance, a code page, a form with its CSRF token. None may
+	// be kept by a browser or a proxy (the back button after sign-out, a shared computer).
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Status(status)
 	return c.Render(name, p)
 }

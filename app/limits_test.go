@@ -1,0 +1,97 @@
+package app
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The per-address limit holds for every spelling of one address, interleaved with other
+// requests on the same connection: the limiter's keys must not alias the buffer the server
+// reuses for the next request on that connection (which the other address, of the same
+// length, overwrites).
+func TestSendLimitHoldsForEverySpelling(t *testing.T) {
+	env := newTestEnv(t)
+	local := "user-" + randomDigits(10)
+	spellings := []string{
+		local + "@example.com", strings.ToUpper(local) + "@EXAMPLE.COM", " " + local + "@Example.com ",
+		strings.ToUpper(local[:1]) + local[1:] + "@example.com",
+	}
+	b := env.newBrowser()
+	b.client.Transport = &http.Transport{MaxConnsPerHost: 1} // one connection, reused
+	token := csrfToken(t, b.get("/signin").body)
+	send := func(email string) {
+		b.post("/signin", url.Values{"_csrf": {token}, "method": {"email"}, "email": {email}})
+	}
+	for round := 0; round < 3; round++ {
+		for _, spelling := range spellings {
+			send(spelling)
+			send(uniqueEmail())
+		}
+	}
+	if n := len(env.messagesTo(local + "@example.com")); n != 5 {
+		t.Fatalf("%d codes sent to one address in its spellings, want exactly the limit of 5", n)
+	}
+}
+
+// A send the address's limit refuses costs the IP nothing; nor does one Authsignal refuses.
+func TestIPBudgetCountsOnlyCodesSent(t *testing.T) {
+	env := newTestEnv(t, withSendsPerIP(7))
+	b := env.newBrowser()
+	send := func(email string) response {
+		return b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+	}
+	email := uniqueEmail()
+	for i := 0; i < 6; i++ { // the sixth is refused by the address's limit of 5
+		send(email)
+	}
+	if page := send("someone@fail.example.com"); page.status != http.StatusServiceUnavailable { // the provider refuses it
+		t.Fatalf("failing recipient: status %d", page.status)
+	}
+	for i := 0; i < 2; i++ {
+		if page := send(uniqueEmail()); page.url.Path != "/signin/verify" {
+			t.Fatalf("send %d of the IP's last two: at %s (%d), want sent", i+1, page.url, page.status)
+		}
+	}
+	if page := send(uniqueEmail()); page.status != http.StatusTooManyRequests {
+		t.Fatalf("the IP's eighth code: status %d, want 429", page.status)
+	}
+}
+
+// Wrong codes are counted per address across challenges and resends: after 10 in an
+// hour, sign-in with that address is paused, and the page says until when.
+func TestGuessingHasACeilingAcrossResends(t *testing.T) {
+	env := newTestEnv(t)
+	email := uniqueEmail()
+	b := env.newBrowser()
+	page := b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+	wrongs := 0
+	for wrongs < 10 {
+		for i := 0; i < 4 && wrongs < 10; i++ { // under the app's 5 per pending sign-in
+			page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, page.body)}, "code": {wrongCode(env.latestCode(email))}})
+			wrongs++
+		}
+		if wrongs < 10 {
+			env.clock.Advance(3 * time.Minute) // stay under the send limit
+			page = b.submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+		}
+	}
+	page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, page.body)}, "code": {env.latestCode(email)}})
+	if page.status != http.StatusTooManyRequests || page.url.Path == "/account" {
+		t.Fatalf("the right code after 10 wrong ones: %d at %s, want refused", page.status, page.url)
+	}
+	mustContain(t, page, "signing in with it is paused until")
+	// A new code does not help, and says the same.
+	page = env.newBrowser().submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
+	if page.status != http.StatusTooManyRequests {
+		t.Fatalf("send while locked: %d", page.status)
+	}
+	mustContain(t, page, "paused until")
+	// Other addresses are not affected, and the lock ends with the hour.
+	env.newBrowser().signIn("email", uniqueEmail())
+	env.clock.Advance(time.Hour)
+	account := env.newBrowser().signIn("email", email)
+	mustContain(t, account, "Signed in as")
+}
