@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -366,7 +368,13 @@ func (c *crashClient) signedIn() error {
 // "challenge" (sent to the pre-built page), or the notice / status otherwise.
 func (c *crashClient) withdraw(csrf string, cents int64) (string, error) {
 	amount := fmt.Sprintf("%d.%02d", cents/100, cents%100)
-	status, loc, err := c.proc.PostForm(context.Background(), c.client, "/withdrawals", url.Values{"_csrf": {csrf}, "amount": {amount}})
+	// Each post is a new withdrawal, as if from a fresh form: its own id.
+	id := make([]byte, 16)
+	if _, err := crand.Read(id); err != nil {
+		return "", err
+	}
+	form := url.Values{"_csrf": {csrf}, "withdrawal_id": {hex.EncodeToString(id)}, "amount": {amount}}
+	status, loc, err := c.proc.PostForm(context.Background(), c.client, "/withdrawals", form)
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ type withdrawalRow struct {
 	Amount    string
 	State     string // what people read: completed, blocked, held for review, …
 	Held      bool   // offers "Check status"
+	Awaiting  bool   // offers "Cancel"
 	CreatedAt string
 }
 
@@ -48,6 +49,7 @@ func (s *server) renderAccount(c *fiber.Ctx, status int, errMsg, notice, amountI
 			Amount:    formatCents(w.AmountCents),
 			State:     stateLabel(w.State),
 			Held:      w.State == store.WithdrawalHeld,
+			Awaiting:  w.State == store.WithdrawalAwaitingChallenge,
 			CreatedAt: w.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"),
 		})
 	}
@@ -62,6 +64,8 @@ func (s *server) renderAccount(c *fiber.Ctx, status int, errMsg, notice, amountI
 			"Balance":     formatCents(account.BalanceCents),
 			"Withdrawals": rows,
 			"Amount":      amountInput,
+			// The next withdrawal's id, minted with the form: posting it twice is one withdrawal.
+			"WithdrawalID": s.randomID(16),
 		},
 	})
 }

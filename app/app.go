@@ -73,6 +73,8 @@ type server struct {
 	addressLimiter *windowLimiter // code sends per email address or phone number
 	guessLimiter   *windowLimiter // wrong codes per email address or phone number
 	secureCookies  bool
+	cookies        cookieNames
+	origin         string // scheme://host of BaseURL: what a same-site request's Origin is
 }
 
 // New builds the Fiber application with its middleware and routes.
@@ -102,6 +104,8 @@ func New(cfg Config, deps Deps) (*fiber.App, error) {
 		addressLimiter: newWindowLimiter(cfg.SendsPerAddress, cfg.SendWindow, deps.Now),
 		guessLimiter:   newWindowLimiter(cfg.GuessesPerAddress, cfg.GuessWindow, deps.Now),
 		secureCookies:  cfg.BaseURL.Scheme == "https",
+		cookies:        newCookieNames(cfg.BaseURL.Scheme == "https"),
+		origin:         cfg.BaseURL.Scheme + "://" + cfg.BaseURL.Host,
 	}
 
 	engine := html.NewFileSystem(http.FS(deps.Templates), ".html")

@@ -252,11 +252,11 @@ func (b *browser) abs(rawURL string) string {
 	return b.env.appURL + rawURL
 }
 
-var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+var csrfFieldRE = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 func csrfToken(t testing.TB, body string) string {
 	t.Helper()
-	m := csrfField.FindStringSubmatch(body)
+	m := csrfFieldRE.FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no CSRF token in page:\n%s", body)
 	}

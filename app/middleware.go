@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/csrf"
 	"github.com/gofiber/fiber/v2/middleware/helmet"
 
 	"example.com/passwordless/store"
 )
 
+// The cookies' names over http; cookieNames adds the prefixes over https.
 const (
 	sessionCookie = "session"
 	pendingCookie = "signin_pending"
@@ -23,7 +23,6 @@ const (
 	localUser     = "user"       // store.User of the signed-in visitor
 	localToken    = "sessionJWT" // the verified session token, for sign-out
 	localDevice   = "deviceID"
-	localCSRF     = "csrf"
 	localReqID    = "requestid"
 )
 
@@ -91,11 +90,11 @@ func hstsMaxAge(https bool) int {
 // deviceCookie gives each browser a stable random id, sent to Authsignal as deviceId so
 // rules can spot a new device.
 func (s *server) deviceCookie(c *fiber.Ctx) error {
-	id := c.Cookies(deviceCookie)
+	id := c.Cookies(s.cookies.device)
 	if len(id) != 32 || !isHex(id) {
 		id = s.randomID(16)
 		c.Cookie(&fiber.Cookie{
-			Name: deviceCookie, Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
+			Name: s.cookies.device, Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
 			HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode, Secure: s.secureCookies,
 		})
 	}
@@ -103,45 +102,21 @@ func (s *server) deviceCookie(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// csrf protects every form POST with a double-submit token: a cookie plus a hidden field
-// named _csrf that every form template renders.
-func (s *server) csrf() fiber.Handler {
-	name := "csrf"
-	if s.secureCookies {
-		name = "__Host-csrf" // the prefix pins the cookie to this host, path / and HTTPS
-	}
-	return csrf.New(csrf.Config{
-		KeyLookup:      "form:_csrf",
-		CookieName:     name,
-		CookieSecure:   s.secureCookies,
-		CookieHTTPOnly: true,
-		CookieSameSite: fiber.CookieSameSiteLaxMode,
-		CookiePath:     "/",
-		Expiration:     2 * time.Hour,
-		ContextKey:     localCSRF,
-		KeyGenerator:   func() string { return s.randomID(32) },
-		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			s.log.Warn("csrf check failed", "path", c.Path(), "reason", err.Error())
-			return s.renderError(c, fiber.StatusForbidden, "This form has expired or did not come from this site. Go back, reload the page and try again.")
-		},
-	})
-}
-
 // loadSession puts the signed-in user, if any, in the request's locals. A bad or revoked
 // cookie is simply cleared: the visitor is anonymous.
 func (s *server) loadSession(c *fiber.Ctx) error {
-	token := c.Cookies(sessionCookie)
+	token := c.Cookies(s.cookies.session)
 	if token == "" {
 		return c.Next()
 	}
 	claims, err := s.sessions.Verify(c.UserContext(), token)
 	if err != nil {
-		s.clearCookie(c, sessionCookie, "/")
+		s.clearCookie(c, s.cookies.session, "/")
 		return c.Next()
 	}
 	user, err := s.store.GetUser(c.UserContext(), claims.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		s.clearCookie(c, sessionCookie, "/")
+		s.clearCookie(c, s.cookies.session, "/")
 		return c.Next()
 	}
 	if err != nil {
@@ -167,7 +142,7 @@ func currentUser(c *fiber.Ctx) (store.User, bool) {
 
 func (s *server) setSessionCookie(c *fiber.Ctx, token string, expires time.Time) {
 	c.Cookie(&fiber.Cookie{
-		Name: sessionCookie, Value: token, Path: "/", Expires: expires,
+		Name: s.cookies.session, Value: token, Path: "/", Expires: expires,
 		HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode, Secure: s.secureCookies,
 	})
 }

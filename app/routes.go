@@ -19,7 +19,7 @@ func (s *server) routes(app *fiber.App, public fs.FS) {
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(public), MaxAge: 3600}))
 
 	app.Use(s.deviceCookie)
-	app.Use(s.csrf())
+	app.Use(s.csrfProtect)
 	app.Use(s.loadSession)
 
 	app.Get("/", s.home)
@@ -35,6 +35,7 @@ func (s *server) routes(app *fiber.App, public fs.FS) {
 	app.Post("/withdrawals", s.requireUser, s.withdraw)
 	app.Get("/withdrawals/callback", s.requireUser, s.withdrawalCallback)
 	app.Post("/withdrawals/:id/check", s.requireUser, s.checkWithdrawal)
+	app.Post("/withdrawals/:id/cancel", s.requireUser, s.cancelWithdrawal)
 
 	app.Use(s.notFound)
 }

@@ -211,7 +211,7 @@ func TestCookiesSecureOverHTTPS(t *testing.T) {
 		t.Errorf("Strict-Transport-Security = %q over https", hsts)
 	}
 
-	s := &server{secureCookies: true}
+	s := &server{secureCookies: true, cookies: newCookieNames(true)}
 	web := fiber.New()
 	web.Get("/", func(c *fiber.Ctx) error {
 		s.setSessionCookie(c, "token", time.Now().Add(time.Hour))
@@ -222,6 +222,9 @@ func TestCookiesSecureOverHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	session := strings.ToLower(resp.Header.Get("Set-Cookie"))
+	if !strings.HasPrefix(session, "__host-session=") {
+		t.Errorf("the session cookie should be __Host- prefixed over https: %q", session)
+	}
 	for _, attr := range []string{"secure", "httponly", "samesite=lax", "path=/"} {
 		if !strings.Contains(session, attr) {
 			t.Errorf("session cookie %q lacks %s over https", session, attr)

@@ -154,7 +154,7 @@ func (s *server) setPendingCookie(c *fiber.Ctx, pending store.PendingSignIn) err
 		return fmt.Errorf("sign pending sign-in: %w", err)
 	}
 	c.Cookie(&fiber.Cookie{
-		Name: pendingCookie, Value: signed, Path: "/signin", MaxAge: int(ttl.Seconds()),
+		Name: s.cookies.pending, Value: signed, Path: "/signin", MaxAge: int(ttl.Seconds()),
 		HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode, Secure: s.secureCookies,
 	})
 	return nil
@@ -205,7 +205,7 @@ func lockedMessage(until time.Time) string {
 // loadPending finds the pending sign-in named by the signed cookie. ok is false when
 // there is none, it is forged, or it has expired.
 func (s *server) loadPending(c *fiber.Ctx) (store.PendingSignIn, bool, error) {
-	signed := c.Cookies(pendingCookie)
+	signed := c.Cookies(s.cookies.pending)
 	if signed == "" {
 		return store.PendingSignIn{}, false, nil
 	}
@@ -231,7 +231,7 @@ func (s *server) restartSignIn(c *fiber.Ctx, pending *store.PendingSignIn, notic
 			return fmt.Errorf("delete pending sign-in: %w", err)
 		}
 	}
-	s.clearCookie(c, pendingCookie, "/signin")
+	s.clearCookie(c, s.cookies.pending, "/signin")
 	return c.Redirect("/signin?notice="+notice, fiber.StatusSeeOther)
 }
 
@@ -335,7 +335,8 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 	if err := s.store.DeletePendingSignIn(ctx, pending.ID); err != nil {
 		return fmt.Errorf("delete pending sign-in: %w", err)
 	}
-	s.clearCookie(c, pendingCookie, "/signin")
+	s.clearCookie(c, s.cookies.pending, "/signin")
+	s.clearCookie(c, s.cookies.csrf, "/") // a new nonce with the new session: none planted before sign-in survives it
 	s.setSessionCookie(c, token, expires)
 	s.log.Info("signed in", "user_id", user.ID, "method", pending.Method)
 	return c.Redirect("/account", fiber.StatusSeeOther)
@@ -425,7 +426,8 @@ func (s *server) signOut(c *fiber.Ctx) error {
 			return fmt.Errorf("revoke session: %w", err)
 		}
 	}
-	s.clearCookie(c, sessionCookie, "/")
+	s.clearCookie(c, s.cookies.session, "/")
+	s.clearCookie(c, s.cookies.csrf, "/")
 	return c.Redirect("/signin?notice=signed-out", fiber.StatusSeeOther)
 }
 

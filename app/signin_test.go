@@ -1,6 +1,7 @@
 package app
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -209,31 +210,62 @@ func TestCodePageWithoutPendingSignIn(t *testing.T) {
 	}
 }
 
-func TestCSRFRejected(t *testing.T) {
+func TestCSRF(t *testing.T) {
 	env := newTestEnv(t)
 	b := env.newBrowser()
-	b.get("/signin") // gets the CSRF cookie
+	token := csrfToken(t, b.get("/signin").body) // sets this browser's nonce cookie
+	other := csrfToken(t, env.newBrowser().get("/signin").body)
+	origin := env.appURL
 	tests := []struct {
-		name  string
-		token string
+		name    string
+		query   string // on the action URL
+		field   string // _csrf in the body
+		header  map[string]string
+		advance time.Duration
+		want    int
 	}{
-		{"missing", ""},
-		{"wrong", "not-the-token"},
+		{name: "in the form", field: token, want: http.StatusSeeOther},
+		{name: "in the header", header: map[string]string{"X-CSRF-Token": token}, want: http.StatusSeeOther},
+		{name: "same origin", field: token, header: map[string]string{"Origin": origin}, want: http.StatusSeeOther},
+		{name: "missing", want: http.StatusForbidden},
+		{name: "wrong", field: "not-the-token", want: http.StatusForbidden},
+		{name: "in the query string only", query: "?_csrf=" + url.QueryEscape(token), want: http.StatusForbidden},
+		{name: "another browser's token", field: other, want: http.StatusForbidden},
+		{name: "foreign origin, right token", field: token, header: map[string]string{"Origin": "http://evil.example"}, want: http.StatusForbidden},
+		{name: "null origin", field: token, header: map[string]string{"Origin": "null"}, want: http.StatusForbidden},
+		{name: "foreign referer", field: token, header: map[string]string{"Referer": "http://evil.example/page"}, want: http.StatusForbidden},
+		{name: "expired", field: token, advance: csrfTokenTTL + time.Minute, want: http.StatusForbidden}, // last: it moves the clock
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			env.clock.Advance(tt.advance)
 			email := uniqueEmail()
 			fields := url.Values{"method": {"email"}, "email": {email}}
-			if tt.token != "" {
-				fields.Set("_csrf", tt.token)
+			if tt.field != "" {
+				fields.Set("_csrf", tt.field)
 			}
-			page := b.post("/signin", fields)
-			if page.status != http.StatusForbidden {
-				t.Fatalf("status %d, want 403", page.status)
+			req, _ := http.NewRequest(http.MethodPost, env.appURL+"/signin"+tt.query, strings.NewReader(fields.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
 			}
-			mustContain(t, page, "This form has expired")
-			if len(env.messagesTo(email)) != 0 {
-				t.Fatal("a code was sent despite the CSRF failure")
+			client := &http.Client{Jar: b.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+			sent := len(env.messagesTo(email)) != 0
+			if tt.want == http.StatusForbidden {
+				if !strings.Contains(string(body), "This form has expired") || sent {
+					t.Fatalf("refused: page %q, code sent %v", body, sent)
+				}
+			} else if !sent {
+				t.Fatal("accepted but no code sent")
 			}
 		})
 	}
@@ -247,7 +279,7 @@ func TestSameAnswerForNewAndKnownEmail(t *testing.T) {
 	answer := func(email string) response {
 		page := env.newBrowser().submit("/signin", "/signin", url.Values{"method": {"email"}, "email": {email}})
 		page.body = strings.ReplaceAll(page.body, email, "EMAIL")
-		page.body = csrfField.ReplaceAllString(page.body, "CSRF")
+		page.body = csrfFieldRE.ReplaceAllString(page.body, "CSRF")
 		return page
 	}
 	a, b := answer(known), answer(uniqueEmail())

@@ -21,7 +21,11 @@ type page struct {
 // render writes a full page. Fiber renders into a buffer first, so a template error
 // never sends half a page.
 func (s *server) render(c *fiber.Ctx, status int, name string, p page) error {
-	p.CSRF, _ = c.Locals(localCSRF).(string)
+	token, err := s.csrfToken(c)
+	if err != nil {
+		return err
+	}
+	p.CSRF = token
 	if u, ok := currentUser(c); ok {
 		p.User = u
 	}
@@ -107,6 +111,12 @@ func noticeText(key string) string {
 		return "Review rejected: the withdrawal was not made"
 	case "insufficient-funds":
 		return "The withdrawal failed: your balance is too low"
+	case "withdrawal-failed":
+		return "Nothing was taken: this withdrawal did not go through"
+	case "withdrawal-checking":
+		return "This withdrawal is being checked: nothing has been taken yet, and it will be settled in a few minutes"
+	case "withdrawal-cancelled":
+		return "Withdrawal cancelled: nothing was taken"
 	case "check-enrolled":
 		return "Nothing was taken: your account was not yet set up for security checks. It is now; please make the withdrawal again"
 	case "check-unavailable":
@@ -123,7 +133,7 @@ func noticeFor(c *fiber.Ctx) string {
 func isBadOutcome(key string) bool {
 	switch key {
 	case "withdrawal-blocked", "challenge-failed", "review-rejected", "insufficient-funds", "not-yours", "invalid-token", "already-settled",
-		"check-enrolled", "check-unavailable":
+		"check-enrolled", "check-unavailable", "withdrawal-failed", "withdrawal-cancelled":
 		return true
 	}
 	return false

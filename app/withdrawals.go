@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -16,11 +17,21 @@ import (
 const withdrawalAction = "withdrawal"
 
 // withdraw records a pending withdrawal, asks Authsignal what to do with it and acts on
-// the answer. The withdrawal id is the action's idempotencyKey, which ties the later
-// callback to exactly this withdrawal.
+// the answer. The withdrawal's id comes with the form, minted when the page was rendered,
+// and is the action's idempotencyKey: it ties the later callback to exactly this
+// withdrawal, and a repeat of the same form (a double click) to its first outcome.
 func (s *server) withdraw(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	user, _ := currentUser(c)
+	id := c.FormValue("withdrawal_id")
+	if !isWithdrawalID(id) {
+		return s.renderAccount(c, fiber.StatusUnprocessableEntity, "This form is out of date. Please try again.", "", "")
+	}
+	if w, err := s.store.GetWithdrawal(ctx, id); err == nil {
+		return s.repeatedWithdrawal(c, user, w)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("load withdrawal: %w", err)
+	}
 	input := c.FormValue("amount")
 	amount, err := parseAmount(input)
 	if err != nil {
@@ -35,8 +46,15 @@ func (s *server) withdraw(c *fiber.Ctx) error {
 	}
 
 	now := s.now()
-	w := store.Withdrawal{ID: s.randomID(16), UserID: user.ID, AmountCents: amount, State: store.WithdrawalPending, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateWithdrawal(ctx, w); err != nil {
+	w := store.Withdrawal{ID: id, UserID: user.ID, AmountCents: amount, State: store.WithdrawalPending, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateWithdrawal(ctx, w); errors.Is(err, store.ErrExists) {
+		// The same form, posted at the same moment: the first post does the work.
+		first, err := s.store.GetWithdrawal(ctx, id)
+		if err != nil {
+			return fmt.Errorf("load withdrawal: %w", err)
+		}
+		return s.repeatedWithdrawal(c, user, first)
+	} else if err != nil {
 		return fmt.Errorf("record withdrawal: %w", err)
 	}
 
@@ -50,8 +68,15 @@ func (s *server) withdraw(c *fiber.Ctx) error {
 		PhoneNumber:    user.Phone,
 		Custom:         map[string]any{"amount": centsToUnits(amount)},
 	})
+	if err != nil && !answeredWithError(err) {
+		// No answer (a timeout, a broken connection): Authsignal may have recorded the
+		// action. The withdrawal stays pending and the reconciler settles it as Authsignal
+		// says (reconcile.go); nothing has moved meanwhile.
+		s.authsignalFailure(c, "track withdrawal", err)
+		return s.notify(c, "withdrawal-checking")
+	}
 	if err != nil {
-		// Nothing moved; close the withdrawal so it can't be completed later.
+		// Authsignal refused it: nothing moved; close the withdrawal so it can't be completed later.
 		if settleErr := s.settle(c, w.ID, store.WithdrawalPending, store.WithdrawalFailed, ""); settleErr != nil {
 			return settleErr
 		}
@@ -77,14 +102,58 @@ func (s *server) withdraw(c *fiber.Ctx) error {
 			_ = s.settle(c, w.ID, store.WithdrawalPending, store.WithdrawalFailed, tracked.State)
 			return fmt.Errorf("track returned an unusable challenge url")
 		}
-		if err := s.settle(c, w.ID, store.WithdrawalPending, store.WithdrawalAwaitingChallenge, tracked.State); err != nil {
-			return err
+		if err := s.store.AwaitChallenge(ctx, user.ID, w.ID, challengeURL.String(), tracked.State); err != nil {
+			return fmt.Errorf("await challenge: %w", err)
 		}
 		return c.Redirect(challengeURL.String(), fiber.StatusSeeOther)
 	default:
 		s.log.Warn("unexpected action state", "state", tracked.State)
 		return s.settleAndNotify(c, w.ID, store.WithdrawalPending, store.WithdrawalFailed, tracked.State, "challenge-failed")
 	}
+}
+
+// isWithdrawalID reports whether id has the form of the ids the account page mints.
+func isWithdrawalID(id string) bool { return len(id) == 32 && isHex(id) }
+
+// repeatPolls × repeatPoll bound how long a repeated form waits for its first post to get
+// Authsignal's answer, so a double click shows what the first click did.
+const (
+	repeatPolls = 60
+	repeatPoll  = 50 * time.Millisecond
+)
+
+// repeatedWithdrawal answers a form posted again (a double click, a reload of the POST)
+// with the outcome of the first post, and moves nothing.
+func (s *server) repeatedWithdrawal(c *fiber.Ctx, user store.User, w store.Withdrawal) error {
+	if w.UserID != user.ID {
+		return s.notify(c, "not-yours")
+	}
+	for i := 0; i < repeatPolls && w.State == store.WithdrawalPending; i++ {
+		select {
+		case <-c.UserContext().Done():
+			return c.UserContext().Err()
+		case <-time.After(repeatPoll):
+		}
+		var err error
+		if w, err = s.store.GetWithdrawal(c.UserContext(), w.ID); err != nil {
+			return fmt.Errorf("load withdrawal: %w", err)
+		}
+	}
+	switch w.State {
+	case store.WithdrawalCompleted:
+		return s.notify(c, "withdrawal-done")
+	case store.WithdrawalBlocked:
+		return s.notify(c, "withdrawal-blocked")
+	case store.WithdrawalHeld:
+		return s.notify(c, "withdrawal-held")
+	case store.WithdrawalFailed:
+		return s.notify(c, "withdrawal-failed")
+	case store.WithdrawalAwaitingChallenge:
+		if u, err := url.Parse(w.ChallengeURL); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+			return c.Redirect(u.String(), fiber.StatusSeeOther)
+		}
+	}
+	return s.notify(c, "withdrawal-checking")
 }
 
 // refuseUnenrolled closes a withdrawal that Authsignal allowed only because the user has no
@@ -203,6 +272,20 @@ func (s *server) checkWithdrawal(c *fiber.Ctx) error {
 	default:
 		return s.notify(c, "review-pending")
 	}
+}
+
+// cancelWithdrawal ends a withdrawal still awaiting its challenge, at its owner's request
+// (a challenge tab closed, a change of mind). A challenge completed later finds it settled.
+func (s *server) cancelWithdrawal(c *fiber.Ctx) error {
+	user, _ := currentUser(c)
+	w, err := s.store.GetWithdrawal(c.UserContext(), c.Params("id"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && w.UserID != user.ID) {
+		return s.notify(c, "not-yours")
+	}
+	if err != nil {
+		return fmt.Errorf("load withdrawal: %w", err)
+	}
+	return s.settleAndNotify(c, w.ID, store.WithdrawalAwaitingChallenge, store.WithdrawalFailed, w.AuthsignalState, "withdrawal-cancelled")
 }
 
 // complete moves the money: one conditional update from `from` to completed with the

@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net/http"
+	"regexp"
 	"net/url"
 	"strings"
 	"sync"
@@ -47,7 +50,7 @@ func (e *testEnv) withdrawals(userID string) []store.Withdrawal {
 func (b *browser) withdrawNoFollow(amount string) *http.Response {
 	b.env.t.Helper()
 	account := b.get("/account")
-	form := url.Values{"_csrf": {csrfToken(b.env.t, account.body)}, "amount": {amount}}
+	form := url.Values{"_csrf": {csrfToken(b.env.t, account.body)}, "withdrawal_id": {withdrawalID(b.env.t, account.body)}, "amount": {amount}}
 	client := &http.Client{Jar: b.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, _ := http.NewRequest(http.MethodPost, b.env.appURL+"/withdrawals", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -61,7 +64,20 @@ func (b *browser) withdrawNoFollow(amount string) *http.Response {
 
 func (b *browser) withdraw(amount string) response {
 	b.env.t.Helper()
-	return b.submit("/account", "/withdrawals", url.Values{"amount": {amount}})
+	account := b.get("/account")
+	return b.post("/withdrawals", url.Values{"_csrf": {csrfToken(b.env.t, account.body)}, "withdrawal_id": {withdrawalID(b.env.t, account.body)}, "amount": {amount}})
+}
+
+var withdrawalIDField = regexp.MustCompile(`name="withdrawal_id" value="([0-9a-f]{32})"`)
+
+// withdrawalID is the id the account page minted for its withdrawal form.
+func withdrawalID(t testing.TB, body string) string {
+	t.Helper()
+	m := withdrawalIDField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no withdrawal id in the page:\n%s", body)
+	}
+	return m[1]
 }
 
 func TestWithdrawalOutcomes(t *testing.T) {
@@ -289,7 +305,8 @@ func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			form := url.Values{"_csrf": {token}, "amount": {"1000"}}
+			// 50 different withdrawals (50 forms), each with its own id.
+			form := url.Values{"_csrf": {token}, "withdrawal_id": {randomHex(16)}, "amount": {"1000"}}
 			req, _ := http.NewRequest(http.MethodPost, env.appURL+"/withdrawals", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			if r, err := b.client.Do(req); err == nil {
@@ -329,4 +346,86 @@ func TestCancelledChallengeMarksWithdrawalFailed(t *testing.T) {
 	if got := env.withdrawals(user.ID)[0].State; got != store.WithdrawalFailed {
 		t.Fatalf("state %s, want failed", got)
 	}
+}
+
+// A double-clicked (or 50 times posted) form is one withdrawal: the same id moves money once,
+// and every repeat answers with the first post's outcome.
+func TestRepeatedWithdrawalFormMovesMoneyOnce(t *testing.T) {
+	tests := []struct {
+		name, amount string
+		wantState    store.WithdrawalState
+		wantBalance  int64
+		wantLocation string // prefix of where every post is sent
+	}{
+		{"allowed", "250", store.WithdrawalCompleted, 2_500_000 - 25_000, "/account?notice=withdrawal-done"},
+		{"challenged", "1500", store.WithdrawalAwaitingChallenge, 2_500_000, "/challenge?token="},
+		{"blocked", "20000", store.WithdrawalBlocked, 2_500_000, "/account?notice=withdrawal-blocked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t)
+			b, user := env.signedIn()
+			account := b.get("/account")
+			form := url.Values{"_csrf": {csrfToken(t, account.body)}, "withdrawal_id": {withdrawalID(t, account.body)}, "amount": {tt.amount}}
+			client := &http.Client{Jar: b.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			var wg sync.WaitGroup
+			locations := make(chan string, 50)
+			for range 50 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest(http.MethodPost, env.appURL+"/withdrawals", strings.NewReader(form.Encode()))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					resp, err := client.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					locations <- resp.Header.Get("Location")
+				}()
+			}
+			wg.Wait()
+			close(locations)
+			for loc := range locations {
+				if !strings.Contains(loc, tt.wantLocation) {
+					t.Errorf("a post was sent to %q, want the first outcome %q", loc, tt.wantLocation)
+				}
+			}
+			list := env.withdrawals(user.ID)
+			if len(list) != 1 || list[0].State != tt.wantState {
+				t.Fatalf("withdrawals %+v, want one %s", list, tt.wantState)
+			}
+			if got := env.balance(user.ID); got != tt.wantBalance {
+				t.Fatalf("balance %d, want %d", got, tt.wantBalance)
+			}
+		})
+	}
+	// The id of another user's withdrawal is refused, and changes nothing of theirs.
+	env := newTestEnv(t)
+	owner, ownerUser := env.signedIn()
+	owner.withdraw("250")
+	w := env.withdrawals(ownerUser.ID)[0]
+	other, otherUser := env.signedIn()
+	account := other.get("/account")
+	page := other.post("/withdrawals", url.Values{"_csrf": {csrfToken(t, account.body)}, "withdrawal_id": {w.ID}, "amount": {"100"}})
+	mustContain(t, page, "Nothing changed: that link is not valid for your account")
+	if len(env.withdrawals(otherUser.ID)) != 0 || env.balance(ownerUser.ID) != 2_500_000-25_000 {
+		t.Fatal("another user's withdrawal id moved money")
+	}
+	// A form without an id, or with a malformed one, records nothing.
+	for _, id := range []string{"", "not-hex", strings.Repeat("a", 31)} {
+		page := other.post("/withdrawals", url.Values{"_csrf": {csrfToken(t, account.body)}, "withdrawal_id": {id}, "amount": {"100"}})
+		if page.status != http.StatusUnprocessableEntity {
+			t.Fatalf("withdrawal id %q: status %d, want 422", id, page.status)
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
 }

@@ -45,6 +45,9 @@ var (
 	// ErrInsufficientFunds means completing a withdrawal would make the balance
 	// negative. Nothing was changed.
 	ErrInsufficientFunds = errors.New("insufficient funds")
+	// ErrExists means a row with that id is already there (a repeated form). Nothing was
+	// changed.
+	ErrExists = errors.New("already exists")
 )
 
 // dsnOptions are go-sqlite3 connection parameters (see the driver's sqlite3.go):

@@ -485,6 +485,38 @@ func TestWithdrawalsCreateList(t *testing.T) {
 			}
 		})
 	}
+	// A repeated id (the same form posted twice), even another user's, changes nothing.
+	for _, owner := range []string{a.ID, b.ID} {
+		if err := s.CreateWithdrawal(ctx, Withdrawal{ID: "w1", UserID: owner, AmountCents: 999}); !errors.Is(err, ErrExists) {
+			t.Errorf("CreateWithdrawal(w1 again) = %v, want ErrExists", err)
+		}
+	}
+	if w, _ := s.GetWithdrawal(ctx, "w1"); w.AmountCents != 100 || w.UserID != a.ID {
+		t.Errorf("w1 after repeats: %+v", w)
+	}
+}
+
+func TestAwaitChallenge(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openMemory(t)
+	a := mustUser(t, s, "a@example.com")
+	b := mustUser(t, s, "b@example.com")
+	if err := s.CreateWithdrawal(ctx, Withdrawal{ID: "w", UserID: a.ID, AmountCents: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AwaitChallenge(ctx, b.ID, "w", "https://mfa.example/?token=t", "CHALLENGE_REQUIRED"); !errors.Is(err, ErrNotSettleable) {
+		t.Fatalf("another user's: %v, want ErrNotSettleable", err)
+	}
+	if err := s.AwaitChallenge(ctx, a.ID, "w", "https://mfa.example/?token=t", "CHALLENGE_REQUIRED"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.GetWithdrawal(ctx, "w")
+	if err != nil || w.State != WithdrawalAwaitingChallenge || w.ChallengeURL != "https://mfa.example/?token=t" || w.AuthsignalState != "CHALLENGE_REQUIRED" {
+		t.Fatalf("after AwaitChallenge: %+v, %v", w, err)
+	}
+	if err := s.AwaitChallenge(ctx, a.ID, "w", "https://other", ""); !errors.Is(err, ErrNotSettleable) {
+		t.Fatalf("twice: %v, want ErrNotSettleable", err)
+	}
 }
 
 func TestSettleWithdrawal(t *testing.T) {

@@ -40,12 +40,14 @@ type Withdrawal struct {
 	AmountCents          int64
 	State                WithdrawalState
 	AuthsignalState      string
+	ChallengeURL         string // the pre-built UI it awaits, set by AwaitChallenge
 	CreatedAt, UpdatedAt time.Time
 }
 
 // CreateWithdrawal records a new withdrawal. ID, UserID and a positive
 // AmountCents are required; an empty State means pending; zero times mean now.
 // It may not be created completed: money moves only through SettleWithdrawal.
+// An id already taken (the same form posted twice) gives ErrExists.
 func (s *Store) CreateWithdrawal(ctx context.Context, w Withdrawal) error {
 	if w.ID == "" || w.UserID == "" {
 		return errors.New("create withdrawal: id and user id are required")
@@ -69,17 +71,41 @@ func (s *Store) CreateWithdrawal(ctx context.Context, w Withdrawal) error {
 	if w.UpdatedAt.IsZero() {
 		w.UpdatedAt = w.CreatedAt
 	}
-	_, err := s.db.ExecContext(ctx,
+	res, err := s.db.ExecContext(ctx,
 		`INSERT INTO withdrawals (id, user_id, amount_cents, state, authsignal_state, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
 		w.ID, w.UserID, w.AmountCents, string(w.State), w.AuthsignalState, toDB(w.CreatedAt), toDB(w.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("create withdrawal %s: %w", w.ID, err)
 	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("create withdrawal %s: %w", w.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("create withdrawal %s: %w", w.ID, ErrExists)
+	}
 	return nil
 }
 
-const withdrawalColumns = `id, user_id, amount_cents, state, authsignal_state, created_at, updated_at`
+// AwaitChallenge moves the user's pending withdrawal to awaiting_challenge, remembering
+// the pre-built UI's URL, in one conditional update (ErrNotSettleable when it is not
+// pending, or not the user's).
+func (s *Store) AwaitChallenge(ctx context.Context, userID, id, challengeURL, authsignalState string) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE withdrawals SET state = ?, challenge_url = ?, authsignal_state = ?, updated_at = ?
+		 WHERE id = ? AND user_id = ? AND state = ?`,
+		string(WithdrawalAwaitingChallenge), challengeURL, authsignalState, toDB(s.now()), id, userID, string(WithdrawalPending))
+	if err != nil {
+		return fmt.Errorf("await challenge of withdrawal %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("await challenge of withdrawal %s: %w", id, err)
+	} else if n == 0 {
+		return fmt.Errorf("await challenge of withdrawal %s: %w", id, ErrNotSettleable)
+	}
+	return nil
+}
+
+const withdrawalColumns = `id, user_id, amount_cents, state, authsignal_state, challenge_url, created_at, updated_at`
 
 // GetWithdrawal returns the withdrawal with this id, or ErrNotFound. It does
 // not check the owner: compare UserID before showing or acting on it.
@@ -211,7 +237,7 @@ func scanWithdrawal(r rowScanner) (Withdrawal, error) {
 	var w Withdrawal
 	var state string
 	var created, updated int64
-	if err := r.Scan(&w.ID, &w.UserID, &w.AmountCents, &state, &w.AuthsignalState, &created, &updated); err != nil {
+	if err := r.Scan(&w.ID, &w.UserID, &w.AmountCents, &state, &w.AuthsignalState, &w.ChallengeURL, &created, &updated); err != nil {
 		return Withdrawal{}, err
 	}
 	w.State = WithdrawalState(state)
