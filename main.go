@@ -194,6 +194,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 
+	// Withdrawals a crash or a lost answer left unsettled are settled as Authsignal says,
+	// at start and every minute.
+	reconciler := &app.Reconciler{Store: db, Authsignal: client, Logger: logger.With("component", "reconciler")}
+	reconcileCtx, stopReconciling := context.WithCancel(ctx)
+	defer stopReconciling()
+	go reconciler.Run(reconcileCtx, time.Minute)
+
 	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d (set PORT to use another): %w", cfg.Port, err)

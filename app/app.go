@@ -29,6 +29,7 @@ type Authsignal interface {
 	EnrollAuthenticator(ctx context.Context, userID string, req authsignal.EnrollAuthenticatorRequest) (*authsignal.EnrollAuthenticatorResponse, error)
 	Track(ctx context.Context, userID, action string, attrs authsignal.TrackAttributes) (*authsignal.TrackResponse, error)
 	GetAction(ctx context.Context, userID, action, idempotencyKey string) (*authsignal.Action, error)
+	GetUser(ctx context.Context, userID string) (*authsignal.User, error)
 	Validate(ctx context.Context, req authsignal.ValidateRequest) (*authsignal.ValidateResponse, error)
 }
 

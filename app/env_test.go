@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -69,6 +71,27 @@ type envSettings struct {
 	apiURL     string // where the app sends it; "" = the emulator
 	https      bool   // BASE_URL says https (as behind a TLS proxy); the test still talks plain http
 	wrap       func(Authsignal) Authsignal
+	front      func(emulatorURL string) string // a server between the app and the emulator
+	timeout    time.Duration                   // the Authsignal client's per-attempt timeout
+}
+
+// withSlowTrack puts a proxy before the emulator that answers track only after delay, and
+// gives the app a client timeout of timeout: track times out although the emulator acts.
+func withSlowTrack(delay, timeout time.Duration) envOption {
+	return func(s *envSettings) {
+		s.timeout = timeout
+		s.front = func(emulatorURL string) string {
+			target, _ := url.Parse(emulatorURL)
+			proxy := httputil.NewSingleHostReverseProxy(target)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				proxy.ServeHTTP(w, r)
+				if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/actions/") {
+					time.Sleep(delay) // the emulator has answered; the app has stopped waiting
+				}
+			}))
+			return srv.URL
+		}
+	}
 }
 
 // withAuthsignalWrapper puts wrap between the app and its Authsignal client, to make
@@ -140,13 +163,20 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	}
 	logs := &syncBuffer{}
 	apiKey, apiURL := testSecret, emulatorURL+"/v1"
+	if settings.front != nil {
+		apiURL = settings.front(emulatorURL) + "/v1"
+	}
 	if settings.apiKey != "" {
 		apiKey = settings.apiKey
 	}
 	if settings.apiURL != "" {
 		apiURL = settings.apiURL
 	}
-	var client Authsignal = authsignal.New(apiKey, authsignal.WithBaseURL(apiURL), authsignal.WithRetryBackoff(time.Millisecond))
+	httpClient := &http.Client{Timeout: authsignal.DefaultTimeout}
+	if settings.timeout > 0 {
+		httpClient.Timeout = settings.timeout
+	}
+	var client Authsignal = authsignal.New(apiKey, authsignal.WithBaseURL(apiURL), authsignal.WithRetryBackoff(time.Millisecond), authsignal.WithHTTPClient(httpClient))
 	if settings.wrap != nil {
 		client = settings.wrap(client)
 	}

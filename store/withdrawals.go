@@ -230,6 +230,33 @@ func (s *Store) SettleWithdrawal(ctx context.Context, userID, id string, from []
 	return nil
 }
 
+// StaleWithdrawals lists, oldest first and at most limit, the withdrawals still pending
+// since before pendingBefore or awaiting a challenge since before awaitingBefore: those a
+// crash or a lost answer left unsettled, for the reconciler.
+func (s *Store) StaleWithdrawals(ctx context.Context, pendingBefore, awaitingBefore time.Time, limit int) ([]Withdrawal, error) {
+	rows, err := s.reads.QueryContext(ctx,
+		`SELECT `+withdrawalColumns+` FROM withdrawals
+		 WHERE (state = ? AND updated_at < ?) OR (state = ? AND updated_at < ?)
+		 ORDER BY updated_at LIMIT ?`,
+		string(WithdrawalPending), toDB(pendingBefore), string(WithdrawalAwaitingChallenge), toDB(awaitingBefore), limit)
+	if err != nil {
+		return nil, fmt.Errorf("stale withdrawals: %w", err)
+	}
+	defer rows.Close()
+	var ws []Withdrawal
+	for rows.Next() {
+		w, err := scanWithdrawal(rows)
+		if err != nil {
+			return nil, fmt.Errorf("stale withdrawals: %w", err)
+		}
+		ws = append(ws, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("stale withdrawals: %w", err)
+	}
+	return ws, nil
+}
+
 // rowScanner is *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
 
