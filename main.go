@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -136,7 +137,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data folder: %w", err)
+		return fmt.Errorf("create the data folder DATA_DIR=%s: %w", cfg.DataDir, err)
+	}
+	if err := checkWritable(cfg.DataDir); err != nil {
+		return err
 	}
 	db, err := store.Open(ctx, filepath.Join(cfg.DataDir, "app.db"), time.Now)
 	if err != nil {
@@ -251,4 +255,18 @@ func checkAuthsignal(ctx context.Context, client *authsignal.Client, log *slog.L
 		log.Warn("the Authsignal API did not answer the start-up check; starting anyway, sign-ins fail until it does", "api", api, "err", err)
 		return nil
 	}
+}
+
+// checkWritable makes sure the data folder takes files, so that a read-only DATA_DIR is
+// named as such at start, not found by the first sign-in.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("the data folder DATA_DIR=%s is read-only: give the app a folder it can write to (set DATA_DIR), it keeps its databases and session key there", dir)
+	}
+	if err != nil {
+		return fmt.Errorf("the data folder DATA_DIR=%s cannot be written to: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

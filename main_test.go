@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -103,5 +106,44 @@ func TestRunStopsOnAWrongKey(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "app listening") {
 		t.Fatalf("the app listened despite the wrong key:\n%s", out.String())
+	}
+}
+
+// A read-only data folder and a damaged database stop the start with a sentence naming them.
+func TestStartupErrorsNameTheCause(t *testing.T) {
+	readOnly := t.TempDir()
+	if err := os.Chmod(readOnly, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(readOnly, 0o700) })
+	if checkWritable(readOnly) == nil { // root ignores permissions; sysfs refuses even root
+		readOnly = "/sys/kernel"
+		if _, err := os.Stat(readOnly); err != nil || checkWritable(readOnly) == nil {
+			t.Skip("no read-only folder to try here")
+		}
+	}
+	damaged := t.TempDir()
+	if err := os.WriteFile(filepath.Join(damaged, "app.db"), bytes.Repeat([]byte("not a database "), 500), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	damagedEmulator := t.TempDir()
+	if err := os.WriteFile(filepath.Join(damagedEmulator, "emulator.db"), bytes.Repeat([]byte("not a database "), 500), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, dataDir, want string }{
+		{"read-only DATA_DIR", readOnly, "is read-only"},
+		{"damaged app database", damaged, "app.db is damaged or not a SQLite database"},
+		{"damaged emulator database", damagedEmulator, "emulator.db is damaged or not a SQLite database"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"DATA_DIR": tt.dataDir, "PORT": "0", "EMULATOR_ADDR": "127.0.0.1:0"}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := run(ctx, nil, func(k string) string { return env[k] }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("run: %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // SQLite driver "sqlite3"
+	"github.com/mattn/go-sqlite3" // SQLite driver "sqlite3"
 
 	"example.com/passwordless/store/wal"
 )
@@ -52,9 +52,23 @@ func openDB(ctx context.Context, path string) (*sql.DB, *wal.Checkpointer, error
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
+	// A damaged file stops the start with a sentence, not requests with errors later.
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
+		if se := (sqlite3.Error{}); errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
+			return nil, nil, damagedDB(path, err.Error())
+		}
 		return nil, nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	if !memory {
+		var result string
+		if err := db.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&result); err != nil || result != "ok" {
+			db.Close()
+			if err != nil {
+				result = err.Error()
+			}
+			return nil, nil, damagedDB(path, result)
+		}
 	}
 	if err := migrate(ctx, db); err != nil {
 		db.Close()
@@ -69,6 +83,10 @@ func openDB(ctx context.Context, path string) (*sql.DB, *wal.Checkpointer, error
 		return nil, nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
 	return db, checkpoints, nil
+}
+
+func damagedDB(path, detail string) error {
+	return fmt.Errorf("the database %s is damaged or not a SQLite database (%s): restore it from a backup, or move it away to start with an empty one", path, detail)
 }
 
 // migrate applies the embedded migrations in file-name order, each once, each in a transaction.

@@ -26,7 +26,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
 	"example.com/passwordless/store/wal"
 )
@@ -141,7 +141,16 @@ func Open(ctx context.Context, path string, now func() time.Time, opts ...Option
 	}
 	if err := db.PingContext(ctx); err != nil {
 		s.Close()
+		if IsDamaged(err) {
+			return nil, damagedError(path, err.Error())
+		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if !memory {
+		if err := quickCheck(ctx, db, path); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
@@ -155,6 +164,31 @@ func Open(ctx context.Context, path string, now func() time.Time, opts ...Option
 		}
 	}
 	return s, nil
+}
+
+// quickCheck runs SQLite's quick integrity check, so that a damaged database file (a disk
+// fault, a half-copied backup, not a database at all) stops the start with a sentence
+// instead of failing requests later.
+func quickCheck(ctx context.Context, db *sql.DB, path string) error {
+	var result string
+	err := db.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&result)
+	if err == nil && result == "ok" {
+		return nil
+	}
+	if err != nil {
+		result = err.Error()
+	}
+	return damagedError(path, result)
+}
+
+// IsDamaged reports whether err is SQLite finding a file that is not a database or is corrupt.
+func IsDamaged(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt)
+}
+
+func damagedError(path, detail string) error {
+	return fmt.Errorf("the database %s is damaged or not a SQLite database (%s): restore it from a backup, or move it away to start with an empty one", path, detail)
 }
 
 // Close closes the database.
