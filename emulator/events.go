@@ -29,6 +29,8 @@ const (
 	streamWriteTimeout = 30 * time.Second
 	// reconnectDelayMS is the "retry:" hint: how soon EventSource reconnects after a drop.
 	reconnectDelayMS = 2000
+	// maxStreams caps the open streams: each holds a connection, a goroutine and a buffer.
+	maxStreams = 100
 )
 
 // outboxHub fans committed outbox messages out to the open streams.
@@ -107,16 +109,23 @@ func (h *outboxHub) publishLocked(m Message) {
 	}
 }
 
-// subscribe opens a stream; ok is false once the hub is closed.
-func (h *outboxHub) subscribe(f messageFilter) (s *subscriber, ok bool) {
+// errStreamsFull refuses a stream beyond maxStreams.
+var errStreamsFull = &apiError{Status: http.StatusTooManyRequests, Code: codeTooManyRequests,
+	Description: fmt.Sprintf("Too many open event streams (at most %d); close some and retry.", maxStreams)}
+
+// subscribe opens a stream: an error once the hub is closed or maxStreams are open.
+func (h *outboxHub) subscribe(f messageFilter) (*subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, false
+		return nil, internalError(http.StatusServiceUnavailable, "The emulator is shutting down.")
 	}
-	s = &subscriber{filter: f, ch: make(chan Message, subscriberBuffer)}
+	if len(h.subs) >= maxStreams {
+		return nil, errStreamsFull
+	}
+	s := &subscriber{filter: f, ch: make(chan Message, subscriberBuffer)}
 	h.subs[s] = struct{}{}
-	return s, true
+	return s, nil
 }
 
 func (h *outboxHub) unsubscribe(s *subscriber) {
@@ -170,9 +179,9 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) {
 		after, replay = n, true
 		break
 	}
-	sub, ok := e.outbox.subscribe(f)
-	if !ok {
-		e.writeAPIError(w, internalError(http.StatusServiceUnavailable, "The emulator is shutting down."))
+	sub, err := e.outbox.subscribe(f)
+	if err != nil {
+		e.writeErr(w, r, err)
 		return
 	}
 	defer e.outbox.unsubscribe(sub)

@@ -276,9 +276,9 @@ func TestEventsSurviveServerTimeouts(t *testing.T) {
 // A subscriber that stops reading is dropped rather than blocking senders.
 func TestEventsSlowSubscriberDropped(t *testing.T) {
 	env := newEnv(t)
-	sub, ok := env.emu.outbox.subscribe(messageFilter{})
-	if !ok {
-		t.Fatal("subscribe refused")
+	sub, err := env.emu.outbox.subscribe(messageFilter{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -563,5 +563,29 @@ func BenchmarkSendAtCap(b *testing.B) {
 	b.StopTimer()
 	if n := len(env.messages("")); n != env.emu.messageCap {
 		b.Fatalf("%d messages kept, want %d", n, env.emu.messageCap)
+	}
+}
+
+// At most maxStreams streams are open at once; a closed one frees its place.
+func TestEventsStreamCap(t *testing.T) {
+	env := newEnv(t)
+	var subs []*subscriber
+	for range maxStreams {
+		s, err := env.emu.outbox.subscribe(messageFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	status, raw, _ := env.do("GET", "/emulator/events", nil, "")
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	wantError(t, status, m, http.StatusTooManyRequests, "too_many_requests")
+	env.emu.outbox.unsubscribe(subs[0])
+	if _, err := env.emu.outbox.subscribe(messageFilter{}); err != nil {
+		t.Fatalf("after one closed: %v", err)
+	}
+	if n, _ := env.emu.outbox.counts(); n != maxStreams {
+		t.Fatalf("%d streams held, want %d", n, maxStreams)
 	}
 }

@@ -92,7 +92,7 @@ func (e *Emulator) routes() http.Handler {
 		}
 	}
 	mux.Handle("/v1/", e.requireAPIKey(e.jsonFallback(api)))
-	return e.recoverer(securityHeaders(e.jsonFallback(mux)))
+	return e.recoverer(securityHeaders(e.guardLocal(e.jsonFallback(mux))))
 }
 
 func (e *Emulator) handleHealthz(w http.ResponseWriter, r *http.Request) {
