@@ -2,62 +2,10 @@ package app
 
 import (
 	"errors"
-	"net/mail"
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
 )
-
-// e164 is the international phone format Authsignal requires: "+", a country code that
-// does not start with 0, and up to 15 digits in all.
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
-// normalizeEmail trims and lower-cases an address and checks it is a bare address
-// ("a@b.example", not "Name <a@b.example>") with a dotted domain.
-func normalizeEmail(raw string) (string, error) {
-	email := strings.ToLower(strings.TrimSpace(raw))
-	if email == "" {
-		return "", errors.New("Enter your email address.")
-	}
-	if strings.IndexFunc(email, invisible) >= 0 {
-		return "", errors.New("Enter a valid email address, like name@example.com.")
-	}
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || len(email) > 254 {
-		return "", errors.New("Enter a valid email address, like name@example.com.")
-	}
-	domain := email[strings.LastIndexByte(email, '@')+1:]
-	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
-		return "", errors.New("Enter a valid email address, like name@example.com.")
-	}
-	return email, nil
-}
-
-// invisible reports control and formatting characters (such as right-to-left overrides),
-// which make an address look like another one.
-func invisible(r rune) bool {
-	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
-}
-
-// normalizePhone removes the spaces, dashes, dots and brackets people type and checks
-// the rest is E.164.
-func normalizePhone(raw string) (string, error) {
-	phone := strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '-', '.', '(', ')':
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(raw))
-	if phone == "" {
-		return "", errors.New("Enter your phone number.")
-	}
-	if !e164.MatchString(phone) {
-		return "", errors.New("Enter the phone number in international format, starting with + and the country code, like +14155550123.")
-	}
-	return phone, nil
-}
 
 // maxAmountCents caps what a form may ask for, far above any balance, so that the
 // arithmetic never gets near overflow.

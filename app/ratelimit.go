@@ -14,30 +14,36 @@ type windowLimiter struct {
 	now    func() time.Time
 	window time.Duration
 	max    int
-	events map[string][]time.Time
+	events map[string][]event
+}
+
+// event is one counted event; tag, when set, lets record count a repeat only once.
+type event struct {
+	at  time.Time
+	tag string
 }
 
 // sweepAbove bounds memory: past this many keys, keys with no recent events are dropped.
 const sweepAbove = 10_000
 
 func newWindowLimiter(max int, window time.Duration, now func() time.Time) *windowLimiter {
-	return &windowLimiter{now: now, window: window, max: max, events: make(map[string][]time.Time)}
+	return &windowLimiter{now: now, window: window, max: max, events: make(map[string][]event)}
 }
 
 // recent drops key's events older than the window and returns the rest. l.mu is held.
-func (l *windowLimiter) recent(key string, now time.Time) []time.Time {
+func (l *windowLimiter) recent(key string, now time.Time) []event {
 	cutoff := now.Add(-l.window)
 	if len(l.events) > sweepAbove {
-		for k, times := range l.events {
-			if len(times) == 0 || !times[len(times)-1].After(cutoff) {
+		for k, evs := range l.events {
+			if len(evs) == 0 || !evs[len(evs)-1].at.After(cutoff) {
 				delete(l.events, k)
 			}
 		}
 	}
 	kept := l.events[key][:0]
-	for _, at := range l.events[key] {
-		if at.After(cutoff) {
-			kept = append(kept, at)
+	for _, ev := range l.events[key] {
+		if ev.at.After(cutoff) {
+			kept = append(kept, ev)
 		}
 	}
 	if len(kept) == 0 {
@@ -57,7 +63,7 @@ func (l *windowLimiter) reserve(key string) bool {
 	if len(l.recent(key, now)) >= l.max {
 		return false
 	}
-	l.events[key] = append(l.events[key], now)
+	l.events[key] = append(l.events[key], event{at: now})
 	return true
 }
 
@@ -65,18 +71,23 @@ func (l *windowLimiter) reserve(key string) bool {
 func (l *windowLimiter) release(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if times := l.events[key]; len(times) > 0 {
-		l.events[key] = times[:len(times)-1]
+	if evs := l.events[key]; len(evs) > 0 {
+		l.events[key] = evs[:len(evs)-1]
 	}
 }
 
-// record counts an event for key whatever the limit (a wrong code happened).
-func (l *windowLimiter) record(key string) {
+// record counts an event for key whatever the limit (a wrong code happened), once per tag
+// within the window: the same wrong code sent twice (a double click) is one guess.
+func (l *windowLimiter) record(key, tag string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.recent(key, now)
-	l.events[key] = append(l.events[key], now)
+	for _, ev := range l.recent(key, now) {
+		if tag != "" && ev.tag == tag {
+			return
+		}
+	}
+	l.events[key] = append(l.events[key], event{at: now, tag: tag})
 }
 
 // lockedUntil reports whether key is at its limit, and when its oldest counted event
@@ -84,9 +95,9 @@ func (l *windowLimiter) record(key string) {
 func (l *windowLimiter) lockedUntil(key string) (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	times := l.recent(key, l.now())
-	if len(times) < l.max {
+	evs := l.recent(key, l.now())
+	if len(evs) < l.max {
 		return time.Time{}, false
 	}
-	return times[len(times)-l.max].Add(l.window), true
+	return evs[len(evs)-l.max].at.Add(l.window), true
 }

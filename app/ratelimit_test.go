@@ -41,7 +41,8 @@ func TestWindowLimiterLock(t *testing.T) {
 		if _, locked := l.lockedUntil("a"); locked {
 			t.Fatalf("locked after %d events", i)
 		}
-		l.record("a")
+		l.record("a", fmt.Sprint("code", i))
+		l.record("a", fmt.Sprint("code", i)) // the same one again counts once
 		clock.Advance(10 * time.Minute)
 	}
 	until, locked := l.lockedUntil("a")

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"regexp"
@@ -289,7 +290,10 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 		return s.renderCodePage(c, status, pending, msg, "")
 	}
 	if !result.IsVerified {
-		s.guessLimiter.record(pending.Recipient)
+		// Counted once per distinct code: resending the same one (a double click, or the
+		// right code again after a concurrent submission used it) is not another guess.
+		sum := sha256.Sum256([]byte(code)) // no code is kept in memory, wrong or not
+		s.guessLimiter.record(pending.Recipient, string(sum[:]))
 		if result.FailureReason == authsignal.FailureMaxAttemptsExceeded {
 			return s.restartSignIn(c, &pending, "too-many-attempts")
 		}

@@ -63,7 +63,8 @@ func TestSignInInvalidInputSendsNothing(t *testing.T) {
 		{"email without dot", url.Values{"method": {"email"}, "email": {"ann@localhost"}}, "Enter a valid email address"},
 		{"phone without plus", url.Values{"method": {"sms"}, "phone": {"4155550123"}}, "international format"},
 		{"phone with letters", url.Values{"method": {"whatsapp"}, "phone": {"+1555CALLME"}}, "international format"},
-		{"phone too long", url.Values{"method": {"sms"}, "phone": {"+1234567890123456"}}, "international format"},
+		{"phone too long", url.Values{"method": {"sms"}, "phone": {"+1234567890123456"}}, "cannot exist"},
+		{"phone with a lookalike letter", url.Values{"method": {"sms"}, "phone": {"+1415555O123"}}, "international format"},
 		{"unknown method", url.Values{"method": {"pigeon"}, "email": {"ann@example.com"}}, "Choose how to receive your code"},
 		{"unicode email", url.Values{"method": {"email"}, "email": {"änn@exämple.com\u202e"}}, "Enter a valid email address"},
 	}
