@@ -28,6 +28,7 @@ import (
 	"example.com/passwordless/auth"
 	"example.com/passwordless/auth/authsignal"
 	"example.com/passwordless/emulator"
+	"example.com/passwordless/internal/listener"
 	"example.com/passwordless/public"
 	"example.com/passwordless/store"
 	"example.com/passwordless/templates"
@@ -54,6 +55,8 @@ type config struct {
 	EmulatorAddr   string
 	EmulatorRules  string
 	SendLimitPerIP int
+	MaxConns       int // open connections the app holds at most
+	MaxConnsPerIP  int // of them from one address; 0 = no per-address cap (behind a proxy)
 	LogLevel       slog.Level
 }
 
@@ -105,6 +108,22 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("SEND_LIMIT_PER_IP must be a positive number"))
 		}
 		cfg.SendLimitPerIP = n
+	}
+	cfg.MaxConns = defaultMaxConns()
+	if v := getenv("MAX_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("MAX_CONNS must be a positive number of connections"))
+		}
+		cfg.MaxConns = n
+	}
+	cfg.MaxConnsPerIP = 64
+	if v := getenv("MAX_CONNS_PER_IP"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("MAX_CONNS_PER_IP must be a number of connections, or 0 for no per-address cap (behind a proxy)"))
+		}
+		cfg.MaxConnsPerIP = n
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(envOr(getenv, "LOG_LEVEL", "INFO"))); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL must be DEBUG, INFO, WARN or ERROR"))
@@ -205,13 +224,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer stopReconciling()
 	go reconciler.Run(reconcileCtx, time.Minute)
 
-	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d (set PORT to use another): %w", cfg.Port, err)
 	}
+	// A flood of connections waits instead of taking the process down: at most MaxConns
+	// open, MaxConnsPerIP of them from one address, and out of descriptors it backs off.
+	web.Server().MaxConnsPerIP = cfg.MaxConnsPerIP
+	ln = listener.New(ln, cfg.MaxConns, logger.With("component", "listener"))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.Listener(listener) }()
-	logger.Info("app listening", "url", cfg.BaseURL.String(), "addr", listener.Addr().String())
+	go func() { serveErr <- web.Listener(ln) }()
+	logger.Info("app listening", "url", cfg.BaseURL.String(), "addr", ln.Addr().String())
 
 	select {
 	case err := <-serveErr:
@@ -269,4 +292,14 @@ func checkWritable(dir string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// defaultMaxConns leaves room under the process's descriptor limit for the databases, the
+// emulator and the outgoing calls, so that a flood is refused by the cap, not by the kernel.
+func defaultMaxConns() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 256 {
+		return 64
+	}
+	return int(min(lim.Cur-128, 10_000))
 }

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"example.com/passwordless/internal/listener"
 	"example.com/passwordless/store/wal"
 )
 
@@ -72,6 +73,9 @@ type Config struct {
 	SeedFile       string            // JSON users, authenticators, rules, testRecipients (seed.example.json)
 	TestRecipients map[string]string // email or E.164 → fixed 6-digit code; others get random codes
 }
+
+// maxConns caps the emulator's open connections (a development tool: a few clients).
+const maxConns = 256
 
 // DefaultMessageCap is how many outbox messages are kept unless configured otherwise.
 const DefaultMessageCap = 10_000
@@ -210,6 +214,8 @@ func (e *Emulator) Start(addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("emulator: listen %s: %w", addr, err)
 	}
+	// A flood waits instead of taking the process (and, embedded, the app) down.
+	ln = listener.New(ln, maxConns, e.log)
 	baseURL := "http://" + ln.Addr().String()
 	if e.publicURL == "" {
 		e.publicURL = baseURL

@@ -203,6 +203,16 @@ func (p *Process) waitHealthy(ctx context.Context, url string) error {
 	}
 }
 
+// Exited reports whether the process has ended, and how.
+func (p *Process) Exited() (bool, error) {
+	select {
+	case <-p.exited:
+		return true, p.waitErr
+	default:
+		return false, nil
+	}
+}
+
 // Pid is the process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
