@@ -25,6 +25,7 @@ func TestPagesRefuseOtherHostsAndCrossSiteWrites(t *testing.T) {
 		{name: "health for any prober", method: "GET", path: "/healthz", host: "emulator-svc", want: 200},
 		{name: "reset from another site", method: "POST", path: "/emulator/reset", origin: "http://evil.example", want: 403},
 		{name: "reset from its own page", method: "POST", path: "/emulator/reset", origin: self, want: 200},
+		{name: "reset from an opaque origin", method: "POST", path: "/emulator/reset", origin: "null", want: 403},
 		{name: "reset by a tool (no Origin)", method: "POST", path: "/emulator/reset", want: 200},
 		{name: "clock from another site", method: "POST", path: "/emulator/clock", origin: "http://evil.example", contentType: "application/json", body: `{"advance":"1m"}`, want: 403},
 		{name: "clock as text/plain", method: "POST", path: "/emulator/clock", contentType: "text/plain", body: `{"advance":"1m"}`, want: 415},

@@ -205,7 +205,10 @@ func securityHeaders(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		// same-origin: no Referer (with the page's token in its URL) ever leaves for the app,
+		// while the pages' own form posts keep their Origin, which guardLocal checks
+		// (no-referrer would make browsers send "Origin: null" on them).
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'")
 		// Set before routing, so 404s, 405s, /v1 errors and panics carry it too.
 		h.Set(versionHeader, buildVersion())
