@@ -21,7 +21,8 @@ build:
 test: lint unit e2e
 
 unit: sdk-deps
-	$(GO) test -race -count=1 ./app/... ./auth/... ./store/... ./emulator/... ./e2e/loadgen/... .
+	$(GO) test -race -count=1 ./app/... ./auth/... ./store/... ./emulator/... ./e2e/loadgen/... ./internal/... .
+	$(GO) test -count=1 -run 'TestAnonymousTrafficKeepsMemoryFlat' -v .
 
 ## sdk-deps: the official Authsignal Node SDK that the emulator's tests run (npm ci, pinned by its lock file)
 NODE_SDK := emulator/testdata/node

@@ -46,6 +46,9 @@ func TestAnonymousTrafficKeepsMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping 300,000 requests to the built binary")
 	}
+	if raceEnabled {
+		t.Skip("under -race the client is several times slower; make unit runs this test without it")
+	}
 	dir := t.TempDir()
 	logs := &lockedBuffer{}
 	p, err := appserver.Start(context.Background(), testBinary(t), appserver.Options{
