@@ -101,30 +101,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		errs = append(errs, fmt.Errorf("EMULATOR_ADDR must be host:port, like 127.0.0.1:4000"))
 	}
 
-	cfg.SendLimitPerIP = 20
-	if v := getenv("SEND_LIMIT_PER_IP"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("SEND_LIMIT_PER_IP must be a positive number"))
-		}
-		cfg.SendLimitPerIP = n
-	}
-	cfg.MaxConns = defaultMaxConns()
-	if v := getenv("MAX_CONNS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("MAX_CONNS must be a positive number of connections"))
-		}
-		cfg.MaxConns = n
-	}
-	cfg.MaxConnsPerIP = 64
-	if v := getenv("MAX_CONNS_PER_IP"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			errs = append(errs, fmt.Errorf("MAX_CONNS_PER_IP must be a number of connections, or 0 for no per-address cap (behind a proxy)"))
-		}
-		cfg.MaxConnsPerIP = n
-	}
+	cfg.SendLimitPerIP = envInt(getenv, "SEND_LIMIT_PER_IP", 20, 1, &errs, "SEND_LIMIT_PER_IP must be a positive number")
+	cfg.MaxConns = envInt(getenv, "MAX_CONNS", defaultMaxConns(), 1, &errs, "MAX_CONNS must be a positive number of connections")
+	cfg.MaxConnsPerIP = envInt(getenv, "MAX_CONNS_PER_IP", 64, 0, &errs,
+		"MAX_CONNS_PER_IP must be a number of connections, or 0 for no per-address cap (behind a proxy)")
 	if err := cfg.LogLevel.UnmarshalText([]byte(envOr(getenv, "LOG_LEVEL", "INFO"))); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL must be DEBUG, INFO, WARN or ERROR"))
 	}
@@ -132,6 +112,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return config{}, fmt.Errorf("invalid configuration:\n  %w", errors.Join(errs...))
 	}
 	return cfg, nil
+}
+
+// envInt reads a whole-number setting: fallback when unset; below least or not a number, it
+// adds the sentence problem to errs.
+func envInt(getenv func(string) string, key string, fallback, least int, errs *[]error, problem string) int {
+	v := getenv(key)
+	if v == "" {
+		return fallback
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least {
+		*errs = append(*errs, errors.New(problem))
+	}
+	return n
 }
 
 func envOr(getenv func(string) string, key, fallback string) string {

@@ -147,3 +147,28 @@ func TestStartupErrorsNameTheCause(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadConfigNumbers(t *testing.T) {
+	tests := []struct{ key, value, wantErr string }{
+		{"SEND_LIMIT_PER_IP", "0", "SEND_LIMIT_PER_IP must be a positive number"},
+		{"SEND_LIMIT_PER_IP", "many", "SEND_LIMIT_PER_IP must be a positive number"},
+		{"MAX_CONNS", "0", "MAX_CONNS must be a positive number"},
+		{"MAX_CONNS_PER_IP", "-1", "MAX_CONNS_PER_IP must be a number of connections, or 0"},
+		{"MAX_CONNS_PER_IP", "0", ""},
+		{"MAX_CONNS", "500", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			cfg, err := loadConfig(func(k string) string { return map[string]string{tt.key: tt.value}[k] })
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("loadConfig: %v, want %q", err, tt.wantErr)
+			}
+			if err == nil && tt.key == "MAX_CONNS" && cfg.MaxConns != 500 {
+				t.Fatalf("MaxConns %d", cfg.MaxConns)
+			}
+		})
+	}
+	if cfg, err := loadConfig(func(string) string { return "" }); err != nil || cfg.MaxConnsPerIP != 64 || cfg.SendLimitPerIP != 20 || cfg.MaxConns < 64 {
+		t.Fatalf("defaults: %+v, %v", cfg, err)
+	}
+}
