@@ -47,6 +47,9 @@ type Config struct {
 	// the challenge, lock that address's sign-in until the oldest leaves the window.
 	GuessesPerAddress int
 	GuessWindow       time.Duration
+	// ReadTimeout bounds reading one request, headers included, so a slow client (a
+	// slowloris) cannot hold a connection; IdleTimeout bounds a keep-alive connection's wait.
+	ReadTimeout, IdleTimeout time.Duration
 }
 
 // Deps are the app's collaborators, all injected so tests can use real ones in memory.
@@ -116,9 +119,9 @@ func New(cfg Config, deps Deps) (*fiber.App, error) {
 		ViewsLayout:           "layouts/main",
 		ErrorHandler:          s.handleError,
 		BodyLimit:             64 * 1024, // forms here are tiny; larger bodies get 413
-		ReadTimeout:           10 * time.Second,
+		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          10 * time.Second,
-		IdleTimeout:           60 * time.Second,
+		IdleTimeout:           cfg.IdleTimeout,
 		DisableStartupMessage: true,
 		// Strings from the request (forms, queries, headers, cookies) are copies, not views
 		// of a buffer Fiber reuses for the next request: the limiters keep them as keys.
@@ -152,6 +155,12 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.GuessWindow <= 0 {
 		cfg.GuessWindow = time.Hour
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
 	}
 	return cfg
 }

@@ -65,15 +65,19 @@ const testSecret = "test-secret-key"
 type envOption func(*envSettings)
 
 type envSettings struct {
-	rules      string // rules file contents; "" = the emulator's defaults
-	sendsPerIP int
-	apiKey     string // the key the app sends; "" = the emulator's
-	apiURL     string // where the app sends it; "" = the emulator
-	https      bool   // BASE_URL says https (as behind a TLS proxy); the test still talks plain http
-	wrap       func(Authsignal) Authsignal
-	front      func(emulatorURL string) string // a server between the app and the emulator
-	timeout    time.Duration                   // the Authsignal client's per-attempt timeout
+	rules       string // rules file contents; "" = the emulator's defaults
+	sendsPerIP  int
+	apiKey      string // the key the app sends; "" = the emulator's
+	apiURL      string // where the app sends it; "" = the emulator
+	https       bool   // BASE_URL says https (as behind a TLS proxy); the test still talks plain http
+	wrap        func(Authsignal) Authsignal
+	front       func(emulatorURL string) string // a server between the app and the emulator
+	timeout     time.Duration                   // the Authsignal client's per-attempt timeout
+	connTimeout time.Duration                   // the app's read and idle timeouts
 }
+
+// withConnTimeouts shortens the app's ReadTimeout and IdleTimeout.
+func withConnTimeouts(d time.Duration) envOption { return func(s *envSettings) { s.connTimeout = d } }
 
 // withSlowTrack puts a proxy before the emulator that answers track only after delay, and
 // gives the app a client timeout of timeout: track times out although the emulator acts.
@@ -180,7 +184,8 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	if settings.wrap != nil {
 		client = settings.wrap(client)
 	}
-	web, err := New(Config{BaseURL: base, OutboxURL: emulatorURL + "/outbox", SendsPerIP: settings.sendsPerIP}, Deps{
+	web, err := New(Config{BaseURL: base, OutboxURL: emulatorURL + "/outbox", SendsPerIP: settings.sendsPerIP,
+		ReadTimeout: settings.connTimeout, IdleTimeout: settings.connTimeout}, Deps{
 		Store:      db,
 		Sessions:   sessions,
 		Authsignal: client,

@@ -2,6 +2,8 @@ package app
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -99,4 +101,32 @@ func TestGuessingHasACeilingAcrossResends(t *testing.T) {
 	env.clock.Advance(time.Hour)
 	account := env.newBrowser().signIn("email", email)
 	mustContain(t, account, "Signed in as")
+}
+
+// A client that sends half a request, or nothing after one, is cut off: it cannot hold a
+// connection (and its descriptor) for long.
+func TestSlowAndIdleConnectionsAreClosed(t *testing.T) {
+	env := newTestEnv(t, withConnTimeouts(300*time.Millisecond))
+	addr := strings.TrimPrefix(env.appURL, "http://")
+	for _, tt := range []struct{ name, send string }{
+		{"slow headers", "GET /signin HTTP/1.1\r\nHost: x\r\n"},
+		{"idle after a request", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write([]byte(tt.send))
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			start := time.Now()
+			if _, err := io.Copy(io.Discard, c); err != nil {
+				t.Fatalf("the connection was not closed by the server: %v", err)
+			}
+			if waited := time.Since(start); waited > 3*time.Second {
+				t.Fatalf("closed after %s, want about the 300 ms timeout", waited)
+			}
+		})
+	}
 }
