@@ -198,7 +198,12 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 		t.Fatal(err)
 	}
 	go web.Listener(listener)
-	t.Cleanup(func() { web.Shutdown() })
+	t.Cleanup(func() {
+		// Shutdown waits for open connections to end; the test clients' keep-alive ones
+		// would only end by the server's idle timeout, so they are closed first.
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		web.ShutdownWithTimeout(5 * time.Second)
+	})
 	return &testEnv{t: t, appURL: appURL, emulatorURL: emulatorURL, store: db, clock: clock, logs: logs}
 }
 

@@ -23,7 +23,9 @@ func TestSendLimitHoldsForEverySpelling(t *testing.T) {
 		strings.ToUpper(local[:1]) + local[1:] + "@example.com",
 	}
 	b := env.newBrowser()
-	b.client.Transport = &http.Transport{MaxConnsPerHost: 1} // one connection, reused
+	oneConn := &http.Transport{MaxConnsPerHost: 1} // one connection, reused
+	defer oneConn.CloseIdleConnections()
+	b.client.Transport = oneConn
 	token := csrfToken(t, b.get("/signin").body)
 	send := func(email string) {
 		b.post("/signin", url.Values{"_csrf": {token}, "method": {"email"}, "email": {email}})
