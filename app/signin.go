@@ -313,7 +313,12 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 		return s.renderCodePage(c, fiber.StatusUnprocessableEntity, pending, wrongCodeMessage, "")
 	}
 
-	user, err := s.findOrCreateUser(ctx, pending, result)
+	if !verifiedAddressMatches(pending, result) {
+		// Authsignal vouched for another address than this sign-in's: sign in nobody.
+		s.log.Error("verified address does not match the pending sign-in", "request_id", c.Locals(localReqID), "method", pending.Method)
+		return s.restartSignIn(c, &pending, "signin-mismatch")
+	}
+	user, err := s.findOrCreateUser(ctx, pending)
 	if err != nil {
 		return err
 	}
@@ -349,18 +354,20 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 // wrongCodeMessage answers CODE_INVALID_OR_EXPIRED, which covers both.
 const wrongCodeMessage = "That code didn't work: it is incorrect or has expired. Check it and try again, or send a new code."
 
-// findOrCreateUser keys the user on what Authsignal verified, and only if it is the
-// address this sign-in started with.
-func (s *server) findOrCreateUser(ctx context.Context, pending store.PendingSignIn, result *authsignal.VerifyResponse) (store.User, error) {
+// verifiedAddressMatches reports whether the address Authsignal says it verified, when it
+// names one, is the one this sign-in sent the code to.
+func verifiedAddressMatches(pending store.PendingSignIn, result *authsignal.VerifyResponse) bool {
 	if pending.Method == "email" {
-		if result.Email != "" && !strings.EqualFold(result.Email, pending.Recipient) {
-			return store.User{}, fmt.Errorf("verified email does not match the pending sign-in")
-		}
+		return result.Email == "" || strings.EqualFold(result.Email, pending.Recipient)
+	}
+	return result.PhoneNumber == "" || result.PhoneNumber == pending.Recipient
+}
+
+// findOrCreateUser keys the user on the address this sign-in verified.
+func (s *server) findOrCreateUser(ctx context.Context, pending store.PendingSignIn) (store.User, error) {
+	if pending.Method == "email" {
 		user, _, err := s.store.FindOrCreateUserByEmail(ctx, pending.Recipient)
 		return user, err
-	}
-	if result.PhoneNumber != "" && result.PhoneNumber != pending.Recipient {
-		return store.User{}, fmt.Errorf("verified phone number does not match the pending sign-in")
 	}
 	user, _, err := s.store.FindOrCreateUserByPhone(ctx, pending.Recipient)
 	return user, err

@@ -87,6 +87,8 @@ func noticeText(key string) string {
 		return "Too many attempts with that code. Ask for a new one."
 	case "signin-expired":
 		return "Your sign-in took too long. Start again."
+	case "signin-mismatch":
+		return "We couldn't confirm that address with the sign-in service. Start again."
 	case "withdrawal-done":
 		return "Withdrawal completed"
 	case "withdrawal-blocked":
@@ -142,7 +144,7 @@ func isBadOutcome(key string) bool {
 // isProblem tells the notices that report a failure: they are shown as alerts.
 func isProblem(key string) bool {
 	switch key {
-	case "code-expired", "too-many-attempts", "signin-expired":
+	case "code-expired", "too-many-attempts", "signin-expired", "signin-mismatch":
 		return true
 	}
 	return false

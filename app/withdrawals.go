@@ -58,16 +58,7 @@ func (s *server) withdraw(c *fiber.Ctx) error {
 		return fmt.Errorf("record withdrawal: %w", err)
 	}
 
-	tracked, err := s.authsignal.Track(ctx, user.ID, withdrawalAction, authsignal.TrackAttributes{
-		IdempotencyKey: w.ID,
-		RedirectURL:    s.cfg.BaseURL.JoinPath("/withdrawals/callback").String(),
-		IPAddress:      c.IP(),
-		UserAgent:      c.Get(fiber.HeaderUserAgent),
-		DeviceID:       deviceID(c),
-		Email:          user.Email,
-		PhoneNumber:    user.Phone,
-		Custom:         map[string]any{"amount": centsToUnits(amount)},
-	})
+	tracked, err := s.trackStepUp(c, user, withdrawalAction, w.ID, "/withdrawals/callback", map[string]any{"amount": centsToUnits(amount)})
 	if err != nil && !answeredWithError(err) {
 		// No answer (a timeout, a broken connection): Authsignal may have recorded the
 		// action. The withdrawal stays pending and the reconciler settles it as Authsignal
@@ -76,7 +67,8 @@ func (s *server) withdraw(c *fiber.Ctx) error {
 		return s.notify(c, "withdrawal-checking")
 	}
 	if err != nil {
-		// Authsignal refused it: nothing moved; close the withdrawal so it can't be completed later.
+		// Authsignal refused it, or answered nothing usable: nothing moved; close the
+		// withdrawal so it can't be completed later.
 		if settleErr := s.settle(c, w.ID, store.WithdrawalPending, store.WithdrawalFailed, ""); settleErr != nil {
 			return settleErr
 		}
@@ -84,30 +76,21 @@ func (s *server) withdraw(c *fiber.Ctx) error {
 		return s.renderAccount(c, status, "We couldn't check this withdrawal with our security service, so nothing was taken. Please try again in a moment.", "", input)
 	}
 
-	switch tracked.State {
-	case authsignal.StateAllow:
-		if !tracked.IsEnrolled {
-			// Authsignal allows any action of a user with no authenticator, even one its
-			// rules would challenge; so money never moves on that answer.
-			return s.refuseUnenrolled(c, user, w.ID, tracked.State)
-		}
+	switch tracked.Verdict {
+	case verdictAllow:
 		return s.complete(c, w.ID, store.WithdrawalPending, tracked.State, "withdrawal-done")
-	case authsignal.StateBlock:
+	case verdictUnenrolled:
+		return s.refuseUnenrolled(c, user, w.ID, tracked.State)
+	case verdictBlock:
 		return s.settleAndNotify(c, w.ID, store.WithdrawalPending, store.WithdrawalBlocked, tracked.State, "withdrawal-blocked")
-	case authsignal.StateReviewRequired:
+	case verdictReview:
 		return s.settleAndNotify(c, w.ID, store.WithdrawalPending, store.WithdrawalHeld, tracked.State, "withdrawal-held")
-	case authsignal.StateChallengeRequired:
-		challengeURL, err := url.Parse(tracked.URL)
-		if err != nil || (challengeURL.Scheme != "https" && challengeURL.Scheme != "http") || challengeURL.Host == "" {
-			_ = s.settle(c, w.ID, store.WithdrawalPending, store.WithdrawalFailed, tracked.State)
-			return fmt.Errorf("track returned an unusable challenge url")
-		}
-		if err := s.store.AwaitChallenge(ctx, user.ID, w.ID, challengeURL.String(), tracked.State); err != nil {
+	case verdictChallenge:
+		if err := s.store.AwaitChallenge(ctx, user.ID, w.ID, tracked.ChallengeURL, tracked.State); err != nil {
 			return fmt.Errorf("await challenge: %w", err)
 		}
-		return c.Redirect(challengeURL.String(), fiber.StatusSeeOther)
+		return c.Redirect(tracked.ChallengeURL, fiber.StatusSeeOther)
 	default:
-		s.log.Warn("unexpected action state", "state", tracked.State)
 		return s.settleAndNotify(c, w.ID, store.WithdrawalPending, store.WithdrawalFailed, tracked.State, "challenge-failed")
 	}
 }
@@ -195,52 +178,30 @@ func signInAddress(user store.User) (signInMethod, string) {
 // URL is only trusted after Authsignal validates it, and the money moves only for the
 // signed-in user's own withdrawal that is still awaiting this challenge.
 func (s *server) withdrawalCallback(c *fiber.Ctx) error {
-	ctx := c.UserContext()
 	user, _ := currentUser(c)
-	token := c.Query("token")
-	if token == "" || len(token) > 4096 {
-		return s.notify(c, "invalid-token")
-	}
-	result, err := s.authsignal.Validate(ctx, authsignal.ValidateRequest{Token: token, UserID: user.ID, Action: withdrawalAction})
-	if authsignal.IsStatus(err, fiber.StatusBadRequest) || authsignal.IsStatus(err, fiber.StatusNotFound) {
-		return s.notify(c, "invalid-token")
-	}
+	v, notice, err := s.validateStepUp(c, user, withdrawalAction)
 	if err != nil {
 		status, _ := s.authsignalFailure(c, "validate challenge", err)
 		return s.renderAccount(c, status, "We couldn't confirm the challenge right now. Nothing was taken; try the link again in a moment.", "", "")
 	}
-	// A token that is not genuine (forged, expired, another user's) names no action. A
-	// genuine one names its action whatever its state; isValid is true only once the
-	// challenge succeeded.
-	if result.State == "" || result.IdempotencyKey == "" {
-		return s.notify(c, "invalid-token")
+	if notice != "" {
+		return s.notify(c, notice)
 	}
-	action := result.Action
-	if action == "" {
-		action = result.ActionCode
-	}
-	if result.UserID != user.ID || action != withdrawalAction {
-		return s.notify(c, "not-yours")
-	}
-	w, err := s.store.GetWithdrawal(ctx, result.IdempotencyKey)
+	w, err := s.store.GetWithdrawal(c.UserContext(), v.ID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && w.UserID != user.ID) {
 		return s.notify(c, "not-yours")
 	}
 	if err != nil {
 		return fmt.Errorf("load withdrawal: %w", err)
 	}
-
 	switch {
-	case result.IsValid && result.State == authsignal.StateChallengeSucceeded:
-		return s.complete(c, w.ID, store.WithdrawalAwaitingChallenge, result.State, "withdrawal-done")
-	case result.State == authsignal.StateChallengeFailed, result.State == authsignal.StateChallengeRequired:
-		// Back from the pre-built UI without success: failed, or cancelled (which may
-		// leave the action still CHALLENGE_REQUIRED). Either way this withdrawal is over.
-		return s.settleAndNotify(c, w.ID, store.WithdrawalAwaitingChallenge, store.WithdrawalFailed, result.State, "challenge-failed")
+	case v.Succeeded:
+		return s.complete(c, w.ID, store.WithdrawalAwaitingChallenge, v.State, "withdrawal-done")
+	case v.Failed:
+		return s.settleAndNotify(c, w.ID, store.WithdrawalAwaitingChallenge, store.WithdrawalFailed, v.State, "challenge-failed")
+	case w.State != store.WithdrawalAwaitingChallenge:
+		return s.notify(c, "already-settled")
 	default:
-		if w.State != store.WithdrawalAwaitingChallenge {
-			return s.notify(c, "already-settled")
-		}
 		return s.notify(c, "challenge-pending")
 	}
 }
