@@ -132,3 +132,15 @@ func (s *server) validateStepUp(c *fiber.Ctx, user store.User, action string) (v
 		Failed:    res.State == authsignal.StateChallengeFailed || res.State == authsignal.StateChallengeRequired,
 	}, "", nil
 }
+
+// enrolForNextTime enrols the address the user signs in with, after Authsignal allowed an
+// action only because it could not challenge them (verdictUnenrolled), so that the next
+// try gets the rules' real answer. The operation itself is refused either way.
+func (s *server) enrolForNextTime(c *fiber.Ctx, user store.User) error {
+	method, recipient := signInAddress(user)
+	if err := s.ensureEnrolled(c.UserContext(), user.ID, method, recipient); err != nil {
+		s.log.Warn("authsignal call failed", "call", "enroll authenticator", "request_id", c.Locals(localReqID), "user_id", user.ID, "err", err)
+		return err
+	}
+	return nil
+}

@@ -149,9 +149,7 @@ func (s *server) refuseUnenrolled(c *fiber.Ctx, user store.User, id, authsignalS
 		}
 		return err
 	}
-	method, recipient := signInAddress(user)
-	if err := s.ensureEnrolled(c.UserContext(), user.ID, method, recipient); err != nil {
-		s.log.Warn("authsignal call failed", "call", "enroll authenticator", "request_id", c.Locals(localReqID), "user_id", user.ID, "err", err)
+	if err := s.enrolForNextTime(c, user); err != nil {
 		return s.notify(c, "check-unavailable")
 	}
 	return s.notify(c, "check-enrolled")
