@@ -135,7 +135,10 @@ func applyMigration(ctx context.Context, db *sql.DB, name, body string) error {
 
 // inTx runs fn in one (immediate) transaction and commits when fn returns nil.
 func (e *Emulator) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := e.db.BeginTx(ctx, nil)
+	// Not the request's context: database/sql closes the connection of a transaction whose
+	// context is cancelled (a client gone mid-request), and for ":memory:" the connection is
+	// the database. The statements still see the request's context and end early.
+	tx, err := e.db.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -104,7 +104,7 @@ func (e *Emulator) handleHealthz(w http.ResponseWriter, r *http.Request) {
 // transaction holds it, and a probe should report that rather than queue behind it.
 const readyTimeout = time.Second
 
-// handleReadyz is 200 "ready" when the database answers a trivial query in time, else
+// handleReadyz is 200 "ready" when the database answers a query on its schema in time, else
 // 503 (closed, busy or failing), so orchestrators and test harnesses can wait on it.
 func (e *Emulator) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
@@ -112,7 +112,9 @@ func (e *Emulator) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	var one int
-	if err := e.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+	// A query on the schema, not SELECT 1: an empty replacement of an in-memory database
+	// answers SELECT 1 but has lost every table.
+	if err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&one); err != nil {
 		e.log.Warn("readiness check failed", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("database unavailable"))
