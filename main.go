@@ -166,7 +166,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("session key: %w", err)
 	}
 	sessions := auth.NewSessions(db, auth.SessionConfig{
-		Key: key, Issuer: "passwordless-sample", Audience: "passwordless-sample-web", TTL: 12 * time.Hour,
+		Key: key, Issuer: "passwordless-sample", Audience: "passwordless-sample-web", TTL: auth.DefaultSessionTTL,
 	})
 
 	apiURL, secret, outboxURL := cfg.AuthsignalURL, cfg.AuthsignalKey, ""

@@ -37,7 +37,6 @@ type Authsignal interface {
 type Config struct {
 	BaseURL         *url.URL      // public address of the app, e.g. http://localhost:3000
 	OutboxURL       string        // the emulator's outbox page, shown on every page when set
-	SessionTTL      time.Duration // lifetime of a sign-in session
 	PendingTTL      time.Duration // lifetime of a pending sign-in when Authsignal gives no code expiry
 	MaxCodeAttempts int           // wrong codes the app allows per pending sign-in (Authsignal has its own limit)
 	SendsPerIP      int           // codes one IP address may ask for per SendWindow
@@ -132,9 +131,6 @@ func New(cfg Config, deps Deps) (*fiber.App, error) {
 }
 
 func withDefaults(cfg Config) Config {
-	if cfg.SessionTTL <= 0 {
-		cfg.SessionTTL = 12 * time.Hour
-	}
 	if cfg.PendingTTL <= 0 {
 		cfg.PendingTTL = 15 * time.Minute
 	}

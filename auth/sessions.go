@@ -19,14 +19,11 @@ import (
 	"example.com/passwordless/store"
 )
 
-// SessionCookieName is the name of the cookie holding the session token.
-const SessionCookieName = "session"
-
 // Defaults used when SessionConfig leaves a field empty.
 const (
 	DefaultIssuer     = "passwordless"
 	DefaultAudience   = "passwordless-session"
-	DefaultSessionTTL = 24 * time.Hour
+	DefaultSessionTTL = 12 * time.Hour
 )
 
 // MinKeyLen is the shortest HMAC key accepted: 32 bytes, the output size of

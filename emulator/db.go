@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net/url"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3" // SQLite driver "sqlite3"
@@ -186,10 +185,6 @@ func nullableMS(v sql.NullInt64) string {
 		return ""
 	}
 	return isoTime(fromMS(v.Int64))
-}
-
-func isUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
 var errNotFound = errors.New("not found")

@@ -115,8 +115,6 @@ func runLoad(ctx context.Context, o options, name, unit string, newOp func(clien
 	return result{name: name, unit: unit, lat: lat, elapsed: elapsed, errs: errs, firstEr: firstErr}
 }
 
-func sortDurations(d []time.Duration) { slices.Sort(d) }
-
 // runOpenLoop starts do at a fixed rate, whatever the answers: an open-loop load, as
 // independent visitors make it. A slow answer does not delay the next start, and each
 // latency is counted from the operation's scheduled start, so time spent waiting in

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -323,7 +324,7 @@ func printReport(out io.Writer, o options, ceiling float64, results []result, st
 	var startMedian time.Duration
 	if len(starts) > 0 {
 		sorted := append([]time.Duration(nil), starts...)
-		sortDurations(sorted)
+		slices.Sort(sorted)
 		startMedian = sorted[len(sorted)/2]
 		fmt.Fprintf(out, "| start to first 200 | — | %s (median) | %s (max) | — | exec of the binary to the first 200 from /healthz; %d starts, each with a fresh DATA_DIR |\n",
 			fmtDur(startMedian), fmtDur(sorted[len(sorted)-1]), len(starts))
