@@ -198,12 +198,12 @@ func TestCallbackTokenOfAnotherUserChangesNothing(t *testing.T) {
 
 	victimResp := victim.withdrawNoFollow("3000")
 	victimCallback := env.passChallengeWithoutFollowing(victim, victimResp.Header.Get("Location"), victimUser.Email)
-	attackerResp := attacker.withdrawNoFollow("3000")
-	_ = attackerResp
+	attacker.withdrawNoFollow("3000")
 
-	// The attacker replays the victim's callback in their own session.
+	// The attacker replays the victim's callback in their own session: Authsignal, asked
+	// with the attacker's userId, does not vouch for it.
 	page := attacker.get(victimCallback)
-	mustContain(t, page, "Nothing changed")
+	mustContain(t, page, "Nothing changed: that link is invalid or has expired")
 	if env.balance(attackerUser.ID) != 2_500_000 || env.balance(victimUser.ID) != 2_500_000 {
 		t.Fatal("a token of another user moved money")
 	}
@@ -223,7 +223,7 @@ func TestCallbackWithBadTokens(t *testing.T) {
 		if page.url.Path != "/account" || page.status != http.StatusOK {
 			t.Fatalf("token %.20q: status %d at %s", token, page.status, page.url)
 		}
-		mustContain(t, page, "Nothing changed")
+		mustContain(t, page, "Nothing changed: that link is invalid or has expired")
 	}
 	if env.balance(user.ID) != 2_500_000 {
 		t.Fatal("a bad token moved money")
