@@ -27,7 +27,7 @@ const checkpointInterval = time.Second
 
 // openDB opens the SQLite database and applies pending migrations. For a file it also
 // starts the background checkpoints (nil for ":memory:"), so that commits never wait
-// for one (store/wal; measured with e2e/loadgen: track +20%).
+// for one (store/wal; docs/performance.md).
 func openDB(ctx context.Context, path string) (*sql.DB, *wal.Checkpointer, error) {
 	memory := path == ":memory:"
 	var dsn string
@@ -45,8 +45,8 @@ func openDB(ctx context.Context, path string) (*sql.DB, *wal.Checkpointer, error
 	}
 	// One connection, kept open: each connection to :memory: is its own database, and
 	// for a file, requests queueing in database/sql are far cheaper than writers
-	// sleeping in SQLite's busy handler (measured with e2e/loadgen: track p99 fell
-	// from ~130 ms to a few ms) or than reopening connections and re-reading the schema.
+	// sleeping in SQLite's busy handler, or than reopening connections and re-reading
+	// the schema (docs/performance.md).
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)

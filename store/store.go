@@ -4,7 +4,7 @@
 // Every write that must be atomic runs in one transaction. Writes go through a
 // single connection and reads through a pool of read-only ones: SQLite allows one
 // writer at a time anyway, and writers queueing in database/sql wait far less than
-// writers sleeping in SQLite's busy handler (measured with e2e/loadgen). The
+// writers sleeping in SQLite's busy handler (docs/performance.md). The
 // driver is opened with _txlock=immediate so a transaction takes the write lock
 // when it begins, which turns read-then-write races into simple queueing.
 package store
