@@ -296,9 +296,15 @@ var csrfFieldRE = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 func csrfToken(t testing.TB, body string) string {
 	t.Helper()
-	m := csrfFieldRE.FindStringSubmatch(body)
+	return hiddenField(t, body, "_csrf")
+}
+
+// hiddenField is the value of the page's first hidden input called name.
+func hiddenField(t testing.TB, body, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="` + regexp.QuoteMeta(name) + `" value="([^"]+)"`).FindStringSubmatch(body)
 	if m == nil {
-		t.Fatalf("no CSRF token in page:\n%s", body)
+		t.Fatalf("no %s field in the page:\n%s", name, body)
 	}
 	return m[1]
 }

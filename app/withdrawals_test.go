@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -68,16 +67,10 @@ func (b *browser) withdraw(amount string) response {
 	return b.post("/withdrawals", url.Values{"_csrf": {csrfToken(b.env.t, account.body)}, "withdrawal_id": {withdrawalID(b.env.t, account.body)}, "amount": {amount}})
 }
 
-var withdrawalIDField = regexp.MustCompile(`name="withdrawal_id" value="([0-9a-f]{32})"`)
-
 // withdrawalID is the id the account page minted for its withdrawal form.
 func withdrawalID(t testing.TB, body string) string {
 	t.Helper()
-	m := withdrawalIDField.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("no withdrawal id in the page:\n%s", body)
-	}
-	return m[1]
+	return hiddenField(t, body, "withdrawal_id")
 }
 
 func TestWithdrawalOutcomes(t *testing.T) {
