@@ -187,14 +187,10 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 			return nil, badRequest("%s.", err)
 		}
 	}
-	for _, f := range []struct {
-		name, v string
-		max     int
-	}{{"idempotencyKey", req.IdempotencyKey, 255}, {"redirectUrl", req.RedirectURL, 2048}, {"scope", req.Scope, 255}, {"locale", req.Locale, 35},
-		{"ipAddress", req.IPAddress, 64}, {"userAgent", req.UserAgent, 1024}, {"deviceId", req.DeviceID, 255}, {"username", req.Username, 255}} {
-		if err := checkShortText(f.name, f.v, f.max); err != nil {
-			return nil, err
-		}
+	if err := checkLengths(field{"idempotencyKey", req.IdempotencyKey}, field{"redirectUrl", req.RedirectURL}, field{"scope", req.Scope},
+		field{"locale", req.Locale}, field{"ipAddress", req.IPAddress}, field{"userAgent", req.UserAgent}, field{"deviceId", req.DeviceID},
+		field{"username", req.Username}); err != nil {
+		return nil, err
 	}
 	custom, err := customJSON(req.Custom)
 	if err != nil {

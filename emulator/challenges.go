@@ -106,13 +106,6 @@ func checkOTPMethod(field, m string) error {
 	}
 }
 
-func checkShortText(field, s string, max int) error {
-	if len(s) > max {
-		return badRequest("%s is longer than %d characters.", field, max)
-	}
-	return nil
-}
-
 func customJSON(custom map[string]any) (string, error) {
 	if custom == nil {
 		return "", nil
@@ -154,22 +147,9 @@ func (e *Emulator) createChallenge(ctx context.Context, req challengeRequest) (*
 	if err := ValidateActionCode(req.Action); err != nil {
 		return nil, badRequest("action %s.", strings.TrimPrefix(err.Error(), "action code "))
 	}
-	var err error
-	email, phone := "", ""
-	if req.VerificationMethod == MethodEmailOTP {
-		if req.Email == "" {
-			return nil, badRequest("email is required for EMAIL_OTP.")
-		}
-		if email, err = checkEmail("email", req.Email); err != nil {
-			return nil, err
-		}
-	} else {
-		if req.PhoneNumber == "" {
-			return nil, badRequest("phoneNumber is required for %s.", req.VerificationMethod)
-		}
-		if phone, err = checkPhone("phoneNumber", req.PhoneNumber); err != nil {
-			return nil, err
-		}
+	email, phone, err := checkRecipient(req.VerificationMethod, req.Email, req.PhoneNumber)
+	if err != nil {
+		return nil, err
 	}
 	switch req.SMSChannel {
 	case "", "DEFAULT", "SMS", "WHATSAPP":
@@ -181,13 +161,9 @@ func (e *Emulator) createChallenge(ctx context.Context, req challengeRequest) (*
 			return nil, badRequest("%s.", err)
 		}
 	}
-	for _, f := range []struct {
-		name, v string
-		max     int
-	}{{"idempotencyKey", req.IdempotencyKey, 255}, {"scope", req.Scope, 255}, {"locale", req.Locale, 35}, {"ipAddress", req.IPAddress, 64}, {"userAgent", req.UserAgent, 1024}, {"deviceId", req.DeviceID, 255}} {
-		if err := checkShortText(f.name, f.v, f.max); err != nil {
-			return nil, err
-		}
+	if err := checkLengths(field{"idempotencyKey", req.IdempotencyKey}, field{"scope", req.Scope}, field{"locale", req.Locale},
+		field{"ipAddress", req.IPAddress}, field{"userAgent", req.UserAgent}, field{"deviceId", req.DeviceID}); err != nil {
+		return nil, err
 	}
 	custom, err := customJSON(req.Custom)
 	if err != nil {

@@ -179,12 +179,9 @@ func checkSeedUser(u *seedUser) error {
 			return fmt.Errorf(".phoneNumber: %v", err)
 		}
 	}
-	for _, f := range []struct {
-		name, v string
-		max     int
-	}{{"username", u.Username, 255}, {"displayName", u.DisplayName, 255}, {"locale", u.Locale, 35}} {
-		if len(f.v) > f.max {
-			return fmt.Errorf(".%s: longer than %d characters", f.name, f.max)
+	for _, f := range []field{{"username", u.Username}, {"displayName", u.DisplayName}, {"locale", u.Locale}} {
+		if max := maxLengths[f.name]; len(f.value) > max {
+			return fmt.Errorf(".%s: longer than %d characters", f.name, max)
 		}
 	}
 	defaults := 0

@@ -309,10 +309,9 @@ func (req updateUserRequest) check() (*userUpdate, error) {
 	for _, f := range []struct {
 		col, name string
 		v         *string
-		max       int
-	}{{"username", "username", req.Username, 255}, {"display_name", "displayName", req.DisplayName, 255}, {"locale", "locale", req.Locale, 35}} {
+	}{{"username", "username", req.Username}, {"display_name", "displayName", req.DisplayName}, {"locale", "locale", req.Locale}} {
 		if f.v != nil {
-			if err := checkShortText(f.name, *f.v, f.max); err != nil {
+			if err := checkLengths(field{f.name, *f.v}); err != nil {
 				return nil, err
 			}
 			u.set(f.col, *f.v)
@@ -636,25 +635,10 @@ func (e *Emulator) handleEnrollAuthenticator(w http.ResponseWriter, r *http.Requ
 		e.writeErr(w, r, err)
 		return
 	}
-	email, phone := "", ""
-	if method == MethodEmailOTP {
-		if req.Email == "" {
-			e.writeErr(w, r, badRequest("email is required for EMAIL_OTP."))
-			return
-		}
-		if email, err = checkEmail("email", req.Email); err != nil {
-			e.writeErr(w, r, err)
-			return
-		}
-	} else {
-		if req.PhoneNumber == "" {
-			e.writeErr(w, r, badRequest("phoneNumber is required for %s.", method))
-			return
-		}
-		if phone, err = checkPhone("phoneNumber", req.PhoneNumber); err != nil {
-			e.writeErr(w, r, err)
-			return
-		}
+	email, phone, err := checkRecipient(method, req.Email, req.PhoneNumber)
+	if err != nil {
+		e.writeErr(w, r, err)
+		return
 	}
 	ctx := r.Context()
 	var a authenticatorRow

@@ -166,3 +166,43 @@ func messageLanguage(locale string) string {
 	}
 	return "en"
 }
+
+// maxLengths is the longest text each free-text request field may hold, by its JSON name.
+var maxLengths = map[string]int{
+	"idempotencyKey": 255, "redirectUrl": 2048, "scope": 255, "locale": 35, "ipAddress": 64,
+	"userAgent": 1024, "deviceId": 255, "username": 255, "displayName": 255,
+}
+
+// field is a request field's JSON name and value, for checkLengths.
+type field struct{ name, value string }
+
+// checkLengths refuses the first field longer than its maxLengths entry.
+func checkLengths(fields ...field) error {
+	for _, f := range fields {
+		max, ok := maxLengths[f.name]
+		if !ok {
+			panic("checkLengths: no maximum length for " + f.name) // a programming error
+		}
+		if len(f.value) > max {
+			return badRequest("%s is longer than %d characters.", f.name, max)
+		}
+	}
+	return nil
+}
+
+// checkRecipient checks the address a code goes to: an email for EMAIL_OTP, an E.164
+// phone number for SMS and WhatsApp, each required, and returns it normalized.
+func checkRecipient(method, email, phone string) (string, string, error) {
+	if method == MethodEmailOTP {
+		if email == "" {
+			return "", "", badRequest("email is required for EMAIL_OTP.")
+		}
+		e, err := checkEmail("email", email)
+		return e, "", err
+	}
+	if phone == "" {
+		return "", "", badRequest("phoneNumber is required for %s.", method)
+	}
+	p, err := checkPhone("phoneNumber", phone)
+	return "", p, err
+}
