@@ -150,23 +150,21 @@ func pathAction(r *http.Request) (string, string, error) {
 	return userID, action, nil
 }
 
-func (e *Emulator) handleTrack(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleTrack(w http.ResponseWriter, r *http.Request) error {
 	userID, actionCode, err := pathAction(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	var req trackRequest
 	if err := decodeBody(w, r, &req, true); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	resp, err := e.track(r.Context(), e.baseURLFor(r), userID, actionCode, req)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string, req trackRequest) (json.RawMessage, error) {
@@ -313,48 +311,42 @@ func (a *actionRecord) api() actionResponse {
 		VerificationMethod: a.VerificationMethod, RuleIDs: json.RawMessage(a.RuleIDs), Rules: json.RawMessage(a.Rules), Output: map[string]any{}}
 }
 
-func (e *Emulator) handleGetAction(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleGetAction(w http.ResponseWriter, r *http.Request) error {
 	userID, actionCode, err := pathAction(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	idem := r.PathValue("idempotencyKey")
 	a, err := loadAction(r.Context(), e.db, userID, actionCode, idem)
 	if errors.Is(err, errNotFound) {
-		e.writeErr(w, r, notFound("Action %s/%s of user %q was not found.", actionCode, idem, userID))
-		return
+		return notFound("Action %s/%s of user %q was not found.", actionCode, idem, userID)
 	}
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.writeJSON(w, http.StatusOK, a.api())
+	return nil
 }
 
 type updateActionRequest struct {
 	State string `json:"state"`
 }
 
-func (e *Emulator) handleUpdateAction(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleUpdateAction(w http.ResponseWriter, r *http.Request) error {
 	userID, actionCode, err := pathAction(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	idem := r.PathValue("idempotencyKey")
 	var req updateActionRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	if req.State == "" {
-		e.writeErr(w, r, badRequest("state is required."))
-		return
+		return badRequest("state is required.")
 	}
 	if !allStates[req.State] {
-		e.writeErr(w, r, badRequest("state %q is not a valid action state.", req.State))
-		return
+		return badRequest("state %q is not a valid action state.", req.State)
 	}
 	ctx := r.Context()
 	var a *actionRecord
@@ -370,11 +362,11 @@ func (e *Emulator) handleUpdateAction(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.log.Info("action state updated", "user_id", userID, "action", actionCode, "state", req.State)
 	e.writeJSON(w, http.StatusOK, a.api())
+	return nil
 }
 
 type actionSummary struct {
@@ -390,11 +382,10 @@ type actionSummary struct {
 	UserAgent                 string `json:"userAgent,omitempty"`
 }
 
-func (e *Emulator) handleQueryActions(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleQueryActions(w http.ResponseWriter, r *http.Request) error {
 	userID, err := pathUserID(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	where := []string{"user_id = ?"}
@@ -404,8 +395,7 @@ func (e *Emulator) handleQueryActions(w http.ResponseWriter, r *http.Request) {
 		for _, c := range strings.Split(codes, ",") {
 			c = strings.TrimSpace(c)
 			if err := ValidateActionCode(c); err != nil {
-				e.writeErr(w, r, badRequest("codes: %q is not a valid action code.", c))
-				return
+				return badRequest("codes: %q is not a valid action code.", c)
 			}
 			marks, args = append(marks, "?"), append(args, c)
 		}
@@ -415,41 +405,37 @@ func (e *Emulator) handleQueryActions(w http.ResponseWriter, r *http.Request) {
 		t, err := time.Parse(time.RFC3339Nano, from)
 		if err != nil {
 			if t, err = time.Parse("2006-01-02", from); err != nil {
-				e.writeErr(w, r, badRequest("fromDate must be an ISO 8601 date or time, like 2024-05-01T00:00:00Z."))
-				return
+				return badRequest("fromDate must be an ISO 8601 date or time, like 2024-05-01T00:00:00Z.")
 			}
 		}
 		where, args = append(where, "created_at >= ?"), append(args, ms(t))
 	}
 	if state := q.Get("state"); state != "" {
 		if !allStates[state] {
-			e.writeErr(w, r, badRequest("state %q is not a valid action state.", state))
-			return
+			return badRequest("state %q is not a valid action state.", state)
 		}
 		where, args = append(where, "state = ?"), append(args, state)
 	}
 	rows, err := e.db.QueryContext(r.Context(), `SELECT `+actionColumns+` FROM actions WHERE `+strings.Join(where, " AND ")+` ORDER BY created_at DESC, rowid DESC LIMIT 1000`, args...)
 	if err != nil {
-		e.writeErr(w, r, fmt.Errorf("query actions: %w", err))
-		return
+		return fmt.Errorf("query actions: %w", err)
 	}
 	defer rows.Close()
 	out := []actionSummary{}
 	for rows.Next() {
 		a, err := scanAction(rows)
 		if err != nil {
-			e.writeErr(w, r, err)
-			return
+			return err
 		}
 		out = append(out, actionSummary{ActionCode: a.ActionCode, IdempotencyKey: a.IdempotencyKey, CreatedAt: isoTime(a.CreatedAt), UpdatedAt: isoTime(a.UpdatedAt),
 			State: a.State, StateUpdatedAt: isoTime(a.StateUpdatedAt), VerificationMethod: a.VerificationMethod, VerifiedByAuthenticatorID: a.VerifiedByAuthID,
 			IPAddress: a.IPAddress, UserAgent: a.UserAgent})
 	}
 	if err := rows.Err(); err != nil {
-		e.writeErr(w, r, fmt.Errorf("query actions: %w", err))
-		return
+		return fmt.Errorf("query actions: %w", err)
 	}
 	e.writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 type validateRequest struct {
@@ -475,41 +461,39 @@ type validateResponse struct {
 // state answers isValid false with the action's details, as the SDKs' integration tests
 // see the real service do. A bad, tampered or expired token, or one for another user or
 // action, is 200 {"isValid": false} too; only a missing token is a 400.
-func (e *Emulator) handleValidate(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleValidate(w http.ResponseWriter, r *http.Request) error {
 	var req validateRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	if req.Token == "" {
-		e.writeErr(w, r, badRequest("token is required."))
-		return
+		return badRequest("token is required.")
 	}
 	claims, err := e.parseToken(req.Token)
 	if err != nil {
 		e.log.Info("token rejected", "reason", tokenErrorReason(err))
 		e.writeJSON(w, http.StatusOK, validateResponse{IsValid: false})
-		return
+		return nil
 	}
 	switch {
 	case req.UserID != "" && req.UserID != claims.Subject:
 		e.writeJSON(w, http.StatusOK, validateResponse{IsValid: false, Error: "User is invalid."})
-		return
+		return nil
 	case req.Action != "" && req.Action != claims.Other.ActionCode:
 		e.writeJSON(w, http.StatusOK, validateResponse{IsValid: false, Error: "Action is invalid."})
-		return
+		return nil
 	}
 	a, err := loadAction(r.Context(), e.db, claims.Subject, claims.Other.ActionCode, claims.Other.IdempotencyKey)
 	if errors.Is(err, errNotFound) {
 		e.writeJSON(w, http.StatusOK, validateResponse{IsValid: false})
-		return
+		return nil
 	}
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.writeJSON(w, http.StatusOK, validateResponse{IsValid: a.State == StateChallengeSucceeded, State: a.State, StateUpdatedAt: isoTime(a.StateUpdatedAt),
 		UserID: a.UserID, Action: a.ActionCode, ActionCode: a.ActionCode, IdempotencyKey: a.IdempotencyKey, VerificationMethod: a.VerificationMethod})
+	return nil
 }
 
 // tokenErrorReason names why a token failed without echoing it.

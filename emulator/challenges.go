@@ -117,11 +117,10 @@ func customJSON(custom map[string]any) (string, error) {
 	return string(b), nil
 }
 
-func (e *Emulator) handleChallenge(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleChallenge(w http.ResponseWriter, r *http.Request) error {
 	var req challengeRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	var resp *challengeResponse
 	var err error
@@ -131,10 +130,10 @@ func (e *Emulator) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		resp, err = e.createChallenge(r.Context(), req)
 	}
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 func (e *Emulator) createChallenge(ctx context.Context, req challengeRequest) (*challengeResponse, error) {
@@ -344,19 +343,16 @@ func (e *Emulator) verifyCode(ctx context.Context, tx *sql.Tx, c *challengeRow, 
 	return out, nil
 }
 
-func (e *Emulator) handleVerify(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	var req verifyRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	if req.ChallengeID == "" {
-		e.writeErr(w, r, badRequest("challengeId is required."))
-		return
+		return badRequest("challengeId is required.")
 	}
 	if req.VerificationCode == "" {
-		e.writeErr(w, r, badRequest("verificationCode is required."))
-		return
+		return badRequest("verificationCode is required.")
 	}
 	ctx := r.Context()
 	var resp verifyResponse
@@ -386,11 +382,11 @@ func (e *Emulator) handleVerify(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.log.Info("code checked", "challenge_id", req.ChallengeID, "verified", resp.IsVerified, "failure", resp.FailureReason)
 	e.writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 type claimRequest struct {
@@ -408,19 +404,16 @@ type claimResponse struct {
 // records the challenge's action as CHALLENGE_SUCCEEDED (CHALLENGE_REQUIRED when claimed
 // unverified). It enrols nothing: the docs do not say that claim does, so an app that needs
 // the address as an authenticator enrols it (POST /v1/users/{userId}/authenticators).
-func (e *Emulator) handleClaim(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleClaim(w http.ResponseWriter, r *http.Request) error {
 	var req claimRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	if req.ChallengeID == "" {
-		e.writeErr(w, r, badRequest("challengeId is required."))
-		return
+		return badRequest("challengeId is required.")
 	}
 	if err := validateUserID(req.UserID); err != nil {
-		e.writeErr(w, r, badRequest("%s.", err))
-		return
+		return badRequest("%s.", err)
 	}
 	ctx := r.Context()
 	var c *challengeRow
@@ -461,16 +454,15 @@ func (e *Emulator) handleClaim(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	token, err := e.issueToken(tokenAction{UserID: req.UserID, ActionCode: c.ActionCode, IdempotencyKey: c.IdempotencyKey, Scope: c.Scope})
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.log.Info("challenge claimed", "challenge_id", c.ID, "user_id", req.UserID)
 	e.writeJSON(w, http.StatusOK, claimResponse{Token: token, VerificationMethod: c.VerificationMethod})
+	return nil
 }
 
 type getChallengeResponse struct {
@@ -495,12 +487,11 @@ type getChallengeQuery struct {
 // handleGetChallenge finds a challenge by id, or the latest one of a user (optionally by
 // action and method). No match is an empty object, not a 404: the SDKs type every field
 // as optional and Authsignal's own examples read challengeId from the answer unchecked.
-func (e *Emulator) handleGetChallenge(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleGetChallenge(w http.ResponseWriter, r *http.Request) error {
 	var f getChallengeQuery
 	if r.Method == http.MethodPost {
 		if err := decodeBody(w, r, &f, true); err != nil {
-			e.writeErr(w, r, err)
-			return
+			return err
 		}
 	}
 	q := r.URL.Query()
@@ -513,12 +504,10 @@ func (e *Emulator) handleGetChallenge(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if f.ChallengeID == "" && f.UserID == "" {
-		e.writeErr(w, r, badRequest("challengeId or userId is required."))
-		return
+		return badRequest("challengeId or userId is required.")
 	}
 	if f.VerificationMethod != "" && !allVerificationMethods[f.VerificationMethod] {
-		e.writeErr(w, r, badRequest("verificationMethod %q is not a known verification method.", f.VerificationMethod))
-		return
+		return badRequest("verificationMethod %q is not a known verification method.", f.VerificationMethod)
 	}
 	where := []string{"origin = 'api'"}
 	var args []any
@@ -539,11 +528,10 @@ func (e *Emulator) handleGetChallenge(w http.ResponseWriter, r *http.Request) {
 	c, err := scanChallenge(row)
 	if errors.Is(err, errNotFound) {
 		e.writeJSON(w, http.StatusOK, getChallengeResponse{})
-		return
+		return nil
 	}
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	resp := getChallengeResponse{ChallengeID: c.ID, ExpiresAt: c.ExpiresAt.Unix(), SMSChannel: c.SMSChannel, PhoneNumber: c.PhoneNumber,
 		Email: c.Email, Action: c.ActionCode}
@@ -553,4 +541,5 @@ func (e *Emulator) handleGetChallenge(w http.ResponseWriter, r *http.Request) {
 		resp.VerificationMethod = c.VerificationMethod
 	}
 	e.writeJSON(w, http.StatusOK, resp)
+	return nil
 }

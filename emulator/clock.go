@@ -64,26 +64,23 @@ func (e *Emulator) handleGetClock(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleAdvanceClock serves POST /emulator/clock {"advance": "11m"}.
-func (e *Emulator) handleAdvanceClock(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleAdvanceClock(w http.ResponseWriter, r *http.Request) error {
 	var req clockRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	if req.Advance == "" {
-		e.writeErr(w, r, badRequest("advance is required: a Go duration like \"11m\", \"90s\" or \"24h\"."))
-		return
+		return badRequest("advance is required: a Go duration like \"11m\", \"90s\" or \"24h\".")
 	}
 	d, err := time.ParseDuration(req.Advance)
 	if err != nil {
-		e.writeErr(w, r, badRequest("advance %q is not a duration like \"11m\", \"90s\" or \"24h\".", req.Advance))
-		return
+		return badRequest("advance %q is not a duration like \"11m\", \"90s\" or \"24h\".", req.Advance)
 	}
 	offset, err := e.clock.advance(d)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.log.Info("emulator clock advanced", "by", d.String(), "offset", offset.String())
 	e.writeJSON(w, http.StatusOK, e.clockState())
+	return nil
 }

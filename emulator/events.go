@@ -159,12 +159,11 @@ func (h *outboxHub) counts() (subs, dropped int) {
 // of new messages ("event: message", "id: <seq>", "data: <message JSON>"). With a
 // Last-Event-ID header (sent by EventSource on reconnect) or ?after=<id>, the kept messages
 // after that id are replayed first, so a dropped client loses nothing.
-func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f, err := parseMessageFilter(q)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	after, replay := int64(0), false
 	for _, v := range []string{r.Header.Get("Last-Event-ID"), q.Get("after")} {
@@ -173,16 +172,14 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			e.writeErr(w, r, badRequest("after (or Last-Event-ID) must be a message event id (a non-negative integer)."))
-			return
+			return badRequest("after (or Last-Event-ID) must be a message event id (a non-negative integer).")
 		}
 		after, replay = n, true
 		break
 	}
 	sub, err := e.outbox.subscribe(f)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	defer e.outbox.unsubscribe(sub)
 
@@ -192,8 +189,7 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) {
 	var backlog []Message
 	if replay {
 		if backlog, err = e.messagesAfter(r, f, after); err != nil {
-			e.writeErr(w, r, err)
-			return
+			return err
 		}
 	}
 
@@ -219,12 +215,12 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush() == nil
 	}
 	if !send(fmt.Sprintf("retry: %d\n: outbox stream open\n\n", reconnectDelayMS)) {
-		return
+		return nil
 	}
 	var replayed int64
 	for _, m := range backlog {
 		if !send(messageEvent(m)) {
-			return
+			return nil
 		}
 		replayed = m.seq
 	}
@@ -235,7 +231,7 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case m, ok := <-sub.ch:
 			if !ok {
-				return // dropped for falling behind, or the emulator is closing
+				return nil // dropped for falling behind, or the emulator is closing
 			}
 			// Commits are serialized, so every live message up to the last replayed id
 			// was already committed, hence replayed.
@@ -243,14 +239,14 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if !send(messageEvent(m)) {
-				return
+				return nil
 			}
 		case <-heartbeat.C:
 			if !send(": heartbeat\n\n") {
-				return
+				return nil
 			}
 		case <-r.Context().Done():
-			return
+			return nil
 		}
 	}
 }

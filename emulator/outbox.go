@@ -207,77 +207,71 @@ func normalizeRecipient(to string) string {
 
 // handleListMessages serves GET /emulator/messages[?to=&channel=&challengeId=&limit=]:
 // newest first, every kept message unless limit is given.
-func (e *Emulator) handleListMessages(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleListMessages(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f, err := parseMessageFilter(q)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	limit := 0
 	if v := strings.TrimSpace(q.Get("limit")); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
-			e.writeErr(w, r, badRequest("limit must be a positive integer."))
-			return
+			return badRequest("limit must be a positive integer.")
 		}
 	}
 	msgs, err := e.queryMessages(r.Context(), f, 0, limit)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.writeJSON(w, http.StatusOK, msgs)
+	return nil
 }
 
 // handleLatestMessage serves GET /emulator/messages/latest?to=…: the newest message to
 // that recipient (the other filters may narrow it), or 404.
-func (e *Emulator) handleLatestMessage(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleLatestMessage(w http.ResponseWriter, r *http.Request) error {
 	f, err := parseMessageFilter(r.URL.Query())
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	if f.to == "" {
-		e.writeErr(w, r, badRequest("to is required: the email address or phone number the message went to."))
-		return
+		return badRequest("to is required: the email address or phone number the message went to.")
 	}
 	msgs, err := e.queryMessages(r.Context(), f, 0, 1)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	if len(msgs) == 0 {
-		e.writeErr(w, r, notFound("No message to %s in the outbox.", f.to))
-		return
+		return notFound("No message to %s in the outbox.", f.to)
 	}
 	e.writeJSON(w, http.StatusOK, msgs[0])
+	return nil
 }
 
 // handleDeleteMessages serves DELETE /emulator/messages[?to=&channel=&challengeId=]:
 // the matching messages, or the whole outbox without filters.
-func (e *Emulator) handleDeleteMessages(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleDeleteMessages(w http.ResponseWriter, r *http.Request) error {
 	f, err := parseMessageFilter(r.URL.Query())
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	where, args := f.where()
 	res, err := e.db.ExecContext(r.Context(), `DELETE FROM messages WHERE `+where, args...)
 	if err != nil {
-		e.writeErr(w, r, fmt.Errorf("delete messages: %w", err))
-		return
+		return fmt.Errorf("delete messages: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	e.writeJSON(w, http.StatusOK, map[string]any{"success": true, "deleted": n})
+	return nil
 }
 
-func (e *Emulator) handleReset(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleReset(w http.ResponseWriter, r *http.Request) error {
 	if err := e.resetState(r.Context()); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.log.Info("emulator state reset")
 	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+	return nil
 }
 
 //go:embed static/outbox.js

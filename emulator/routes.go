@@ -24,26 +24,36 @@ func routeTable() []route {
 			return func(w http.ResponseWriter, r *http.Request) { f(e, w, r) }
 		}
 	}
+	// he adapts a handler that returns its error, which writeErr then answers as JSON.
+	he := func(f func(*Emulator, http.ResponseWriter, *http.Request) error) func(*Emulator) http.HandlerFunc {
+		return func(e *Emulator) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				if err := f(e, w, r); err != nil {
+					e.writeErr(w, r, err)
+				}
+			}
+		}
+	}
 	return []route{
 		// Server API (HTTP Basic with the secret key; JSON in and out, errors included).
-		{"POST", "/v1/challenge", true, h((*Emulator).handleChallenge)},
-		{"POST", "/v1/verify", true, h((*Emulator).handleVerify)},
-		{"POST", "/v1/claim", true, h((*Emulator).handleClaim)},
-		{"GET", "/v1/challenges", true, h((*Emulator).handleGetChallenge)},
-		{"POST", "/v1/challenges", true, h((*Emulator).handleGetChallenge)}, // the .NET and Java SDKs' form
-		{"POST", "/v1/validate", true, h((*Emulator).handleValidate)},
-		{"GET", "/v1/users", true, h((*Emulator).handleQueryUsers)},
-		{"GET", "/v1/users/{userId}", true, h((*Emulator).handleGetUser)},
-		{"PATCH", "/v1/users/{userId}", true, h((*Emulator).handleUpdateUser)},
-		{"POST", "/v1/users/{userId}", true, h((*Emulator).handleUpdateUser)}, // the Ruby and Java SDKs' form
-		{"DELETE", "/v1/users/{userId}", true, h((*Emulator).handleDeleteUser)},
-		{"GET", "/v1/users/{userId}/authenticators", true, h((*Emulator).handleGetAuthenticators)},
-		{"POST", "/v1/users/{userId}/authenticators", true, h((*Emulator).handleEnrollAuthenticator)},
-		{"DELETE", "/v1/users/{userId}/authenticators/{userAuthenticatorId}", true, h((*Emulator).handleDeleteAuthenticator)},
-		{"GET", "/v1/users/{userId}/actions", true, h((*Emulator).handleQueryActions)},
-		{"POST", "/v1/users/{userId}/actions/{action}", true, h((*Emulator).handleTrack)},
-		{"GET", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, h((*Emulator).handleGetAction)},
-		{"PATCH", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, h((*Emulator).handleUpdateAction)},
+		{"POST", "/v1/challenge", true, he((*Emulator).handleChallenge)},
+		{"POST", "/v1/verify", true, he((*Emulator).handleVerify)},
+		{"POST", "/v1/claim", true, he((*Emulator).handleClaim)},
+		{"GET", "/v1/challenges", true, he((*Emulator).handleGetChallenge)},
+		{"POST", "/v1/challenges", true, he((*Emulator).handleGetChallenge)}, // the .NET and Java SDKs' form
+		{"POST", "/v1/validate", true, he((*Emulator).handleValidate)},
+		{"GET", "/v1/users", true, he((*Emulator).handleQueryUsers)},
+		{"GET", "/v1/users/{userId}", true, he((*Emulator).handleGetUser)},
+		{"PATCH", "/v1/users/{userId}", true, he((*Emulator).handleUpdateUser)},
+		{"POST", "/v1/users/{userId}", true, he((*Emulator).handleUpdateUser)}, // the Ruby and Java SDKs' form
+		{"DELETE", "/v1/users/{userId}", true, he((*Emulator).handleDeleteUser)},
+		{"GET", "/v1/users/{userId}/authenticators", true, he((*Emulator).handleGetAuthenticators)},
+		{"POST", "/v1/users/{userId}/authenticators", true, he((*Emulator).handleEnrollAuthenticator)},
+		{"DELETE", "/v1/users/{userId}/authenticators/{userAuthenticatorId}", true, he((*Emulator).handleDeleteAuthenticator)},
+		{"GET", "/v1/users/{userId}/actions", true, he((*Emulator).handleQueryActions)},
+		{"POST", "/v1/users/{userId}/actions/{action}", true, he((*Emulator).handleTrack)},
+		{"GET", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, he((*Emulator).handleGetAction)},
+		{"PATCH", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, he((*Emulator).handleUpdateAction)},
 
 		// Local tooling: no auth (a development tool on loopback; see README).
 		{"GET", "/healthz", false, h((*Emulator).handleHealthz)},
@@ -58,16 +68,16 @@ func routeTable() []route {
 		{"POST", "/challenge/cancel", false, h((*Emulator).handleChallengeCancel)},
 		// Outbox, admin, reset.
 		{"GET", "/outbox", false, h((*Emulator).handleOutboxPage)},
-		{"GET", "/emulator/messages", false, h((*Emulator).handleListMessages)},
-		{"GET", "/emulator/messages/latest", false, h((*Emulator).handleLatestMessage)},
-		{"GET", "/emulator/events", false, h((*Emulator).handleEvents)},
+		{"GET", "/emulator/messages", false, he((*Emulator).handleListMessages)},
+		{"GET", "/emulator/messages/latest", false, he((*Emulator).handleLatestMessage)},
+		{"GET", "/emulator/events", false, he((*Emulator).handleEvents)},
 		{"GET", "/static/outbox.js", false, h((*Emulator).handleOutboxJS)},
-		{"DELETE", "/emulator/messages", false, h((*Emulator).handleDeleteMessages)},
-		{"POST", "/emulator/reset", false, h((*Emulator).handleReset)},
+		{"DELETE", "/emulator/messages", false, he((*Emulator).handleDeleteMessages)},
+		{"POST", "/emulator/reset", false, he((*Emulator).handleReset)},
 		// Test controls: the clock offset (clock.go) and scoped deletes (users.go).
 		{"GET", "/emulator/clock", false, h((*Emulator).handleGetClock)},
-		{"POST", "/emulator/clock", false, h((*Emulator).handleAdvanceClock)},
-		{"DELETE", "/emulator/users/{userId}", false, h((*Emulator).handleEmulatorDeleteUser)},
+		{"POST", "/emulator/clock", false, he((*Emulator).handleAdvanceClock)},
+		{"DELETE", "/emulator/users/{userId}", false, he((*Emulator).handleEmulatorDeleteUser)},
 		{"GET", "/admin", false, h((*Emulator).handleAdmin)},
 		{"POST", "/admin/review", false, h((*Emulator).handleAdminReview)},
 		{"GET", "/admin/users", false, h((*Emulator).handleAdminUsers)},

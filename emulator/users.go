@@ -203,11 +203,10 @@ func pathUserID(r *http.Request) (string, error) {
 	return id, nil
 }
 
-func (e *Emulator) handleGetUser(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleGetUser(w http.ResponseWriter, r *http.Request) error {
 	userID, err := pathUserID(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	u, err := scanUser(e.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = ?`, userID))
@@ -215,21 +214,20 @@ func (e *Emulator) handleGetUser(w http.ResponseWriter, r *http.Request) {
 		// Like the real service: a user nobody has tracked yet is simply not enrolled, so
 		// integrators can call getUser before a user's first action.
 		e.writeJSON(w, http.StatusOK, userResponse{EnrolledVerificationMethods: []string{}, AllowedVerificationMethods: allowedVerificationMethods})
-		return
+		return nil
 	}
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	auths, err := listAuthenticators(ctx, e.db, userID)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	s := summarize(auths)
 	e.writeJSON(w, http.StatusOK, userResponse{IsEnrolled: s.IsEnrolled, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber,
 		PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username, DisplayName: u.DisplayName, Custom: rawCustom(u.Custom), Locale: u.Locale,
 		EnrolledVerificationMethods: s.EnrolledVerificationMethods, AllowedVerificationMethods: allowedVerificationMethods, DefaultVerificationMethod: s.DefaultVerificationMethod})
+	return nil
 }
 
 // updateUserRequest uses pointers so omitted fields stay unchanged; null or "" clears a text field.
@@ -387,21 +385,18 @@ func (u *userUpdate) apply(ctx context.Context, e *Emulator, tx *sql.Tx, userID 
 
 // handleUpdateUser serves PATCH /v1/users/{userId}, and the POST form of it that the Ruby
 // and Java SDKs (and older Node, .NET and Python ones) still send.
-func (e *Emulator) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleUpdateUser(w http.ResponseWriter, r *http.Request) error {
 	userID, err := pathUserID(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	var req updateUserRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	update, err := req.check()
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	var u *userRow
@@ -413,28 +408,26 @@ func (e *Emulator) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.writeJSON(w, http.StatusOK, updatedUserResponse{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber,
 		PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username, DisplayName: u.DisplayName, Custom: rawCustom(u.Custom)})
+	return nil
 }
 
 // handleDeleteUser serves DELETE /v1/users/{userId}: the user's data and authenticators go;
 // its actions stay unless ?actions=true ("If true, the user's action data will also be
 // deleted", docs: api-reference/server-api/delete-user). A user with nothing stored answers
 // success too, as GET answers any user id.
-func (e *Emulator) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleDeleteUser(w http.ResponseWriter, r *http.Request) error {
 	userID, err := pathUserID(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	withActions := false
 	if v := r.URL.Query().Get("actions"); v != "" {
 		if withActions, err = strconv.ParseBool(v); err != nil {
-			e.writeErr(w, r, badRequest("actions must be true or false."))
-			return
+			return badRequest("actions must be true or false.")
 		}
 	}
 	ctx := r.Context()
@@ -465,11 +458,11 @@ func (e *Emulator) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.log.Info("user deleted", "user_id", userID, "actions", withActions)
 	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+	return nil
 }
 
 // queryUsersItem is one user of GET /v1/users: the SDKs' fields (userId, email and phone with
@@ -496,20 +489,18 @@ type queryUsersResponse struct {
 
 // handleQueryUsers serves GET /v1/users. At least one filter is required, as the Go and PHP
 // SDKs' tests note the real API requires; ?token= finds the token's user and echoes its claims.
-func (e *Emulator) handleQueryUsers(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleQueryUsers(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	limit := 100
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			e.writeErr(w, r, badRequest("limit must be a whole number from 1 to 1000."))
-			return
+			return badRequest("limit must be a whole number from 1 to 1000.")
 		}
 		limit = n
 	}
 	if q.Get("email") == "" && q.Get("phoneNumber") == "" && q.Get("username") == "" && q.Get("token") == "" {
-		e.writeErr(w, r, badRequest("At least one of email, phoneNumber, username or token is required."))
-		return
+		return badRequest("At least one of email, phoneNumber, username or token is required.")
 	}
 	var resp queryUsersResponse
 	where := []string{"1 = 1"}
@@ -517,8 +508,7 @@ func (e *Emulator) handleQueryUsers(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("token"); v != "" {
 		claims, err := e.parseToken(v)
 		if err != nil {
-			e.writeErr(w, r, badRequest("token is invalid or has expired."))
-			return
+			return badRequest("token is invalid or has expired.")
 		}
 		resp.TokenPayload = claims
 		where, args = append(where, "user_id = ?"), append(args, claims.Subject)
@@ -538,8 +528,7 @@ func (e *Emulator) handleQueryUsers(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	users, err := e.queryUsers(ctx, `SELECT `+userColumns+`, created_at FROM users WHERE `+strings.Join(where, " AND ")+` ORDER BY user_id LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	if len(users) > limit {
 		users = users[:limit]
@@ -547,6 +536,7 @@ func (e *Emulator) handleQueryUsers(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Users = users
 	e.writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // queryUsers runs a users query (userColumns, created_at) and adds each user's enrolment.
@@ -581,24 +571,23 @@ func (e *Emulator) queryUsers(ctx context.Context, query string, args ...any) ([
 	return users, nil
 }
 
-func (e *Emulator) handleGetAuthenticators(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleGetAuthenticators(w http.ResponseWriter, r *http.Request) error {
 	userID, err := pathUserID(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	// An unknown user has no authenticators: an empty list, as for getUser above.
 	auths, err := listAuthenticators(ctx, e.db, userID)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	out := []userAuthenticator{}
 	for _, a := range auths {
 		out = append(out, a.api())
 	}
 	e.writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 type enrollRequest struct {
@@ -616,29 +605,25 @@ type enrollResponse struct {
 
 // handleEnrollAuthenticator enrols an email/phone authenticator as verified: the server
 // vouches for it. Creates the user if unknown.
-func (e *Emulator) handleEnrollAuthenticator(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleEnrollAuthenticator(w http.ResponseWriter, r *http.Request) error {
 	userID, err := pathUserID(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	var req enrollRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	method, field := req.VerificationMethod, "verificationMethod"
 	if method == "" && req.OOBChannel != "" {
 		method, field = req.OOBChannel, "oobChannel"
 	}
 	if err := checkOTPMethod(field, method); err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	email, phone, err := checkRecipient(method, req.Email, req.PhoneNumber)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	var a authenticatorRow
@@ -660,17 +645,16 @@ func (e *Emulator) handleEnrollAuthenticator(w http.ResponseWriter, r *http.Requ
 		return nil
 	})
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.writeJSON(w, http.StatusOK, enrollResponse{Authenticator: a.api()})
+	return nil
 }
 
-func (e *Emulator) handleDeleteAuthenticator(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleDeleteAuthenticator(w http.ResponseWriter, r *http.Request) error {
 	userID, err := pathUserID(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	authID := r.PathValue("userAuthenticatorId")
 	ctx := r.Context()
@@ -696,21 +680,20 @@ func (e *Emulator) handleDeleteAuthenticator(w http.ResponseWriter, r *http.Requ
 		return nil
 	})
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+	return nil
 }
 
 // handleEmulatorDeleteUser serves DELETE /emulator/users/{userId}: the user with their
 // authenticators, actions, challenges and seen devices, plus the outbox messages and send
 // counts of their email addresses and phone numbers. Every other user is left alone, so
 // parallel test runs can clean up after themselves instead of resetting everything.
-func (e *Emulator) handleEmulatorDeleteUser(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) handleEmulatorDeleteUser(w http.ResponseWriter, r *http.Request) error {
 	userID, err := pathUserID(r)
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	err = e.inTx(ctx, func(tx *sql.Tx) error {
@@ -722,11 +705,11 @@ func (e *Emulator) handleEmulatorDeleteUser(w http.ResponseWriter, r *http.Reque
 		return deleteUserData(ctx, tx, userID)
 	})
 	if err != nil {
-		e.writeErr(w, r, err)
-		return
+		return err
 	}
 	e.log.Info("user and their data deleted", "user_id", userID)
 	e.writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+	return nil
 }
 
 // deleteUserData removes one user and everything of theirs inside tx. Recipients (emails,
