@@ -218,48 +218,15 @@ func TestContract(t *testing.T) {
 		}
 	})
 
-	const redirect = "http://app.example/withdrawals/callback"
-	var challengeToken string
+	// Each subtest below has a user of its own (enrolledUser) and makes what it needs, so
+	// that any one of them can run alone (-run) and in any order.
 	t.Run("track withdrawals", func(t *testing.T) {
-		tests := []struct {
-			key       string
-			amount    float64
-			wantState string
-		}{
-			{"w-small", 50, authsignal.StateAllow},
-			{"w-large", 1500.25, authsignal.StateChallengeRequired},
-			{"w-huge", 20000, authsignal.StateBlock},
-		}
-		for _, tt := range tests {
-			t.Run(tt.key, func(t *testing.T) {
-				res, err := c.Track(ctx, userID, "withdrawal", authsignal.TrackAttributes{
-					IdempotencyKey: tt.key, RedirectURL: redirect, IPAddress: "203.0.113.7", UserAgent: "contract-test",
-					DeviceID: "device-1", Email: "alice@example.com", Custom: map[string]any{"amount": tt.amount},
-				})
-				if err != nil {
-					t.Fatalf("track: %v", err)
-				}
-				if res.State != tt.wantState || res.IdempotencyKey != tt.key || !res.IsEnrolled {
-					t.Errorf("track = %+v, want state %s", res, tt.wantState)
-				}
-				if tt.wantState == authsignal.StateAllow {
-					return
-				}
-				if len(res.RuleIDs) == 0 {
-					t.Errorf("track %s: no ruleIds", tt.key)
-				}
-				if tt.wantState == authsignal.StateChallengeRequired {
-					wantURL := env.srv.URL + "/challenge?token=" + url.QueryEscape(res.Token)
-					if res.Token == "" || res.URL != wantURL {
-						t.Errorf("track url = %q, want %q", res.URL, wantURL)
-					}
-					challengeToken = res.Token
-				}
-			})
-		}
+		env.trackWithdrawals(t, env.enrolledUser(t, "track"))
 	})
 
 	t.Run("get, update and query actions", func(t *testing.T) {
+		userID := env.enrolledUser(t, "actions")
+		env.trackWithdrawals(t, userID)
 		action, err := c.GetAction(ctx, userID, "withdrawal", "w-large")
 		if err != nil {
 			t.Fatalf("get action: %v", err)
@@ -309,9 +276,8 @@ func TestContract(t *testing.T) {
 	})
 
 	t.Run("validate", func(t *testing.T) {
-		if challengeToken == "" {
-			t.Skip("no token from track")
-		}
+		userID := env.enrolledUser(t, "validate")
+		challengeToken := env.trackWithdrawals(t, userID)
 		res, err := c.Validate(ctx, authsignal.ValidateRequest{Token: challengeToken, UserID: userID, Action: "withdrawal"})
 		if err != nil {
 			t.Fatalf("validate: %v", err)
@@ -331,6 +297,7 @@ func TestContract(t *testing.T) {
 	})
 
 	t.Run("enroll and delete an authenticator", func(t *testing.T) {
+		userID := env.enrolledUser(t, "enrol")
 		res, err := c.EnrollAuthenticator(ctx, userID, authsignal.EnrollAuthenticatorRequest{VerificationMethod: authsignal.MethodSMS, PhoneNumber: "+15550001111"})
 		if err != nil {
 			t.Fatalf("enroll: %v", err)
@@ -355,29 +322,30 @@ func TestContract(t *testing.T) {
 	})
 
 	t.Run("update and query users", func(t *testing.T) {
+		userID := env.enrolledUser(t, "ann")
 		up, err := c.UpdateUser(ctx, userID, authsignal.UpdateUserRequest{Username: "alice", DisplayName: "Alice", Custom: map[string]any{"tier": "gold"}})
 		if err != nil {
 			t.Fatalf("update user: %v", err)
 		}
-		if up.UserID != userID || up.Username != "alice" || up.DisplayName != "Alice" || up.Custom["tier"] != "gold" || up.Email != "alice@example.com" || !up.EmailVerified {
+		if up.UserID != userID || up.Username != "alice" || up.DisplayName != "Alice" || up.Custom["tier"] != "gold" || up.Email != "ann@example.com" || !up.EmailVerified {
 			t.Errorf("updated user = %+v", up)
 		}
 		user, err := c.GetUser(ctx, userID)
 		if err != nil {
 			t.Fatalf("get user: %v", err)
 		}
-		if user.Username != "alice" || user.DisplayName != "Alice" || user.Custom["tier"] != "gold" || user.Email != "alice@example.com" {
+		if user.Username != "alice" || user.DisplayName != "Alice" || user.Custom["tier"] != "gold" || user.Email != "ann@example.com" {
 			t.Errorf("user after update = %+v", user)
 		}
 		for name, q := range map[string]authsignal.QueryUsersRequest{
-			"by email":    {Email: "alice@example.com"},
+			"by email":    {Email: "ann@example.com"},
 			"by username": {Username: "alice", Limit: 5},
 		} {
 			res, err := c.QueryUsers(ctx, q)
 			if err != nil {
 				t.Fatalf("query users %s: %v", name, err)
 			}
-			if len(res.Users) != 1 || res.Users[0].UserID != userID || res.Users[0].Email != "alice@example.com" {
+			if len(res.Users) != 1 || res.Users[0].UserID != userID || res.Users[0].Email != "ann@example.com" {
 				t.Errorf("query users %s = %+v", name, res)
 			}
 		}
@@ -388,6 +356,8 @@ func TestContract(t *testing.T) {
 	})
 
 	t.Run("delete user", func(t *testing.T) {
+		userID := env.enrolledUser(t, "delete")
+		env.trackWithdrawals(t, userID)
 		if err := c.DeleteUser(ctx, userID, authsignal.DeleteUserOptions{Actions: true}); err != nil {
 			t.Fatalf("delete user: %v", err)
 		}
@@ -464,6 +434,61 @@ func TestContractErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// enrolledUser makes a user of its own for a subtest, with odd characters in its id (to
+// exercise path escaping) and the email authenticator name@example.com.
+func (env *contractEnv) enrolledUser(t *testing.T, name string) string {
+	t.Helper()
+	userID := "user/" + name + " ü+x"
+	if _, err := env.client.EnrollAuthenticator(context.Background(), userID, authsignal.EnrollAuthenticatorRequest{
+		VerificationMethod: authsignal.MethodEmailOTP, Email: name + "@example.com"}); err != nil {
+		t.Fatalf("enrol %s: %v", userID, err)
+	}
+	return userID
+}
+
+// trackWithdrawals tracks a small, a large and a huge withdrawal of userID (w-small ALLOW,
+// w-large CHALLENGE_REQUIRED, w-huge BLOCK), checks the answers, and returns w-large's token.
+func (env *contractEnv) trackWithdrawals(t *testing.T, userID string) string {
+	t.Helper()
+	const redirect = "http://app.example/withdrawals/callback"
+	tests := []struct {
+		key       string
+		amount    float64
+		wantState string
+	}{
+		{"w-small", 50, authsignal.StateAllow},
+		{"w-large", 1500.25, authsignal.StateChallengeRequired},
+		{"w-huge", 20000, authsignal.StateBlock},
+	}
+	var token string
+	for _, tt := range tests {
+		res, err := env.client.Track(context.Background(), userID, "withdrawal", authsignal.TrackAttributes{
+			IdempotencyKey: tt.key, RedirectURL: redirect, IPAddress: "203.0.113.7", UserAgent: "contract-test",
+			DeviceID: "device-1", Email: "alice@example.com", Custom: map[string]any{"amount": tt.amount},
+		})
+		if err != nil {
+			t.Fatalf("track %s: %v", tt.key, err)
+		}
+		if res.State != tt.wantState || res.IdempotencyKey != tt.key || !res.IsEnrolled {
+			t.Errorf("track %s = %+v, want state %s", tt.key, res, tt.wantState)
+		}
+		if tt.wantState == authsignal.StateAllow {
+			continue
+		}
+		if len(res.RuleIDs) == 0 {
+			t.Errorf("track %s: no ruleIds", tt.key)
+		}
+		if tt.wantState == authsignal.StateChallengeRequired {
+			wantURL := env.srv.URL + "/challenge?token=" + url.QueryEscape(res.Token)
+			if res.Token == "" || res.URL != wantURL {
+				t.Errorf("track url = %q, want %q", res.URL, wantURL)
+			}
+			token = res.Token
+		}
+	}
+	return token
 }
 
 func hasAuthenticator(t *testing.T, c *authsignal.Client, userID, id string) bool {
