@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	crand "crypto/rand"
 	"database/sql"
@@ -23,6 +22,8 @@ import (
 
 	"example.com/passwordless/e2e/appserver"
 	"example.com/passwordless/store"
+
+	"example.com/passwordless/internal/testkit"
 )
 
 // TestCrashSafety builds the real binary, drives concurrent withdrawals through HTTP,
@@ -271,7 +272,7 @@ func checkLedger(t *testing.T, path string, clients []*crashClient) {
 // appRun is one run of the binary, with its output kept for failure messages.
 type appRun struct {
 	*appserver.Process
-	logs *lockedBuffer
+	logs *testkit.Buffer
 }
 
 // startApp starts the binary on dataDir and waits until the app and the emulator serve.
@@ -279,7 +280,7 @@ type appRun struct {
 func startApp(t *testing.T, bin, dataDir string, prev *appRun) *appRun {
 	t.Helper()
 	start := func(appPort, emuPort int) (*appRun, error) {
-		logs := &lockedBuffer{}
+		logs := &testkit.Buffer{}
 		p, err := appserver.Start(context.Background(), bin, appserver.Options{
 			DataDir: dataDir, Stdout: logs, Stderr: logs,
 			Env:     []string{"SEND_LIMIT_PER_IP=10000", "LOG_LEVEL=WARN"},
@@ -303,24 +304,6 @@ func startApp(t *testing.T, bin, dataDir string, prev *appRun) *appRun {
 	}
 	t.Cleanup(run.Kill)
 	return run
-}
-
-// lockedBuffer collects the child's output for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // crashClient is one signed-in browser that never follows redirects, so each request

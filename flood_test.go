@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"example.com/passwordless/e2e/appserver"
+
+	"example.com/passwordless/internal/testkit"
 )
 
 // floodConns is how many idle, half-sent connections the flood holds: well past the
@@ -45,7 +47,7 @@ func TestConnectionFloodDoesNotStopTheServer(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &testkit.Buffer{}
 			p, err := appserver.Start(context.Background(), wrapper, appserver.Options{
 				DataDir: filepath.Join(dir, fmt.Sprint("data", i)), Stdout: logs, Stderr: logs,
 				Env: append([]string{"LOG_LEVEL=WARN"}, tt.env...),
@@ -121,7 +123,7 @@ func TestConnectionsPerAddressAreCapped(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping a run of the built binary")
 	}
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	p, err := appserver.Start(context.Background(), testBinary(t), appserver.Options{
 		DataDir: filepath.Join(t.TempDir(), "data"), Stdout: logs, Stderr: logs, Env: []string{"LOG_LEVEL=WARN", "MAX_CONNS_PER_IP=4"},
 	})

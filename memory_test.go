@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"example.com/passwordless/e2e/appserver"
+
+	"example.com/passwordless/internal/testkit"
 )
 
 // builtBinary builds the program once for the tests of this package that run it whole.
@@ -50,7 +52,7 @@ func TestAnonymousTrafficKeepsMemoryFlat(t *testing.T) {
 		t.Skip("under -race the client is several times slower; make unit runs this test without it")
 	}
 	dir := t.TempDir()
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	p, err := appserver.Start(context.Background(), testBinary(t), appserver.Options{
 		DataDir: filepath.Join(dir, "data"), Stdout: logs, Stderr: logs, Env: []string{"LOG_LEVEL=WARN"},
 	})

@@ -1,10 +1,8 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"html"
 	"io"
 	"log/slog"
@@ -18,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,26 +25,9 @@ import (
 	"example.com/passwordless/public"
 	"example.com/passwordless/store"
 	"example.com/passwordless/templates"
+
+	"example.com/passwordless/internal/testkit"
 )
-
-// fakeClock is shared by the app, the store, the sessions and the emulator, so a test can
-// move time for all of them at once.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // testEnv is the whole sample in-process: the app and the emulator on loopback ports,
 // a temp SQLite store and a captured log.
@@ -56,8 +36,8 @@ type testEnv struct {
 	appURL      string
 	emulatorURL string
 	store       *store.Store
-	clock       *fakeClock
-	logs        *syncBuffer
+	clock       *testkit.Clock
+	logs        *testkit.Buffer
 }
 
 const testSecret = "test-secret-key"
@@ -126,7 +106,7 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	ctx := context.Background()
 	// The clock starts at the real time: the test's cookie jar expires cookies by the wall
 	// clock, so a fixed date would turn every session cookie stale once that date has passed.
-	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
+	clock := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	dir := t.TempDir()
 
 	rulesFile := ""
@@ -165,7 +145,7 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	if settings.https {
 		base.Scheme = "https"
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	apiKey, apiURL := testSecret, emulatorURL+"/v1"
 	if settings.front != nil {
 		apiURL = settings.front(emulatorURL) + "/v1"
@@ -210,24 +190,6 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 // api is a Server API client of the test's emulator, for what Authsignal's Portal would show.
 func (e *testEnv) api() *authsignal.Client {
 	return authsignal.New(testSecret, authsignal.WithBaseURL(e.emulatorURL+"/v1"))
-}
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // browser is a cookie-keeping HTTP client that follows redirects, like a person's browser.
@@ -309,25 +271,11 @@ func hiddenField(t testing.TB, body, name string) string {
 	return m[1]
 }
 
-// outboxMessage is one entry of the emulator's outbox.
-type outboxMessage struct {
-	ID      string `json:"id"`
-	Channel string `json:"channel"`
-	To      string `json:"to"`
-	Body    string `json:"body"`
-	Code    string `json:"code"`
-}
-
-func (e *testEnv) messagesTo(to string) []outboxMessage {
+func (e *testEnv) messagesTo(to string) []testkit.Message {
 	e.t.Helper()
-	resp, err := http.Get(e.emulatorURL + "/emulator/messages?to=" + url.QueryEscape(to))
+	msgs, err := testkit.Outbox(nil, e.emulatorURL, to)
 	if err != nil {
 		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var msgs []outboxMessage
-	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil {
-		e.t.Fatalf("decode outbox: %v", err)
 	}
 	return msgs
 }

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"example.com/passwordless/internal/testkit"
 )
 
 func TestWindowLimiter(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	l := newWindowLimiter(2, 10*time.Minute, clock.Now)
 	steps := []struct {
 		advance time.Duration
@@ -35,7 +37,7 @@ func TestWindowLimiter(t *testing.T) {
 }
 
 func TestWindowLimiterLock(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	l := newWindowLimiter(3, time.Hour, clock.Now)
 	for i := 0; i < 3; i++ {
 		if _, locked := l.lockedUntil("a"); locked {
@@ -56,7 +58,7 @@ func TestWindowLimiterLock(t *testing.T) {
 }
 
 func TestWindowLimiterForgetsOldKeys(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	l := newWindowLimiter(1, time.Minute, clock.Now)
 	for i := 0; i <= sweepAbove; i++ {
 		l.reserve(fmt.Sprint("key", i))

@@ -10,38 +10,21 @@ import (
 	"io"
 	mathrand "math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"example.com/passwordless/internal/testkit"
 	"example.com/passwordless/store"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef") // 32 bytes
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	store    *store.Store
 	sessions *Sessions
-	clock    *clock
+	clock    *testkit.Clock
 	userID   string
 }
 
@@ -54,7 +37,7 @@ func newFixture(t testing.TB) *fixture {
 // each fuzzing process (nil readers mean crypto/rand).
 func newFixtureRand(t testing.TB, storeRand, sessionRand io.Reader) *fixture {
 	t.Helper()
-	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 500_000_000, time.UTC)}
+	c := testkit.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 500_000_000, time.UTC))
 	st, err := store.Open(context.Background(), ":memory:", c.Now, store.WithRand(storeRand))
 	if err != nil {
 		t.Fatal(err)
@@ -325,11 +308,11 @@ func TestExpiryBoundary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.clock.t = expires.Add(-time.Nanosecond)
+	f.clock.Advance(expires.Add(-time.Nanosecond).Sub(f.clock.Now()))
 	if _, err := f.sessions.Verify(ctx, tok); err != nil {
 		t.Errorf("just before expiry: %v", err)
 	}
-	f.clock.t = expires
+	f.clock.Advance(expires.Sub(f.clock.Now()))
 	if _, err := f.sessions.Verify(ctx, tok); !errors.Is(err, ErrInvalidSession) {
 		t.Errorf("at expiry: %v, want ErrInvalidSession", err)
 	}
@@ -471,7 +454,7 @@ func TestSignVerifyValue(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := *f.sessions // own copy of the clock offset
-			c := &clock{t: f.clock.Now().Add(tt.advance)}
+			c := testkit.NewClock(f.clock.Now().Add(tt.advance))
 			g.now = c.Now
 			if v, err := g.VerifyValue(tt.purpose, tt.token()); err == nil {
 				t.Errorf("VerifyValue = %q, want error", v)

@@ -3,11 +3,8 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math/big"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"example.com/passwordless/internal/testkit"
 	"github.com/playwright-community/playwright-go"
 )
 
@@ -232,37 +230,19 @@ func (b *browserTest) expectWithdrawal(amount, state string) {
 
 // ---- the emulator outbox ----
 
-type message struct {
-	ID        string `json:"id"`
-	Channel   string `json:"channel"`
-	To        string `json:"to"`
-	Subject   string `json:"subject"`
-	Body      string `json:"body"`
-	Code      string `json:"code"`
-	CreatedAt string `json:"createdAt"`
-}
-
 // outbox lists the messages the emulator sent to a recipient, newest first.
-func outbox(t *testing.T, to string) []message {
+func outbox(t *testing.T, to string) []testkit.Message {
 	t.Helper()
-	resp, err := suite.outboxClient.Get(suite.emulatorURL + "/emulator/messages?to=" + url.QueryEscape(to))
+	msgs, err := testkit.Outbox(suite.outboxClient, suite.emulatorURL, to)
 	if err != nil {
-		t.Fatalf("read the emulator outbox: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("read the emulator outbox: status %s", resp.Status)
-	}
-	var msgs []message
-	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil {
-		t.Fatalf("read the emulator outbox: %v", err)
+		t.Fatal(err)
 	}
 	return msgs
 }
 
 // waitForMessage waits until the recipient has more than `before` messages and returns
 // the newest one, which must carry a code.
-func waitForMessage(t *testing.T, to string, before int) message {
+func waitForMessage(t *testing.T, to string, before int) testkit.Message {
 	t.Helper()
 	deadline := time.Now().Add(actionTimeout)
 	for {

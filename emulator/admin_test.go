@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,9 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"example.com/passwordless/internal/testkit"
 )
 
 var csrfFieldRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -161,7 +161,7 @@ func TestStartCloseAndMain(t *testing.T) {
 
 	// Main: prints where everything is, serves, stops when ctx is done.
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	done := make(chan error, 1)
 	db := filepath.Join(t.TempDir(), "data", "emulator.db")
 	go func() {
@@ -194,7 +194,7 @@ func TestStartCloseAndMain(t *testing.T) {
 		t.Fatalf("database not created: %v", err)
 	}
 	// Env key and bad flags.
-	out = &syncBuffer{}
+	out = &testkit.Buffer{}
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
 	if err := Main(ctx2, []string{"-addr", "127.0.0.1:0", "-db", ":memory:"}, func(k string) string {
@@ -205,10 +205,10 @@ func TestStartCloseAndMain(t *testing.T) {
 	}, out); err != nil || !strings.Contains(out.String(), "from-env") || strings.Contains(out.String(), "development key") {
 		t.Fatalf("env key: %v\n%s", err, out.String())
 	}
-	if err := Main(ctx2, []string{"-nope"}, func(string) string { return "" }, &syncBuffer{}); err == nil {
+	if err := Main(ctx2, []string{"-nope"}, func(string) string { return "" }, &testkit.Buffer{}); err == nil {
 		t.Fatal("bad flag accepted")
 	}
-	if err := Main(ctx2, []string{"-db", ":memory:", "-addr", "127.0.0.1:0", "-rules", "/no/such/file.json"}, func(string) string { return "" }, &syncBuffer{}); err == nil {
+	if err := Main(ctx2, []string{"-db", ":memory:", "-addr", "127.0.0.1:0", "-rules", "/no/such/file.json"}, func(string) string { return "" }, &testkit.Buffer{}); err == nil {
 		t.Fatal("missing rules file accepted")
 	}
 }
@@ -231,24 +231,6 @@ func TestNewConfigErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a goroutine-safe bytes.Buffer for capturing Main's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func httpGetBasic(u, key string) (int, error) {

@@ -8,40 +8,24 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"example.com/passwordless/internal/testkit"
 )
 
 const testKey = "test-secret-key"
 
-// testClock is a settable clock shared by the emulator and the test.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newTestClock is the emulator tests' clock, at a fixed start.
+func newTestClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 type testEnv struct {
 	t     testing.TB
 	emu   *Emulator
 	srv   *httptest.Server
-	clock *testClock
+	clock *testkit.Clock
 }
 
 // newEnv starts an in-memory emulator behind an httptest server. mutate may adjust the config.

@@ -7,12 +7,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"example.com/passwordless/internal/testkit"
 )
 
 // TestLogsCarryNoSecrets runs a full flow with a captured logger and checks that no code,
 // token or secret key was logged.
 func TestLogsCarryNoSecrets(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Buffer
 	env := newEnv(t, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -47,7 +49,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 }
 
 func TestRecoverer(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Buffer
 	env := newEnv(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	h := env.emu.recoverer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
 	for _, path := range []string{"/v1/x", "/outbox"} {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"example.com/passwordless/internal/testkit"
 )
 
 // runMain runs Main with an already cancelled context: it starts, prints, and stops.
@@ -13,7 +15,7 @@ func runMain(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	err := Main(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, out)
 	return out.String(), err
 }

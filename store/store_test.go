@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"example.com/passwordless/internal/testkit"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,29 +12,11 @@ import (
 	"time"
 )
 
-// fixedClock is a settable clock for tests.
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fixedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fixedClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
 
-func openMemory(t testing.TB) (*Store, *fixedClock) {
+func openMemory(t testing.TB) (*Store, *testkit.Clock) {
 	t.Helper()
-	clock := &fixedClock{t: t0}
+	clock := testkit.NewClock(t0)
 	s, err := Open(context.Background(), ":memory:", clock.Now)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -6,7 +6,6 @@ package authsignal_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 
 	"example.com/passwordless/auth/authsignal"
 	"example.com/passwordless/emulator"
+	"example.com/passwordless/internal/testkit"
 )
 
 const contractSecret = "contract-test-secret-key"
@@ -57,30 +57,12 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-type outboxMessage struct {
-	ID        string `json:"id"`
-	Channel   string `json:"channel"`
-	To        string `json:"to"`
-	Subject   string `json:"subject"`
-	Body      string `json:"body"`
-	Code      string `json:"code"`
-	CreatedAt string `json:"createdAt"`
-}
-
 // latestMessage reads the newest outbox message sent to `to`.
-func (env *contractEnv) latestMessage(to string) outboxMessage {
+func (env *contractEnv) latestMessage(to string) testkit.Message {
 	env.t.Helper()
-	resp, err := http.Get(env.srv.URL + "/emulator/messages?" + url.Values{"to": {to}}.Encode())
+	msgs, err := testkit.Outbox(nil, env.srv.URL, to)
 	if err != nil {
-		env.t.Fatalf("outbox: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		env.t.Fatalf("outbox: status %d", resp.StatusCode)
-	}
-	var msgs []outboxMessage
-	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil {
-		env.t.Fatalf("outbox: %v", err)
+		env.t.Fatal(err)
 	}
 	if len(msgs) == 0 {
 		env.t.Fatalf("outbox: no message to %s", to)
