@@ -54,7 +54,7 @@ func loadAction(ctx context.Context, q rowQueryer, userID, actionCode, idem stri
 }
 
 // insertActionIfAbsent stores a new action; an existing one with the same key is left alone.
-func (e *Emulator) insertActionIfAbsent(ctx context.Context, tx *sql.Tx, a actionRecord) error {
+func (e *Emulator) insertActionIfAbsent(ctx context.Context, tx *txn, a actionRecord) error {
 	now := ms(e.now())
 	if a.RuleIDs == "" {
 		a.RuleIDs = "[]"
@@ -77,12 +77,12 @@ func (e *Emulator) insertActionIfAbsent(ctx context.Context, tx *sql.Tx, a actio
 
 // setActionState moves an action to state (only from onlyFrom when that is not ""),
 // recording how it was verified. It reports whether a row changed.
-func (e *Emulator) setActionState(ctx context.Context, tx *sql.Tx, userID, actionCode, idem, state, method, authID, onlyFrom string) error {
+func (e *Emulator) setActionState(ctx context.Context, tx *txn, userID, actionCode, idem, state, method, authID, onlyFrom string) error {
 	_, err := e.updateActionState(ctx, tx, userID, actionCode, idem, state, method, authID, onlyFrom)
 	return err
 }
 
-func (e *Emulator) updateActionState(ctx context.Context, tx *sql.Tx, userID, actionCode, idem, state, method, authID, onlyFrom string) (bool, error) {
+func (e *Emulator) updateActionState(ctx context.Context, tx *txn, userID, actionCode, idem, state, method, authID, onlyFrom string) (bool, error) {
 	now := ms(e.now())
 	q := `UPDATE actions SET state = ?, state_updated_at = ?, updated_at = ?,
 		verification_method = CASE WHEN ? <> '' THEN ? ELSE verification_method END,
@@ -212,7 +212,7 @@ func (e *Emulator) track(ctx context.Context, baseURL, userID, actionCode string
 	}
 	var out json.RawMessage
 	var newState, newRule string // of a new action, logged once committed
-	err = e.inTx(ctx, func(tx *sql.Tx) error {
+	err = e.inTx(ctx, func(tx *txn) error {
 		// Same key again: the stored response, no re-evaluation. A key that belongs to an
 		// action made by challenge/claim (no stored response) is kept for that action. The
 		// transaction holds the write lock, so nothing can take the key after this check.
@@ -350,7 +350,7 @@ func (e *Emulator) handleUpdateAction(w http.ResponseWriter, r *http.Request) er
 	}
 	ctx := r.Context()
 	var a *actionRecord
-	err = e.inTx(ctx, func(tx *sql.Tx) error {
+	err = e.inTx(ctx, func(tx *txn) error {
 		ok, err := e.updateActionState(ctx, tx, userID, actionCode, idem, req.State, "", "", "")
 		if err != nil {
 			return err

@@ -373,7 +373,7 @@ func (e *Emulator) handleAdminReview(w http.ResponseWriter, r *http.Request) {
 	userID, action, idem := r.PostForm.Get("userId"), r.PostForm.Get("action"), r.PostForm.Get("idempotencyKey")
 	ctx := r.Context()
 	changed := false
-	err = e.inTx(ctx, func(tx *sql.Tx) error {
+	err = e.inTx(ctx, func(tx *txn) error {
 		var err error
 		changed, err = e.updateActionState(ctx, tx, userID, action, idem, state, "", "", StateReviewRequired)
 		return err

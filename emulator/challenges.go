@@ -71,7 +71,7 @@ func scanChallenge(row interface{ Scan(...any) error }) (*challengeRow, error) {
 	return &c, nil
 }
 
-func loadChallenge(ctx context.Context, tx *sql.Tx, id, origin string) (*challengeRow, error) {
+func loadChallenge(ctx context.Context, tx *txn, id, origin string) (*challengeRow, error) {
 	return scanChallenge(tx.QueryRowContext(ctx, `SELECT `+challengeColumns+` FROM challenges WHERE challenge_id = ? AND origin = ?`, id, origin))
 }
 
@@ -194,7 +194,7 @@ func (e *Emulator) createChallenge(ctx context.Context, req challengeRequest) (*
 	}
 	now := e.now()
 	expires := now.Add(e.limits.CodeTTL)
-	err = e.inTx(ctx, func(tx *sql.Tx) error {
+	err = e.inTx(ctx, func(tx *txn) error {
 		if err := e.sendCode(ctx, tx, id, channel, recipient, req.Locale, code); err != nil {
 			return err
 		}
@@ -229,7 +229,7 @@ func (e *Emulator) createChallenge(ctx context.Context, req challengeRequest) (*
 // the old code stops working. It counts against the send limit like any send.
 func (e *Emulator) resendChallenge(ctx context.Context, req challengeRequest) (*challengeResponse, error) {
 	var resp *challengeResponse
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := e.inTx(ctx, func(tx *txn) error {
 		c, err := loadChallenge(ctx, tx, req.ChallengeID, "api")
 		if errors.Is(err, errNotFound) {
 			return notFound("Challenge %q was not found.", req.ChallengeID)
@@ -299,7 +299,7 @@ type verifyOutcome struct {
 // verifyCode checks one attempt inside tx. Transactions are immediate (write lock at BEGIN),
 // and the attempt counter only moves by a conditional UPDATE, so concurrent attempts are
 // serialized: never more than MaxAttempts wrong ones, and the right code succeeds once.
-func (e *Emulator) verifyCode(ctx context.Context, tx *sql.Tx, c *challengeRow, code string) (verifyOutcome, error) {
+func (e *Emulator) verifyCode(ctx context.Context, tx *txn, c *challengeRow, code string) (verifyOutcome, error) {
 	out := verifyOutcome{Challenge: c}
 	max := e.limits.MaxAttempts
 	switch {
@@ -356,7 +356,7 @@ func (e *Emulator) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	var resp verifyResponse
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := e.inTx(ctx, func(tx *txn) error {
 		c, err := loadChallenge(ctx, tx, req.ChallengeID, "api")
 		if errors.Is(err, errNotFound) {
 			return notFound("Challenge %q was not found.", req.ChallengeID)
@@ -417,7 +417,7 @@ func (e *Emulator) handleClaim(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	var c *challengeRow
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := e.inTx(ctx, func(tx *txn) error {
 		var err error
 		c, err = loadChallenge(ctx, tx, req.ChallengeID, "api")
 		if errors.Is(err, errNotFound) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -132,33 +133,146 @@ func applyMigration(ctx context.Context, db *sql.DB, name, body string) error {
 	return tx.Commit()
 }
 
-// inTx runs fn in one (immediate) transaction and commits when fn returns nil.
-func (e *Emulator) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	// Not the request's context: database/sql closes the connection of a transaction whose
-	// context is cancelled (a client gone mid-request), and for ":memory:" the connection is
-	// the database. The statements still see the request's context and end early.
-	tx, err := e.db.BeginTx(context.WithoutCancel(ctx), nil)
+// Group commit. Every write runs through inTx, and inTx hands its function to the
+// committer, one goroutine that owns the writes: it runs the functions waiting at that
+// moment one after another inside one transaction, each in a savepoint of its own, and
+// commits them together. A function that fails rolls back to its savepoint alone. Each
+// caller is answered only once the transaction holding its part has committed, so what it
+// reports is durable as before; a batch costs one commit instead of one per request.
+
+// maxBatch bounds how many parts one transaction holds.
+const maxBatch = 64
+
+// txn is one part of a group-committed transaction: the shared transaction, and the
+// outbox messages this part sent, published only when its part commits.
+type txn struct {
+	*sql.Tx
+	staged []Message
+}
+
+// part is one inTx call waiting for the committer.
+type part struct {
+	ctx  context.Context
+	fn   func(*txn) error
+	done chan error
+}
+
+var errClosed = errors.New("emulator: closed")
+
+// inTx runs fn as part of a transaction and returns once that transaction has committed
+// (nil) or fn's part was rolled back (fn's error, or the commit's).
+func (e *Emulator) inTx(ctx context.Context, fn func(tx *txn) error) error {
+	p := &part{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case e.parts <- p:
+	case <-e.stopCommits:
+		return errClosed
+	}
+	return <-p.done
+}
+
+// commitLoop is the committer: it batches the parts waiting and commits each batch, until
+// Close stops it; parts still queued then are answered errClosed.
+func (e *Emulator) commitLoop() {
+	defer close(e.commitsDone)
+	for {
+		select {
+		case <-e.stopCommits:
+			for {
+				select {
+				case p := <-e.parts:
+					p.done <- errClosed
+				default:
+					return
+				}
+			}
+		case p := <-e.parts:
+			batch := []*part{p}
+		more:
+			for len(batch) < maxBatch {
+				select {
+				case p := <-e.parts:
+					batch = append(batch, p)
+				default:
+					break more
+				}
+			}
+			e.commitBatch(batch)
+		}
+	}
+}
+
+// commitBatch runs the parts in one transaction, each in a savepoint, and commits.
+func (e *Emulator) commitBatch(batch []*part) {
+	// Not a request's context: database/sql closes the connection of a transaction whose
+	// context is cancelled, and for ":memory:" the connection is the database.
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	fail := func(err error) {
+		for i, p := range batch {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+			p.done <- errs[i]
+		}
+	}
+	tx, err := e.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		fail(fmt.Errorf("begin: %w", err))
+		return
 	}
 	defer tx.Rollback()
-	// Outbox messages sent in fn reach live streams only if the transaction commits.
-	e.outbox.begin(tx)
-	defer e.outbox.discard(tx)
-	if err := fn(tx); err != nil {
-		return err
+	parts := make([]*txn, len(batch))
+	for i, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			errs[i] = err // the caller has gone: nothing to do for it
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT part`); err != nil {
+			fail(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		t := &txn{Tx: tx}
+		if errs[i] = runPart(p.fn, t); errs[i] != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO part`); err != nil {
+				fail(fmt.Errorf("roll back a part: %w", err))
+				return
+			}
+		} else {
+			parts[i] = t
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE part`); err != nil {
+			fail(fmt.Errorf("release a part: %w", err))
+			return
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		fail(fmt.Errorf("commit: %w", err))
+		return
 	}
-	e.outbox.committed(tx)
-	return nil
+	for i, p := range batch {
+		if parts[i] != nil {
+			e.outbox.publish(parts[i].staged)
+		}
+		p.done <- errs[i]
+	}
+}
+
+// runPart runs fn, turning a panic into an error so that one request's bug does not stop
+// the committer (the part is rolled back like any failed one).
+func runPart(fn func(*txn) error, t *txn) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic in a transaction: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return fn(t)
 }
 
 // resetState deletes every row of every state table, re-applies the seed file's users
 // (so a reset returns to the start state) and sets the clock offset back to zero.
 func (e *Emulator) resetState(ctx context.Context) error {
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := e.inTx(ctx, func(tx *txn) error {
 		for _, t := range stateTables {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 				return fmt.Errorf("reset %s: %w", t, err)

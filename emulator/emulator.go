@@ -97,8 +97,14 @@ type Emulator struct {
 	seed        *seedData         // Config.SeedFile, re-applied by reset; nil = none
 	clock       clockOffset       // added to every e.now() (clock.go)
 
-	outbox     *outboxHub // live outbox streams (events.go)
-	messageCap int        // outbox messages kept
+	outbox *outboxHub // live outbox streams (events.go)
+
+	// The committer (db.go): inTx's parts, and its stop.
+	parts       chan *part
+	stopCommits chan struct{}
+	commitsDone chan struct{}
+	stopOnce    sync.Once
+	messageCap  int // outbox messages kept
 
 	mu        sync.Mutex
 	publicURL string
@@ -170,6 +176,8 @@ func New(cfg Config) (*Emulator, error) {
 	if e.db, e.checkpoints, err = openDB(context.Background(), cfg.DBPath); err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
+	e.parts, e.stopCommits, e.commitsDone = make(chan *part, maxBatch), make(chan struct{}), make(chan struct{})
+	go e.commitLoop()
 	if e.seed = seed; seed != nil {
 		if err := e.applySeed(context.Background(), seed); err != nil {
 			e.closeDB()
@@ -262,6 +270,8 @@ func (e *Emulator) Close() error {
 }
 
 func (e *Emulator) closeDB() error {
+	e.stopOnce.Do(func() { close(e.stopCommits) })
+	<-e.commitsDone // the last batch is committed before the database closes
 	var err error
 	if e.checkpoints != nil {
 		err = e.checkpoints.Close()

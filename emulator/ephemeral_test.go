@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 	"time"
 )
@@ -14,7 +13,7 @@ func TestCancelledTransactionKeepsTheMemoryDatabase(t *testing.T) {
 	env := newEnv(t) // ":memory:"
 	env.enrol("u1", "u1@example.com")
 	ctx, cancel := context.WithCancel(context.Background())
-	err := env.emu.inTx(ctx, func(tx *sql.Tx) error {
+	err := env.emu.inTx(ctx, func(tx *txn) error {
 		cancel() // the client disconnects while the transaction is open
 		time.Sleep(20 * time.Millisecond)
 		_, err := tx.ExecContext(ctx, `UPDATE users SET username = 'x' WHERE user_id = 'u1'`)

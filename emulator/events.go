@@ -39,7 +39,6 @@ type outboxHub struct {
 
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
-	staged  map[*sql.Tx][]Message // messages of transactions not yet committed
 	closed  bool
 	dropped int // subscribers cut off for falling behind (tests, diagnostics)
 }
@@ -52,44 +51,19 @@ type subscriber struct {
 }
 
 func newOutboxHub() *outboxHub {
-	return &outboxHub{heartbeat: defaultHeartbeat, subs: map[*subscriber]struct{}{}, staged: map[*sql.Tx][]Message{}}
+	return &outboxHub{heartbeat: defaultHeartbeat, subs: map[*subscriber]struct{}{}}
 }
 
-// begin registers a transaction that may stage messages (called by inTx).
-func (h *outboxHub) begin(tx *sql.Tx) {
-	h.mu.Lock()
-	h.staged[tx] = nil
-	h.mu.Unlock()
-}
-
-// stage holds m until tx commits. A transaction not opened by inTx is a programming error:
-// its messages could never be published.
-func (h *outboxHub) stage(tx *sql.Tx, m Message) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	list, ok := h.staged[tx]
-	if !ok {
-		return errors.New("outbox: message sent outside inTx; it could not be published")
+// publish sends committed messages to the open streams (called after a commit).
+func (h *outboxHub) publish(msgs []Message) {
+	if len(msgs) == 0 {
+		return
 	}
-	h.staged[tx] = append(list, m)
-	return nil
-}
-
-// committed publishes what tx staged (called by inTx after Commit succeeded).
-func (h *outboxHub) committed(tx *sql.Tx) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, m := range h.staged[tx] {
+	for _, m := range msgs {
 		h.publishLocked(m)
 	}
-	delete(h.staged, tx)
-}
-
-// discard forgets what tx staged (deferred by inTx; a no-op after committed).
-func (h *outboxHub) discard(tx *sql.Tx) {
-	h.mu.Lock()
-	delete(h.staged, tx)
-	h.mu.Unlock()
 }
 
 // publishLocked never blocks: a subscriber whose buffer is full is dropped (its channel

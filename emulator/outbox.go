@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"database/sql"
 	_ "embed" // the outbox page's script
 	"errors"
 	"fmt"
@@ -37,7 +36,7 @@ type Message struct {
 // sendCode enforces the per-recipient send limit and puts the message in the outbox,
 // inside the caller's transaction (so a refused send changes nothing). The message is
 // published to live streams only if that transaction commits (see inTx).
-func (e *Emulator) sendCode(ctx context.Context, tx *sql.Tx, challengeID, channel, recipient, locale, code string) error {
+func (e *Emulator) sendCode(ctx context.Context, tx *txn, challengeID, channel, recipient, locale, code string) error {
 	grp, limit := "sms", e.limits.SMSPerWindow
 	if channel == ChannelEmail {
 		grp, limit = "email", e.limits.EmailPerWindow
@@ -81,15 +80,13 @@ func (e *Emulator) sendCode(ctx context.Context, tx *sql.Tx, challengeID, channe
 	}
 	m := Message{ID: id, Channel: channel, To: recipient, Subject: subject, Body: body, Code: code,
 		ChallengeID: challengeID, CreatedAt: isoTime(fromMS(ms(now))), seq: seq}
-	if err := e.outbox.stage(tx, m); err != nil {
-		return err
-	}
+	tx.staged = append(tx.staged, m) // published if this part of the transaction commits
 	e.log.Info("message sent to outbox", "channel", channel, "message_id", id)
 	return nil
 }
 
 // trimOutbox keeps the newest messageCap messages; newest is the seq just inserted.
-func (e *Emulator) trimOutbox(ctx context.Context, tx *sql.Tx, newest int64) error {
+func (e *Emulator) trimOutbox(ctx context.Context, tx *txn, newest int64) error {
 	// Cheap check first: fewer seq numbers in use than the cap means fewer messages.
 	var oldest int64
 	if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM messages`).Scan(&oldest); err != nil {

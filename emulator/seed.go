@@ -3,7 +3,6 @@ package emulator
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -277,7 +276,7 @@ func (e *Emulator) loadRulesAndSeed(cfg Config) (*seedData, error) {
 // It is idempotent: a restart with the same file on the same database re-applies the
 // users' fields and finds the authenticators already there (same method and recipient).
 func (e *Emulator) applySeed(ctx context.Context, s *seedData) error {
-	err := e.inTx(ctx, func(tx *sql.Tx) error { return e.upsertSeedUsers(ctx, tx, s) })
+	err := e.inTx(ctx, func(tx *txn) error { return e.upsertSeedUsers(ctx, tx, s) })
 	if err != nil {
 		return fmt.Errorf("emulator: seed file %s: %w", s.path, err)
 	}
@@ -286,7 +285,7 @@ func (e *Emulator) applySeed(ctx context.Context, s *seedData) error {
 }
 
 // reseed re-applies the seed file's users inside tx (after a reset); no-op without a seed file.
-func (e *Emulator) reseed(ctx context.Context, tx *sql.Tx) error {
+func (e *Emulator) reseed(ctx context.Context, tx *txn) error {
 	if e.seed == nil {
 		return nil
 	}
@@ -296,7 +295,7 @@ func (e *Emulator) reseed(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-func (e *Emulator) upsertSeedUsers(ctx context.Context, tx *sql.Tx, s *seedData) error {
+func (e *Emulator) upsertSeedUsers(ctx context.Context, tx *txn, s *seedData) error {
 	for _, u := range s.users {
 		if err := e.upsertSeedUser(ctx, tx, u); err != nil {
 			return fmt.Errorf("user %q: %w", u.UserID, err)
@@ -305,7 +304,7 @@ func (e *Emulator) upsertSeedUsers(ctx context.Context, tx *sql.Tx, s *seedData)
 	return nil
 }
 
-func (e *Emulator) upsertSeedUser(ctx context.Context, tx *sql.Tx, u seedUser) error {
+func (e *Emulator) upsertSeedUser(ctx context.Context, tx *txn, u seedUser) error {
 	emailVerified, phoneVerified := false, false
 	for _, a := range u.Authenticators {
 		emailVerified = emailVerified || (a.Email != "" && a.Email == u.Email)

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -130,7 +129,7 @@ func (e *Emulator) renderChoose(w http.ResponseWriter, r *http.Request, status i
 
 // startUIChallenge creates a pre-built-page challenge for the action and sends its code.
 // authID is "" when enrolling a new email/phone.
-func (e *Emulator) startUIChallenge(ctx context.Context, tx *sql.Tx, a *actionRecord, authID, method, email, phone string) error {
+func (e *Emulator) startUIChallenge(ctx context.Context, tx *txn, a *actionRecord, authID, method, email, phone string) error {
 	id, err := e.newUUID()
 	if err != nil {
 		return err
@@ -170,7 +169,7 @@ func codePageURL(token string) string { return "/challenge/code?token=" + url.Qu
 
 // handleChallengeSend sends a code to the chosen enrolled authenticator.
 func (e *Emulator) handleChallengeSend(w http.ResponseWriter, r *http.Request) {
-	e.sendFromPage(w, r, func(ctx context.Context, tx *sql.Tx, a *actionRecord, auths []authenticatorRow, form url.Values) error {
+	e.sendFromPage(w, r, func(ctx context.Context, tx *txn, a *actionRecord, auths []authenticatorRow, form url.Values) error {
 		for _, au := range auths {
 			if au.ID == form.Get("authenticatorId") {
 				return e.startUIChallenge(ctx, tx, a, au.ID, au.Method, au.Email, au.PhoneNumber)
@@ -182,7 +181,7 @@ func (e *Emulator) handleChallengeSend(w http.ResponseWriter, r *http.Request) {
 
 // handleChallengeEnroll sends a code to a new email/phone; verifying it enrols it.
 func (e *Emulator) handleChallengeEnroll(w http.ResponseWriter, r *http.Request) {
-	e.sendFromPage(w, r, func(ctx context.Context, tx *sql.Tx, a *actionRecord, auths []authenticatorRow, form url.Values) error {
+	e.sendFromPage(w, r, func(ctx context.Context, tx *txn, a *actionRecord, auths []authenticatorRow, form url.Values) error {
 		if len(auths) > 0 {
 			return badRequest("You already have a verification method; choose it.")
 		}
@@ -210,7 +209,7 @@ func (e *Emulator) handleChallengeEnroll(w http.ResponseWriter, r *http.Request)
 // all in one transaction. A refusal (bad choice, send limit, failing recipient) shows the
 // method page again with the reason; success goes on to the code page.
 func (e *Emulator) sendFromPage(w http.ResponseWriter, r *http.Request,
-	send func(ctx context.Context, tx *sql.Tx, a *actionRecord, auths []authenticatorRow, form url.Values) error) {
+	send func(ctx context.Context, tx *txn, a *actionRecord, auths []authenticatorRow, form url.Values) error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		e.renderMessage(w, http.StatusBadRequest, "Bad form", "The form could not be read.")
@@ -220,7 +219,7 @@ func (e *Emulator) sendFromPage(w http.ResponseWriter, r *http.Request,
 	token := form.Get("token")
 	ctx := r.Context()
 	var page *actionRecord
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := e.inTx(ctx, func(tx *txn) error {
 		_, a, err := e.uiAction(ctx, tx, token)
 		if err != nil {
 			return err
@@ -245,7 +244,7 @@ func (e *Emulator) sendFromPage(w http.ResponseWriter, r *http.Request,
 }
 
 // pendingUIChallenge returns the action's code in flight, or nil.
-func pendingUIChallenge(ctx context.Context, tx *sql.Tx, a *actionRecord) (*challengeRow, error) {
+func pendingUIChallenge(ctx context.Context, tx *txn, a *actionRecord) (*challengeRow, error) {
 	if a.UIChallengeID == "" {
 		return nil, nil
 	}
@@ -261,7 +260,7 @@ func (e *Emulator) handleChallengeCodePage(w http.ResponseWriter, r *http.Reques
 	ctx := r.Context()
 	var c *challengeRow
 	var a *actionRecord
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := e.inTx(ctx, func(tx *txn) error {
 		var err error
 		if _, a, err = e.uiAction(ctx, tx, token); err != nil {
 			return err
@@ -300,7 +299,7 @@ func (e *Emulator) handleChallengeVerify(w http.ResponseWriter, r *http.Request)
 	var c *challengeRow
 	var out verifyOutcome
 	finalState := ""
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := e.inTx(ctx, func(tx *txn) error {
 		var err error
 		if _, a, err = e.uiAction(ctx, tx, token); err != nil {
 			return err
@@ -372,7 +371,7 @@ func plural(n int, word string) string {
 }
 
 // finishUIAction settles the action (only from CHALLENGE_REQUIRED) and drops the page state.
-func (e *Emulator) finishUIAction(ctx context.Context, tx *sql.Tx, a *actionRecord, state, method, authID string) error {
+func (e *Emulator) finishUIAction(ctx context.Context, tx *txn, a *actionRecord, state, method, authID string) error {
 	ok, err := e.updateActionState(ctx, tx, a.UserID, a.ActionCode, a.IdempotencyKey, state, method, authID, StateChallengeRequired)
 	if err != nil {
 		return err
@@ -396,7 +395,7 @@ func (e *Emulator) handleChallengeCancel(w http.ResponseWriter, r *http.Request)
 	token := r.PostForm.Get("token")
 	ctx := r.Context()
 	var a *actionRecord
-	err := e.inTx(ctx, func(tx *sql.Tx) error {
+	err := e.inTx(ctx, func(tx *txn) error {
 		var err error
 		if _, a, err = e.uiAction(ctx, tx, token); err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 )
 
 // ensureUser creates the user when unknown (track, challenge, claim and enrol do, like the real service).
-func (e *Emulator) ensureUser(ctx context.Context, tx *sql.Tx, userID string) error {
+func (e *Emulator) ensureUser(ctx context.Context, tx *txn, userID string) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO users(user_id, created_at) VALUES (?, ?) ON CONFLICT(user_id) DO NOTHING`, userID, ms(e.now())); err != nil {
 		return fmt.Errorf("ensure user: %w", err)
 	}
@@ -30,7 +30,7 @@ func userExists(ctx context.Context, q interface {
 }
 
 // setUserContactVerified records a verified email or phone number on the user.
-func (e *Emulator) setUserContactVerified(ctx context.Context, tx *sql.Tx, userID, email, phone string) error {
+func (e *Emulator) setUserContactVerified(ctx context.Context, tx *txn, userID, email, phone string) error {
 	if email != "" {
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, email_verified = 1 WHERE user_id = ?`, email, userID); err != nil {
 			return fmt.Errorf("set user email: %w", err)
@@ -94,7 +94,7 @@ func listAuthenticators(ctx context.Context, q queryer, userID string) ([]authen
 
 // enrollAuthenticator adds a verified authenticator unless the same method and recipient
 // is already enrolled (then it returns that one). The first one becomes the default.
-func (e *Emulator) enrollAuthenticator(ctx context.Context, tx *sql.Tx, userID, method, email, phone string, isDefault bool) (authenticatorRow, error) {
+func (e *Emulator) enrollAuthenticator(ctx context.Context, tx *txn, userID, method, email, phone string, isDefault bool) (authenticatorRow, error) {
 	existing, err := listAuthenticators(ctx, tx, userID)
 	if err != nil {
 		return authenticatorRow{}, err
@@ -350,7 +350,7 @@ func customObject(raw json.RawMessage) (string, error) {
 
 // apply writes the update inside tx, creating the user when unknown (PATCH upserts, as the
 // Go and Python SDKs' integration tests show).
-func (u *userUpdate) apply(ctx context.Context, e *Emulator, tx *sql.Tx, userID string) error {
+func (u *userUpdate) apply(ctx context.Context, e *Emulator, tx *txn, userID string) error {
 	if err := e.ensureUser(ctx, tx, userID); err != nil {
 		return err
 	}
@@ -400,7 +400,7 @@ func (e *Emulator) handleUpdateUser(w http.ResponseWriter, r *http.Request) erro
 	}
 	ctx := r.Context()
 	var u *userRow
-	err = e.inTx(ctx, func(tx *sql.Tx) error {
+	err = e.inTx(ctx, func(tx *txn) error {
 		if err := update.apply(ctx, e, tx, userID); err != nil {
 			return err
 		}
@@ -431,7 +431,7 @@ func (e *Emulator) handleDeleteUser(w http.ResponseWriter, r *http.Request) erro
 		}
 	}
 	ctx := r.Context()
-	err = e.inTx(ctx, func(tx *sql.Tx) error {
+	err = e.inTx(ctx, func(tx *txn) error {
 		// Challenges are not keyed by a foreign key (anonymous ones have no user); drop the user's.
 		for _, q := range []string{
 			`DELETE FROM challenges WHERE user_id = ?1 OR claimed_user_id = ?1`,
@@ -627,7 +627,7 @@ func (e *Emulator) handleEnrollAuthenticator(w http.ResponseWriter, r *http.Requ
 	}
 	ctx := r.Context()
 	var a authenticatorRow
-	err = e.inTx(ctx, func(tx *sql.Tx) error {
+	err = e.inTx(ctx, func(tx *txn) error {
 		if err := e.ensureUser(ctx, tx, userID); err != nil {
 			return err
 		}
@@ -658,7 +658,7 @@ func (e *Emulator) handleDeleteAuthenticator(w http.ResponseWriter, r *http.Requ
 	}
 	authID := r.PathValue("userAuthenticatorId")
 	ctx := r.Context()
-	err = e.inTx(ctx, func(tx *sql.Tx) error {
+	err = e.inTx(ctx, func(tx *txn) error {
 		var wasDefault bool
 		err := tx.QueryRowContext(ctx, `SELECT is_default FROM authenticators WHERE authenticator_id = ? AND user_id = ?`, authID, userID).Scan(&wasDefault)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -696,7 +696,7 @@ func (e *Emulator) handleEmulatorDeleteUser(w http.ResponseWriter, r *http.Reque
 		return err
 	}
 	ctx := r.Context()
-	err = e.inTx(ctx, func(tx *sql.Tx) error {
+	err = e.inTx(ctx, func(tx *txn) error {
 		if ok, err := userExists(ctx, tx, userID); err != nil {
 			return err
 		} else if !ok {
@@ -714,7 +714,7 @@ func (e *Emulator) handleEmulatorDeleteUser(w http.ResponseWriter, r *http.Reque
 
 // deleteUserData removes one user and everything of theirs inside tx. Recipients (emails,
 // phone numbers) that another user also has keep their messages and send counts.
-func deleteUserData(ctx context.Context, tx *sql.Tx, userID string) error {
+func deleteUserData(ctx context.Context, tx *txn, userID string) error {
 	rows, err := tx.QueryContext(ctx, `
 		WITH mine(r) AS (
 			SELECT email FROM users WHERE user_id = ?1 UNION SELECT phone_number FROM users WHERE user_id = ?1
