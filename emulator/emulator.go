@@ -1,28 +1,32 @@
-// Package emulator is a local stand-in for Authsignal's Server API: challenges and
-// one-time codes, track/validate with rules, users and authenticators, the pre-built
-// challenge page, an outbox of sent messages, and an admin page for reviews.
-// State lives in SQLite. See README.md.
+// Package emulator is a local stand-in for Authsignal: its Server API, the pre-built UI,
+// an outbox of the messages it "sent", admin pages and test controls, over one SQLite
+// state. See README.md.
 package emulator
 
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"encoding/binary"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"example.com/passwordless/emulator/internal/outbox"
+	"example.com/passwordless/emulator/internal/random"
+	"example.com/passwordless/emulator/internal/rules"
+	"example.com/passwordless/emulator/internal/state"
+	"example.com/passwordless/emulator/internal/testcontrols"
+	"example.com/passwordless/emulator/internal/token"
+	"example.com/passwordless/emulator/internal/vocab"
 	"example.com/passwordless/internal/listener"
-	"example.com/passwordless/store/wal"
 )
 
 // DevSecretKey is the key accepted when none is configured; printed clearly when used.
@@ -32,27 +36,14 @@ const DevSecretKey = "emulator-dev-secret-key"
 // tokens and their other.tenantId (and other.publishableKey: the emulator has one id for both).
 const DevTenantID = "emulator-tenant"
 
-// Limits are the knobs of the code lifecycle and send limits.
-type Limits struct {
-	CodeTTL        time.Duration // 10m
-	MaxAttempts    int           // 5 wrong attempts kill a challenge
-	SendWindow     time.Duration // 10m
-	SMSPerWindow   int           // 6  (SMS and WhatsApp, per recipient)
-	EmailPerWindow int           // 12 (per recipient)
-	TokenTTL       time.Duration // 10m, pre-built UI / validate tokens
-}
+// DefaultMessageCap is how many outbox messages are kept unless configured otherwise.
+const DefaultMessageCap = 10_000
+
+// Limits are the knobs of the code lifecycle and the send limits.
+type Limits = state.Limits
 
 // DefaultLimits returns the emulator's defaults (the real service's published send limits).
-func DefaultLimits() Limits {
-	return Limits{
-		CodeTTL:        10 * time.Minute,
-		MaxAttempts:    5,
-		SendWindow:     10 * time.Minute,
-		SMSPerWindow:   6,
-		EmailPerWindow: 12,
-		TokenTTL:       10 * time.Minute,
-	}
-}
+func DefaultLimits() Limits { return state.DefaultLimits() }
 
 // Config configures an Emulator.
 type Config struct {
@@ -68,43 +59,31 @@ type Config struct {
 	// MessageCap is how many outbox messages are kept (the oldest are trimmed on insert); 0 = DefaultMessageCap.
 	MessageCap int
 
-	// Test knobs (seed.go, force.go). Seeded mode makes codes predictable: tests only.
+	// Import is a file of state (an export, see ExportOnClose) applied once at start.
+	Import string
+	// ExportOnClose is a file Close writes the whole state to, in the same format.
+	ExportOnClose string
+
+	// Test knobs. Seeded mode makes codes predictable: tests only.
 	Seed           *uint64           // non-nil = ids and codes from ChaCha8(seed), repeatable; excludes Rand
-	SeedFile       string            // JSON users, authenticators, rules, testRecipients (seed.example.json)
+	SeedFile       string            // users, authenticators, rules, testRecipients applied at start and by reset (seed.example.json)
 	TestRecipients map[string]string // email or E.164 → fixed 6-digit code; others get random codes
 }
 
 // maxConns caps the emulator's open connections (a development tool: a few clients).
 const maxConns = 256
 
-// DefaultMessageCap is how many outbox messages are kept unless configured otherwise.
-const DefaultMessageCap = 10_000
-
 // Emulator is one emulated Authsignal tenant.
 type Emulator struct {
-	secretKey   []byte
-	tenantID    string
-	limits      Limits
-	now         func() time.Time
-	rand        io.Reader
-	log         *slog.Logger
-	db          *sql.DB
-	checkpoints *wal.Checkpointer // nil for ":memory:"
-	rules       *Rules
-	pages       map[string]*template.Template
-	handler     http.Handler
-	testCodes   map[string]string // normalized recipient → fixed code (seed.go)
-	seed        *seedData         // Config.SeedFile, re-applied by reset; nil = none
-	clock       clockOffset       // added to every e.now() (clock.go)
-
-	outbox *outboxHub // live outbox streams (events.go)
-
-	// The committer (db.go): inTx's parts, and its stop.
-	parts       chan *part
-	stopCommits chan struct{}
-	commitsDone chan struct{}
-	stopOnce    sync.Once
-	messageCap  int // outbox messages kept
+	store         *state.Store
+	hub           *outbox.Hub
+	clock         *testcontrols.Clock
+	tokens        *token.Issuer
+	log           *slog.Logger
+	handler       http.Handler
+	rulesSource   string  // for the start-up banner
+	table         []route // routeTable, kept for the OpenAPI test
+	exportOnClose string
 
 	mu        sync.Mutex
 	publicURL string
@@ -112,7 +91,8 @@ type Emulator struct {
 	closed    bool
 }
 
-// New validates cfg, opens the database (applying migrations) and loads the rules.
+// New validates cfg, opens the database (applying migrations), loads the rules and the
+// seed file, and applies the import.
 func New(cfg Config) (*Emulator, error) {
 	if cfg.SecretKey == "" {
 		return nil, errors.New("emulator: SecretKey is required")
@@ -124,87 +104,120 @@ func New(cfg Config) (*Emulator, error) {
 	if limits == (Limits{}) {
 		limits = DefaultLimits()
 	}
-	if err := limits.validate(); err != nil {
+	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Emulator{
-		secretKey: []byte(cfg.SecretKey),
-		tenantID:  cfg.TenantID,
-		limits:    limits,
-		now:       cfg.Now,
-		rand:      cfg.Rand,
-		log:       cfg.Logger,
-		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
-
-		outbox:     newOutboxHub(),
-		messageCap: cfg.MessageCap,
+	if cfg.MessageCap == 0 {
+		cfg.MessageCap = DefaultMessageCap
 	}
-	if e.tenantID == "" {
-		e.tenantID = DevTenantID
-	}
-	if e.messageCap == 0 {
-		e.messageCap = DefaultMessageCap
-	}
-	if e.messageCap < 0 {
+	if cfg.MessageCap < 0 {
 		return nil, errors.New("emulator: MessageCap must not be negative")
 	}
-	if e.now == nil {
-		e.now = time.Now
+	if cfg.TenantID == "" {
+		cfg.TenantID = DevTenantID
 	}
-	e.now = e.withClockOffset(e.now) // POST /emulator/clock moves it forward
-	if cfg.Seed != nil {
-		if cfg.Rand != nil {
-			return nil, errors.New("emulator: set Seed or Rand, not both")
-		}
-		e.rand = &lockedReader{r: seededReader(*cfg.Seed)}
-	} else if e.rand == nil {
-		e.rand = rand.Reader
-	} else {
-		// An injected reader (e.g. a seeded one in tests) need not be safe for concurrent use.
-		e.rand = &lockedReader{r: e.rand}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	if e.log == nil {
-		e.log = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	seed, err := e.loadRulesAndSeed(cfg) // sets e.rules and e.testCodes
+	var rnd *random.Source
+	switch {
+	case cfg.Seed != nil && cfg.Rand != nil:
+		return nil, errors.New("emulator: set Seed or Rand, not both")
+	case cfg.Seed != nil:
+		rnd = random.Seeded(*cfg.Seed)
+	case cfg.Rand != nil:
+		rnd = random.New(cfg.Rand)
+	default:
+		rnd = random.New(rand.Reader)
+	}
+	seed, rs, rulesSource, err := loadRulesAndSeed(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if e.pages, err = parsePages(); err != nil {
+	codes := testcontrols.NewCodes(rnd)
+	if err := codes.Add(cfg.TestRecipients, "TestRecipients"); err != nil {
 		return nil, err
 	}
-	if e.db, e.checkpoints, err = openDB(context.Background(), cfg.DBPath); err != nil {
-		return nil, fmt.Errorf("emulator: %w", err)
-	}
-	e.parts, e.stopCommits, e.commitsDone = make(chan *part, maxBatch), make(chan struct{}), make(chan struct{})
-	go e.commitLoop()
-	if e.seed = seed; seed != nil {
-		if err := e.applySeed(context.Background(), seed); err != nil {
-			e.closeDB()
+	if seed != nil {
+		if err := codes.Add(seed.TestRecipients, "seed file "+seed.Path+": testRecipients"); err != nil {
 			return nil, err
 		}
 	}
-	e.handler = e.routes()
+	var imported *state.Seed
+	if cfg.Import != "" {
+		if imported, err = loadImport(cfg.Import); err != nil {
+			return nil, err
+		}
+	}
+	e := &Emulator{hub: outbox.NewHub(), clock: testcontrols.NewClock(cfg.Now), log: cfg.Logger, rulesSource: rulesSource,
+		exportOnClose: cfg.ExportOnClose, publicURL: strings.TrimRight(cfg.PublicURL, "/")}
+	e.tokens = token.NewIssuer([]byte(cfg.SecretKey), cfg.TenantID, limits.TokenTTL, e.clock.Now, rnd.UUID)
+	e.store, err = state.Open(context.Background(), state.Options{Path: cfg.DBPath, Limits: limits, MessageCap: cfg.MessageCap, Now: e.clock.Now,
+		Random: rnd, Codes: codes, Rules: rs, Tokens: e.tokens, Publish: e.hub.Publish, Log: cfg.Logger, Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	if imported != nil {
+		if err := e.store.Import(context.Background(), imported); err != nil {
+			e.store.Close()
+			return nil, fmt.Errorf("emulator: import %s: %w", cfg.Import, err)
+		}
+		cfg.Logger.Info("state imported", "file", cfg.Import, "users", len(imported.Users), "actions", len(imported.Actions), "messages", len(imported.Messages))
+	}
+	if e.handler, err = e.routes([]byte(cfg.SecretKey), rs, rnd, limits); err != nil {
+		e.store.Close()
+		return nil, err
+	}
 	return e, nil
 }
 
-func (l Limits) validate() error {
-	switch {
-	case l.CodeTTL <= 0:
-		return errors.New("emulator: Limits.CodeTTL must be positive")
-	case l.MaxAttempts <= 0:
-		return errors.New("emulator: Limits.MaxAttempts must be positive")
-	case l.SendWindow <= 0:
-		return errors.New("emulator: Limits.SendWindow must be positive")
-	case l.SMSPerWindow <= 0 || l.EmailPerWindow <= 0:
-		return errors.New("emulator: Limits.SMSPerWindow and EmailPerWindow must be positive")
-	case l.TokenTTL <= 0:
-		return errors.New("emulator: Limits.TokenTTL must be positive")
+// loadRulesAndSeed reads the seed file (if any) and picks the rules: the seed file's, the
+// rules file's or the built-in ones.
+func loadRulesAndSeed(cfg Config) (*state.Seed, *rules.Rules, string, error) {
+	var seed *state.Seed
+	var err error
+	if cfg.SeedFile != "" {
+		if seed, err = state.LoadSeed(cfg.SeedFile); err != nil {
+			return nil, nil, "", err
+		}
 	}
-	return nil
+	var rs *rules.Rules
+	source := "built-in defaults"
+	switch {
+	case seed != nil && seed.Rules != nil && cfg.RulesFile != "":
+		return nil, nil, "", fmt.Errorf("emulator: seed file %s has rules and a rules file (%s) is set too; use one", cfg.SeedFile, cfg.RulesFile)
+	case seed != nil && seed.Rules != nil:
+		rs, source = seed.Rules, "from the seed file "+seed.Path
+	case cfg.RulesFile != "":
+		rs, err = rules.LoadFile(cfg.RulesFile)
+		source = cfg.RulesFile
+	default:
+		rs, err = rules.Default()
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return seed, rs, source, nil
 }
 
-// Handler serves the whole surface: /v1 API, pre-built page, outbox, admin, /emulator/*.
+// loadImport reads a file of state to import: the seed format without the configuration
+// a seed file may carry.
+func loadImport(path string) (*state.Seed, error) {
+	s, err := state.LoadSeed(path)
+	if err != nil {
+		return nil, err
+	}
+	if s.Rules != nil || len(s.TestRecipients) > 0 {
+		return nil, fmt.Errorf("emulator: import %s: rules and testRecipients are configuration, not state; pass this file as -seed-file instead", path)
+	}
+	return s, nil
+}
+
+// Handler serves the whole surface: the Server API, the pre-built UI, the outbox, the
+// admin pages and the test controls.
 func (e *Emulator) Handler() http.Handler { return e.handler }
 
 // Start listens on addr (e.g. "127.0.0.1:0") and serves in the background.
@@ -244,7 +257,8 @@ func (e *Emulator) Start(addr string) (string, error) {
 	return baseURL, nil
 }
 
-// Close stops the server gracefully (if started) and closes the database. Safe to call twice.
+// Close stops the server gracefully (if started), writes the export (if configured) and
+// closes the database. Safe to call twice.
 func (e *Emulator) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -254,7 +268,7 @@ func (e *Emulator) Close() error {
 	e.closed = true
 	srv := e.srv
 	e.mu.Unlock()
-	e.outbox.close() // end open event streams first: Shutdown waits for running handlers
+	e.hub.Close() // end open event streams first: Shutdown waits for running handlers
 	var errs []error
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -263,20 +277,45 @@ func (e *Emulator) Close() error {
 			errs = append(errs, fmt.Errorf("emulator: shutdown: %w", err))
 		}
 	}
-	if err := e.closeDB(); err != nil {
+	if e.exportOnClose != "" {
+		if err := e.export(e.exportOnClose); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := e.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("emulator: close db: %w", err))
 	}
 	return errors.Join(errs...)
 }
 
-func (e *Emulator) closeDB() error {
-	e.stopOnce.Do(func() { close(e.stopCommits) })
-	<-e.commitsDone // the last batch is committed before the database closes
-	var err error
-	if e.checkpoints != nil {
-		err = e.checkpoints.Close()
+// export writes the state to path, through a temporary file in the same folder so that a
+// crash never leaves half a file where the last good export was.
+func (e *Emulator) export(path string) error {
+	seed, err := e.store.Export(context.Background())
+	if err != nil {
+		return fmt.Errorf("emulator: export: %w", err)
 	}
-	return errors.Join(err, e.db.Close())
+	data, err := json.MarshalIndent(seed, "", "  ")
+	if err != nil {
+		return fmt.Errorf("emulator: export: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".export-*.json")
+	if err != nil {
+		return fmt.Errorf("emulator: export: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("emulator: export: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("emulator: export: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("emulator: export: %w", err)
+	}
+	e.log.Info("state exported", "file", path, "users", len(seed.Users), "actions", len(seed.Actions), "messages", len(seed.Messages))
+	return nil
 }
 
 // baseURLFor is the public URL used in links: the configured one, else the request's host.
@@ -294,50 +333,9 @@ func (e *Emulator) baseURLFor(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-type lockedReader struct {
-	mu sync.Mutex
-	r  io.Reader
-}
+// ValidateEmail reports whether s is an address the emulator sends codes to: a plain
+// address like name@example.com.
+func ValidateEmail(s string) error { return vocab.ValidateEmail(s) }
 
-func (l *lockedReader) Read(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.r.Read(p)
-}
-
-// randomBytes reads n bytes from the injected random source.
-func (e *Emulator) randomBytes(n int) ([]byte, error) {
-	b := make([]byte, n)
-	if _, err := io.ReadFull(e.rand, b); err != nil {
-		return nil, fmt.Errorf("read random: %w", err)
-	}
-	return b, nil
-}
-
-// newUUID returns a random (version 4 layout) UUID string.
-func (e *Emulator) newUUID() (string, error) {
-	b, err := e.randomBytes(16)
-	if err != nil {
-		return "", err
-	}
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
-}
-
-// newCode returns a 6-digit code. Rejection sampling keeps every code equally likely
-// (a plain modulo would favour low codes slightly).
-func (e *Emulator) newCode() (string, error) {
-	const limit = 4_294_000_000 // largest multiple of 1e6 below 2^32
-	for {
-		b, err := e.randomBytes(4)
-		if err != nil {
-			return "", err
-		}
-		v := binary.BigEndian.Uint32(b)
-		if v < limit {
-			return fmt.Sprintf("%06d", v%1_000_000), nil
-		}
-	}
-}
+// ValidatePhone reports whether s is a number the emulator sends codes to: E.164.
+func ValidatePhone(s string) error { return vocab.ValidatePhone(s) }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"example.com/passwordless/emulator/internal/httpjson"
 )
 
 // The emulator's pages and tooling have no login (a development tool on loopback), so a
@@ -27,18 +29,18 @@ func (e *Emulator) guardLocal(next http.Handler) http.Handler {
 			return
 		}
 		if !e.ownHost(r.Host) {
-			e.writeAPIError(w, &apiError{Status: http.StatusForbidden, Code: codeInvalidRequest,
+			httpjson.WriteError(w, r, e.log, &httpjson.Error{Status: http.StatusForbidden, Code: httpjson.CodeInvalidRequest,
 				Description: "This emulator serves only its own host names (127.0.0.1, localhost, or the -public-url host), not " + hostName(r.Host) + "."})
 			return
 		}
 		if write := r.Method != http.MethodGet && r.Method != http.MethodHead; write && (strings.HasPrefix(path, "/emulator/") || strings.HasPrefix(path, "/admin/")) {
 			if origin := r.Header.Get("Origin"); origin != "" && !sameHost(origin, r.Host) {
-				e.writeAPIError(w, &apiError{Status: http.StatusForbidden, Code: codeInvalidRequest,
+				httpjson.WriteError(w, r, e.log, &httpjson.Error{Status: http.StatusForbidden, Code: httpjson.CodeInvalidRequest,
 					Description: "Cross-site requests may not change the emulator's state."})
 				return
 			}
 			if strings.HasPrefix(path, "/emulator/") && r.ContentLength != 0 && !isJSON(r.Header.Get("Content-Type")) {
-				e.writeAPIError(w, &apiError{Status: http.StatusUnsupportedMediaType, Code: codeInvalidRequest,
+				httpjson.WriteError(w, r, e.log, &httpjson.Error{Status: http.StatusUnsupportedMediaType, Code: httpjson.CodeInvalidRequest,
 					Description: "The emulator's tooling takes JSON bodies only (Content-Type: application/json)."})
 				return
 			}
@@ -82,4 +84,21 @@ func sameHost(origin, hostport string) bool {
 func isJSON(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mt == "application/json"
+}
+
+// securityHeaders sets conservative headers on every response. The pages use no scripts.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		// same-origin: no Referer (with the page's token in its URL) ever leaves for the app,
+		// while the pages' own form posts keep their Origin, which guardLocal checks
+		// (no-referrer would make browsers send "Origin: null" on them).
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'")
+		// Set before routing, so 404s, 405s, /v1 errors and panics carry it too.
+		h.Set(versionHeader, buildVersion())
+		next.ServeHTTP(w, r)
+	})
 }

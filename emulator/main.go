@@ -35,7 +35,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	publicURL := fs.String("public-url", "", "public base URL used in links (default: the listen address)")
 	ephemeral := fs.Bool("ephemeral", false, "in-memory database: nothing is written to disk, state is gone on exit (not with -db)")
 	seed := fs.Uint64("seed", 0, "TESTS ONLY: seed the random source, so ids and codes repeat run after run (predictable codes)")
-	seedFile := fs.String("seed-file", "", "JSON file of users, authenticators, rules and testRecipients loaded at start (see seed.example.json)")
+	seedFile := fs.String("seed-file", "", "JSON file of users, authenticators, rules and testRecipients loaded at start and again by reset (see seed.example.json)")
+	importFile := fs.String("import", "", "JSON file of state (as -export-on-exit or GET /emulator/export write it) applied once at start")
+	exportFile := fs.String("export-on-exit", "", "JSON file the whole state is written to on exit, in the seed file's format (read it back with -import)")
 	testRecipients := map[string]string{}
 	fs.Func("test-recipient", "`RECIPIENT=CODE`: always send this 6-digit code to this email or E.164 number (repeatable; tests only)", func(s string) error {
 		r, code, ok := strings.Cut(s, "=")
@@ -54,7 +56,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	messageCap := fs.Int("message-cap", DefaultMessageCap, "outbox messages kept; beyond it the oldest are deleted")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: emulator [flags]\n\nA local Authsignal Server API emulator (see emulator/README.md).\n"+
-			"Test-only endpoints: GET/POST /emulator/clock, DELETE /emulator/users/{userId}, POST /emulator/reset.\n\nFlags:\n")
+			"Test-only endpoints: GET/POST /emulator/clock, DELETE /emulator/users/{userId}, POST /emulator/reset, GET /emulator/export.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -83,7 +85,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	cfg := Config{SecretKey: *secretKey, TenantID: *tenantID, DBPath: *dbPath, RulesFile: *rulesFile, PublicURL: *publicURL, Limits: limits,
-		SeedFile: *seedFile, TestRecipients: testRecipients, MessageCap: *messageCap}
+		SeedFile: *seedFile, TestRecipients: testRecipients, MessageCap: *messageCap, Import: *importFile, ExportOnClose: *exportFile}
 	if *messageCap <= 0 {
 		return errors.New("emulator: -message-cap must be positive")
 	}
@@ -110,7 +112,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if links == "" {
 		links = baseURL
 	}
-	fmt.Fprint(stdout, banner(links, cfg, *ephemeral, emu.rulesSource(cfg.RulesFile)))
+	fmt.Fprint(stdout, banner(links, cfg, *ephemeral, emu.rulesSource))
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "Authsignal emulator stopping")
 	return emu.Close()
@@ -149,6 +151,12 @@ func banner(links string, cfg Config, ephemeral bool, rulesNote string) string {
 	if cfg.SeedFile != "" {
 		fmt.Fprintf(&b, "  seed file:   %s\n", cfg.SeedFile)
 	}
+	if cfg.Import != "" {
+		fmt.Fprintf(&b, "  imported:    %s\n", cfg.Import)
+	}
+	if cfg.ExportOnClose != "" {
+		fmt.Fprintf(&b, "  export:      %s (written on exit)\n", cfg.ExportOnClose)
+	}
 	if cfg.Seed != nil {
 		fmt.Fprintf(&b, "  seed:        %d (TESTS ONLY: ids and codes are predictable)\n", *cfg.Seed)
 	}
@@ -160,7 +168,7 @@ func banner(links string, cfg Config, ephemeral bool, rulesNote string) string {
 		sort.Strings(names)
 		fmt.Fprintf(&b, "  fixed codes: %s (TESTS ONLY)\n", strings.Join(names, ", "))
 	}
-	fmt.Fprintf(&b, "  test tools:  %s/emulator/clock, DELETE %s/emulator/users/{userId}\n", links, links)
+	fmt.Fprintf(&b, "  test tools:  %s/emulator/clock, DELETE %s/emulator/users/{userId}, %s/emulator/export\n", links, links, links)
 	fmt.Fprintf(&b, "Try: curl -u '%s:' %s/v1/users/u1\n", cfg.SecretKey, links)
 	return b.String()
 }

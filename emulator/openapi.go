@@ -51,7 +51,7 @@ var buildVersion = sync.OnceValue(func() string {
 	return v
 })
 
-func (e *Emulator) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+func handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Write(openapiJSON)

@@ -4,105 +4,116 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"example.com/passwordless/emulator/internal/admin"
+	"example.com/passwordless/emulator/internal/httpjson"
+	"example.com/passwordless/emulator/internal/outbox"
+	"example.com/passwordless/emulator/internal/pages"
+	"example.com/passwordless/emulator/internal/prebuiltui"
+	"example.com/passwordless/emulator/internal/random"
+	"example.com/passwordless/emulator/internal/rules"
+	"example.com/passwordless/emulator/internal/serverapi"
+	"example.com/passwordless/emulator/internal/testcontrols"
 )
 
-// route is one entry of the emulator's HTTP surface. The table below is the single
-// source of truth: it builds the muxes, and the OpenAPI test checks it against
-// /emulator/openapi.json.
+// route is one entry of the emulator's HTTP surface. The table is the single source of
+// truth: it builds the muxes, and the OpenAPI test checks it against /emulator/openapi.json.
 type route struct {
 	method  string // GET, POST, PATCH, DELETE
 	path    string // net/http pattern path, e.g. "/v1/users/{userId}"
 	api     bool   // part of the Server API: Basic auth with the secret key, JSON errors
-	handler func(*Emulator) http.HandlerFunc
+	handler http.HandlerFunc
 }
 
 // routeTable is the whole HTTP surface of the emulator.
-func routeTable() []route {
-	// h adapts a method value so the table can be built before an Emulator exists.
-	h := func(f func(*Emulator, http.ResponseWriter, *http.Request)) func(*Emulator) http.HandlerFunc {
-		return func(e *Emulator) http.HandlerFunc {
-			return func(w http.ResponseWriter, r *http.Request) { f(e, w, r) }
-		}
+func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits) ([]route, error) {
+	p, err := pages.New(e.log)
+	if err != nil {
+		return nil, err
 	}
-	// he adapts a handler that returns its error, which writeErr then answers as JSON.
-	he := func(f func(*Emulator, http.ResponseWriter, *http.Request) error) func(*Emulator) http.HandlerFunc {
-		return func(e *Emulator) http.HandlerFunc {
-			return func(w http.ResponseWriter, r *http.Request) {
-				if err := f(e, w, r); err != nil {
-					e.writeErr(w, r, err)
-				}
-			}
-		}
-	}
+	api := serverapi.New(e.store, e.tokens, e.log, e.baseURLFor)
+	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL)
+	ob := outbox.New(e.store, e.hub, p, e.log)
+	ad := admin.New(e.store, rs, p, rnd, e.log, e.clock.Now, limits.MaxAttempts)
+	tc := testcontrols.New(e.store, e.clock, e.log)
+	// j adapts a handler that returns its error, which is answered as JSON.
+	j := func(f func(http.ResponseWriter, *http.Request) error) http.HandlerFunc { return httpjson.Handle(e.log, f) }
 	return []route{
 		// Server API (HTTP Basic with the secret key; JSON in and out, errors included).
-		{"POST", "/v1/challenge", true, he((*Emulator).handleChallenge)},
-		{"POST", "/v1/verify", true, he((*Emulator).handleVerify)},
-		{"POST", "/v1/claim", true, he((*Emulator).handleClaim)},
-		{"GET", "/v1/challenges", true, he((*Emulator).handleGetChallenge)},
-		{"POST", "/v1/challenges", true, he((*Emulator).handleGetChallenge)}, // the .NET and Java SDKs' form
-		{"POST", "/v1/validate", true, he((*Emulator).handleValidate)},
-		{"GET", "/v1/users", true, he((*Emulator).handleQueryUsers)},
-		{"GET", "/v1/users/{userId}", true, he((*Emulator).handleGetUser)},
-		{"PATCH", "/v1/users/{userId}", true, he((*Emulator).handleUpdateUser)},
-		{"POST", "/v1/users/{userId}", true, he((*Emulator).handleUpdateUser)}, // the Ruby and Java SDKs' form
-		{"DELETE", "/v1/users/{userId}", true, he((*Emulator).handleDeleteUser)},
-		{"GET", "/v1/users/{userId}/authenticators", true, he((*Emulator).handleGetAuthenticators)},
-		{"POST", "/v1/users/{userId}/authenticators", true, he((*Emulator).handleEnrollAuthenticator)},
-		{"DELETE", "/v1/users/{userId}/authenticators/{userAuthenticatorId}", true, he((*Emulator).handleDeleteAuthenticator)},
-		{"GET", "/v1/users/{userId}/actions", true, he((*Emulator).handleQueryActions)},
-		{"POST", "/v1/users/{userId}/actions/{action}", true, he((*Emulator).handleTrack)},
-		{"GET", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, he((*Emulator).handleGetAction)},
-		{"PATCH", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, he((*Emulator).handleUpdateAction)},
+		{"POST", "/v1/challenge", true, j(api.Challenge)},
+		{"POST", "/v1/verify", true, j(api.Verify)},
+		{"POST", "/v1/claim", true, j(api.Claim)},
+		{"GET", "/v1/challenges", true, j(api.GetChallenge)},
+		{"POST", "/v1/challenges", true, j(api.GetChallenge)}, // the .NET and Java SDKs' form
+		{"POST", "/v1/validate", true, j(api.Validate)},
+		{"GET", "/v1/users", true, j(api.QueryUsers)},
+		{"GET", "/v1/users/{userId}", true, j(api.GetUser)},
+		{"PATCH", "/v1/users/{userId}", true, j(api.UpdateUser)},
+		{"POST", "/v1/users/{userId}", true, j(api.UpdateUser)}, // the Ruby and Java SDKs' form
+		{"DELETE", "/v1/users/{userId}", true, j(api.DeleteUser)},
+		{"GET", "/v1/users/{userId}/authenticators", true, j(api.GetAuthenticators)},
+		{"POST", "/v1/users/{userId}/authenticators", true, j(api.EnrollAuthenticator)},
+		{"DELETE", "/v1/users/{userId}/authenticators/{userAuthenticatorId}", true, j(api.DeleteAuthenticator)},
+		{"GET", "/v1/users/{userId}/actions", true, j(api.QueryActions)},
+		{"POST", "/v1/users/{userId}/actions/{action}", true, j(api.Track)},
+		{"GET", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, j(api.GetAction)},
+		{"PATCH", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, j(api.UpdateAction)},
 
 		// Local tooling: no auth (a development tool on loopback; see README).
-		{"GET", "/healthz", false, h((*Emulator).handleHealthz)},
-		{"GET", "/readyz", false, h((*Emulator).handleReadyz)},
-		{"GET", "/emulator/openapi.json", false, h((*Emulator).handleOpenAPI)},
-		// Pre-built challenge page (the token in the query/form authenticates each step).
-		{"GET", "/challenge", false, h((*Emulator).handleChallengePage)},
-		{"POST", "/challenge/send", false, h((*Emulator).handleChallengeSend)},
-		{"POST", "/challenge/enroll", false, h((*Emulator).handleChallengeEnroll)},
-		{"GET", "/challenge/code", false, h((*Emulator).handleChallengeCodePage)},
-		{"POST", "/challenge/verify", false, h((*Emulator).handleChallengeVerify)},
-		{"POST", "/challenge/cancel", false, h((*Emulator).handleChallengeCancel)},
-		// Outbox, admin, reset.
-		{"GET", "/outbox", false, h((*Emulator).handleOutboxPage)},
-		{"GET", "/emulator/messages", false, he((*Emulator).handleListMessages)},
-		{"GET", "/emulator/messages/latest", false, he((*Emulator).handleLatestMessage)},
-		{"GET", "/emulator/events", false, he((*Emulator).handleEvents)},
-		{"GET", "/static/outbox.js", false, h((*Emulator).handleOutboxJS)},
-		{"DELETE", "/emulator/messages", false, he((*Emulator).handleDeleteMessages)},
-		{"POST", "/emulator/reset", false, he((*Emulator).handleReset)},
-		// Test controls: the clock offset (clock.go) and scoped deletes (users.go).
-		{"GET", "/emulator/clock", false, h((*Emulator).handleGetClock)},
-		{"POST", "/emulator/clock", false, he((*Emulator).handleAdvanceClock)},
-		{"DELETE", "/emulator/users/{userId}", false, he((*Emulator).handleEmulatorDeleteUser)},
-		{"GET", "/admin", false, h((*Emulator).handleAdmin)},
-		{"POST", "/admin/review", false, h((*Emulator).handleAdminReview)},
-		{"GET", "/admin/users", false, h((*Emulator).handleAdminUsers)},
-		{"GET", "/admin/users/{userId}", false, h((*Emulator).handleAdminUser)},
-		{"GET", "/admin/actions", false, h((*Emulator).handleAdminActions)},
-		{"GET", "/admin/challenges", false, h((*Emulator).handleAdminChallenges)},
-		{"GET", "/admin/rules", false, h((*Emulator).handleAdminRules)},
-		{"GET", "/{$}", false, h((*Emulator).handleRoot)},
-	}
+		{"GET", "/healthz", false, e.handleHealthz},
+		{"GET", "/readyz", false, e.handleReadyz},
+		{"GET", "/emulator/openapi.json", false, handleOpenAPI},
+		// The pre-built UI (the token in the query or form authenticates each step).
+		{"GET", "/challenge", false, ui.ChoosePage},
+		{"POST", "/challenge/send", false, ui.Send},
+		{"POST", "/challenge/enroll", false, ui.Enroll},
+		{"GET", "/challenge/code", false, ui.CodePage},
+		{"POST", "/challenge/verify", false, ui.Verify},
+		{"POST", "/challenge/cancel", false, ui.Cancel},
+		// The outbox.
+		{"GET", "/outbox", false, ob.Page},
+		{"GET", "/emulator/messages", false, j(ob.ListMessages)},
+		{"GET", "/emulator/messages/latest", false, j(ob.LatestMessage)},
+		{"GET", "/emulator/events", false, j(ob.Events)},
+		{"GET", "/static/outbox.js", false, ob.Script},
+		{"DELETE", "/emulator/messages", false, j(ob.DeleteMessages)},
+		// Test controls.
+		{"POST", "/emulator/reset", false, j(tc.Reset)},
+		{"GET", "/emulator/clock", false, j(tc.GetClock)},
+		{"POST", "/emulator/clock", false, j(tc.AdvanceClock)},
+		{"DELETE", "/emulator/users/{userId}", false, j(tc.DeleteUser)},
+		{"GET", "/emulator/export", false, j(tc.Export)},
+		// Admin pages.
+		{"GET", "/admin", false, ad.Dashboard},
+		{"POST", "/admin/review", false, ad.Review},
+		{"GET", "/admin/users", false, ad.Users},
+		{"GET", "/admin/users/{userId}", false, ad.User},
+		{"GET", "/admin/actions", false, ad.Actions},
+		{"GET", "/admin/challenges", false, ad.Challenges},
+		{"GET", "/admin/rules", false, ad.Rules},
+		{"GET", "/{$}", false, handleRoot},
+	}, nil
 }
 
 // routes builds the handler for the whole surface from routeTable.
-func (e *Emulator) routes() http.Handler {
+func (e *Emulator) routes(secretKey []byte, rs *rules.Rules, rnd *random.Source, limits Limits) (http.Handler, error) {
+	table, err := e.routeTable(rs, rnd, limits)
+	if err != nil {
+		return nil, err
+	}
+	e.table = table
 	api := http.NewServeMux()
 	mux := http.NewServeMux()
-	for _, rt := range routeTable() {
+	for _, rt := range table {
 		pattern := rt.method + " " + rt.path
 		if rt.api {
-			api.HandleFunc(pattern, rt.handler(e))
+			api.HandleFunc(pattern, rt.handler)
 		} else {
-			mux.HandleFunc(pattern, rt.handler(e))
+			mux.HandleFunc(pattern, rt.handler)
 		}
 	}
-	mux.Handle("/v1/", e.requireAPIKey(e.jsonFallback(api)))
-	return e.recoverer(securityHeaders(e.guardLocal(e.jsonFallback(mux))))
+	mux.Handle("/v1/", httpjson.RequireKey(secretKey, httpjson.Fallback(api)))
+	return httpjson.Recover(e.log, securityHeaders(e.guardLocal(httpjson.Fallback(mux)))), nil
 }
 
 func (e *Emulator) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -121,10 +132,7 @@ func (e *Emulator) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	var one int
-	// A query on the schema, not SELECT 1: an empty replacement of an in-memory database
-	// answers SELECT 1 but has lost every table.
-	if err := e.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&one); err != nil {
+	if err := e.store.Ready(ctx); err != nil {
 		e.log.Warn("readiness check failed", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("database unavailable"))
@@ -133,6 +141,6 @@ func (e *Emulator) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ready"))
 }
 
-func (e *Emulator) handleRoot(w http.ResponseWriter, r *http.Request) {
+func handleRoot(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/outbox", http.StatusSeeOther)
 }

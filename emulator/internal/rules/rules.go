@@ -1,4 +1,5 @@
-package emulator
+// Package rules is the emulator's rules engine: it decides the outcome of a tracked action.
+package rules
 
 import (
 	"bytes"
@@ -7,15 +8,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+
+	"example.com/passwordless/emulator/internal/vocab"
 )
 
 // Rules decide the outcome of track. Rules run in priority order (lower first, ties
 // in file order); the first rule whose action matches and whose conditions all hold wins.
 type Rules struct {
 	rules          []Rule
-	defaultOutcome string
+	defaultOutcome vocab.State
 }
 
 // Rule is one entry of a rules file.
@@ -26,7 +30,7 @@ type Rule struct {
 	ActionCode  string      `json:"actionCode"` // "" or "*" = any action
 	Priority    int         `json:"priority"`
 	Conditions  []Condition `json:"conditions"`
-	Outcome     string      `json:"outcome"`
+	Outcome     vocab.State `json:"outcome"`
 }
 
 // Condition compares one field of the track context with a value.
@@ -36,8 +40,8 @@ type Condition struct {
 	Value any    `json:"value"`
 }
 
-// RuleInput is what rules can look at.
-type RuleInput struct {
+// Input is what rules can look at.
+type Input struct {
 	ActionCode  string
 	IPAddress   string
 	UserAgent   string
@@ -52,10 +56,17 @@ type RuleInput struct {
 
 type rulesFile struct {
 	Rules          []Rule `json:"rules"`
-	DefaultOutcome string `json:"defaultOutcome"`
+	DefaultOutcome vocab.State `json:"defaultOutcome"`
 }
 
-var ruleOutcomes = map[string]bool{StateAllow: true, StateBlock: true, StateChallengeRequired: true, StateReviewRequired: true}
+// IsOutcome reports whether s is a state a rule may decide.
+func IsOutcome(s vocab.State) bool {
+	switch s {
+	case vocab.StateAllow, vocab.StateBlock, vocab.StateChallengeRequired, vocab.StateReviewRequired:
+		return true
+	}
+	return false
+}
 
 var ruleOps = map[string]bool{"eq": true, "ne": true, "gt": true, "gte": true, "lt": true, "lte": true, "in": true, "notIn": true, "contains": true, "startsWith": true, "endsWith": true}
 
@@ -74,25 +85,25 @@ const defaultRulesJSON = `{
   "defaultOutcome": "ALLOW"
 }`
 
-// DefaultRules returns the built-in rules: withdrawal custom.amount > 10000 → BLOCK,
+// Default returns the built-in rules: withdrawal custom.amount > 10000 → BLOCK,
 // > 1000 → CHALLENGE_REQUIRED, everything else ALLOW.
-func DefaultRules() (*Rules, error) { return ParseRules([]byte(defaultRulesJSON)) }
+func Default() (*Rules, error) { return Parse([]byte(defaultRulesJSON)) }
 
-// LoadRulesFile reads and parses a rules file.
-func LoadRulesFile(path string) (*Rules, error) {
+// LoadFile reads and parses a rules file.
+func LoadFile(path string) (*Rules, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("rules file: %w", err)
 	}
-	rs, err := ParseRules(data)
+	rs, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return rs, nil
 }
 
-// ParseRules parses a rules file strictly: unknown keys, ops, fields or outcomes are errors naming the rule.
-func ParseRules(data []byte) (*Rules, error) {
+// Parse parses a rules file strictly: unknown keys, ops, fields or outcomes are errors naming the rule.
+func Parse(data []byte) (*Rules, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var f rulesFile
@@ -104,9 +115,9 @@ func ParseRules(data []byte) (*Rules, error) {
 	}
 	rs := &Rules{defaultOutcome: f.DefaultOutcome}
 	if rs.defaultOutcome == "" {
-		rs.defaultOutcome = StateAllow
+		rs.defaultOutcome = vocab.StateAllow
 	}
-	if !ruleOutcomes[rs.defaultOutcome] {
+	if !IsOutcome(rs.defaultOutcome) {
 		return nil, fmt.Errorf("rules: defaultOutcome %q is not one of ALLOW, BLOCK, CHALLENGE_REQUIRED, REVIEW_REQUIRED", rs.defaultOutcome)
 	}
 	seen := map[string]bool{}
@@ -135,11 +146,11 @@ func checkRule(r Rule) error {
 	if r.ID == "" {
 		return errors.New(`"id" is required`)
 	}
-	if !ruleOutcomes[r.Outcome] {
+	if !IsOutcome(r.Outcome) {
 		return fmt.Errorf("outcome %q is not one of ALLOW, BLOCK, CHALLENGE_REQUIRED, REVIEW_REQUIRED", r.Outcome)
 	}
 	if r.ActionCode != "" && r.ActionCode != "*" {
-		if err := ValidateActionCode(r.ActionCode); err != nil {
+		if err := vocab.ValidateActionCode(r.ActionCode); err != nil {
 			return fmt.Errorf("actionCode %q: %w", r.ActionCode, err)
 		}
 	}
@@ -196,8 +207,14 @@ func isScalar(v any) bool {
 	return false
 }
 
+// List returns the rules in evaluation order.
+func (rs *Rules) List() []Rule { return slices.Clone(rs.rules) }
+
+// DefaultOutcome is the outcome when no rule matches.
+func (rs *Rules) DefaultOutcome() vocab.State { return rs.defaultOutcome }
+
 // Evaluate returns the outcome for in and the rule that decided it (nil = default outcome).
-func (rs *Rules) Evaluate(in RuleInput) (string, *Rule) {
+func (rs *Rules) Evaluate(in Input) (vocab.State, *Rule) {
 	for i := range rs.rules {
 		r := &rs.rules[i]
 		if r.ActionCode != "" && r.ActionCode != in.ActionCode {
@@ -210,7 +227,7 @@ func (rs *Rules) Evaluate(in RuleInput) (string, *Rule) {
 	return rs.defaultOutcome, nil
 }
 
-func (r *Rule) matches(in RuleInput) bool {
+func (r *Rule) matches(in Input) bool {
 	for _, c := range r.Conditions {
 		v, ok := in.field(c.Field)
 		if !ok || !c.holds(v) {
@@ -221,7 +238,7 @@ func (r *Rule) matches(in RuleInput) bool {
 }
 
 // field returns the value of a field; ok is false when the field has no value (then no condition holds).
-func (in RuleInput) field(name string) (any, bool) {
+func (in Input) field(name string) (any, bool) {
 	str := func(s string) (any, bool) { return s, s != "" }
 	switch name {
 	case "actionCode":

@@ -1,40 +1,31 @@
-package emulator
+package rules
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"example.com/passwordless/emulator/internal/vocab"
 )
 
-func writeRules(t testing.TB, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "rules.json")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestDefaultRules(t *testing.T) {
-	rs, err := DefaultRules()
+	rs, err := Default()
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name     string
-		in       RuleInput
-		want     string
+		in       Input
+		want     vocab.State
 		wantRule string
 	}{
-		{"no amount", RuleInput{ActionCode: "withdrawal"}, StateAllow, ""},
-		{"small", RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": 999.99}}, StateAllow, ""},
-		{"1000 exactly", RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": 1000.0}}, StateAllow, ""},
-		{"1000.01", RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": 1000.01}}, StateChallengeRequired, "challenge-withdrawal"},
-		{"10000 exactly", RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": 10000.0}}, StateChallengeRequired, "challenge-withdrawal"},
-		{"10000.01", RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": 10000.01}}, StateBlock, "block-large-withdrawal"},
-		{"string amount", RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": "50000"}}, StateAllow, ""},
-		{"other action", RuleInput{ActionCode: "transfer", Custom: map[string]any{"amount": 50000.0}}, StateAllow, ""},
+		{"no amount", Input{ActionCode: "withdrawal"}, vocab.StateAllow, ""},
+		{"small", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 999.99}}, vocab.StateAllow, ""},
+		{"1000 exactly", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 1000.0}}, vocab.StateAllow, ""},
+		{"1000.01", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 1000.01}}, vocab.StateChallengeRequired, "challenge-withdrawal"},
+		{"10000 exactly", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 10000.0}}, vocab.StateChallengeRequired, "challenge-withdrawal"},
+		{"10000.01", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 10000.01}}, vocab.StateBlock, "block-large-withdrawal"},
+		{"string amount", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": "50000"}}, vocab.StateAllow, ""},
+		{"other action", Input{ActionCode: "transfer", Custom: map[string]any{"amount": 50000.0}}, vocab.StateAllow, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,7 +42,7 @@ func TestDefaultRules(t *testing.T) {
 }
 
 func TestRuleOps(t *testing.T) {
-	in := RuleInput{ActionCode: "login", IPAddress: "203.0.113.7", UserAgent: "Mozilla/5.0 Firefox", DeviceID: "d1", Email: "Ann@Corp.Example",
+	in := Input{ActionCode: "login", IPAddress: "203.0.113.7", UserAgent: "Mozilla/5.0 Firefox", DeviceID: "d1", Email: "Ann@Corp.Example",
 		PhoneNumber: "+447700900123", Username: "ann", IsNewDevice: true, IsEnrolled: false,
 		Custom: map[string]any{"n": 5.0, "s": "gold", "b": true, "nested": map[string]any{"x": 1.0}}}
 	tests := []struct {
@@ -96,20 +87,20 @@ func TestRuleOps(t *testing.T) {
 			if err := checkCondition(c); err != nil {
 				t.Fatalf("checkCondition: %v", err)
 			}
-			r := Rule{ID: "r", Conditions: []Condition{c}, Outcome: StateBlock}
+			r := Rule{ID: "r", Conditions: []Condition{c}, Outcome: vocab.StateBlock}
 			if got := r.matches(in); got != tt.want {
 				t.Fatalf("matches = %v, want %v", got, tt.want)
 			}
 		})
 	}
 	// An empty string field has no value: no condition holds.
-	if (&Rule{Conditions: []Condition{{Field: "ipAddress", Op: "ne", Value: "1.2.3.4"}}}).matches(RuleInput{}) {
+	if (&Rule{Conditions: []Condition{{Field: "ipAddress", Op: "ne", Value: "1.2.3.4"}}}).matches(Input{}) {
 		t.Fatal("condition on an absent field matched")
 	}
 }
 
 func TestRulePriorityAndOrder(t *testing.T) {
-	rs, err := ParseRules([]byte(`{"rules":[
+	rs, err := Parse([]byte(`{"rules":[
 		{"id":"late","priority":5,"outcome":"BLOCK"},
 		{"id":"first-tie","priority":1,"actionCode":"a","outcome":"REVIEW_REQUIRED"},
 		{"id":"second-tie","priority":1,"outcome":"CHALLENGE_REQUIRED"}
@@ -117,14 +108,14 @@ func TestRulePriorityAndOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, r := rs.Evaluate(RuleInput{ActionCode: "a"}); got != StateReviewRequired || r.ID != "first-tie" {
+	if got, r := rs.Evaluate(Input{ActionCode: "a"}); got != vocab.StateReviewRequired || r.ID != "first-tie" {
 		t.Fatalf("a: %s %v", got, r)
 	}
-	if got, r := rs.Evaluate(RuleInput{ActionCode: "b"}); got != StateChallengeRequired || r.ID != "second-tie" {
+	if got, r := rs.Evaluate(Input{ActionCode: "b"}); got != vocab.StateChallengeRequired || r.ID != "second-tie" {
 		t.Fatalf("b: %s %v", got, r)
 	}
-	rs, _ = ParseRules([]byte(`{"rules":[],"defaultOutcome":"REVIEW_REQUIRED"}`))
-	if got, r := rs.Evaluate(RuleInput{ActionCode: "x"}); got != StateReviewRequired || r != nil {
+	rs, _ = Parse([]byte(`{"rules":[],"defaultOutcome":"REVIEW_REQUIRED"}`))
+	if got, r := rs.Evaluate(Input{ActionCode: "x"}); got != vocab.StateReviewRequired || r != nil {
 		t.Fatalf("default: %s %v", got, r)
 	}
 }
@@ -155,37 +146,29 @@ func TestParseRulesErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseRules([]byte(tt.body))
+			_, err := Parse([]byte(tt.body))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tt.want)
 			}
 		})
 	}
-	// New refuses to start with a bad file, naming the file and rule.
-	p := writeRules(t, `{"rules":[{"id":"oops","outcome":"NOPE"}]}`)
-	if _, err := New(Config{SecretKey: "k", DBPath: ":memory:", RulesFile: p}); err == nil || !strings.Contains(err.Error(), `rule "oops"`) || !strings.Contains(err.Error(), p) {
-		t.Fatalf("New with bad rules: %v", err)
-	}
-	if _, err := New(Config{SecretKey: "k", DBPath: ":memory:", RulesFile: filepath.Join(t.TempDir(), "missing.json")}); err == nil {
-		t.Fatal("New with missing rules file succeeded")
-	}
 }
 
 func TestExampleRulesFile(t *testing.T) {
-	rs, err := LoadRulesFile("rules.example.json")
+	rs, err := LoadFile("../../rules.example.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		in   RuleInput
-		want string
+		in   Input
+		want vocab.State
 	}{
-		{RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": 20000.0}}, StateBlock},
-		{RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": 6000.0}}, StateReviewRequired},
-		{RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": 2000.0}}, StateChallengeRequired},
-		{RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": 20.0}}, StateAllow},
-		{RuleInput{ActionCode: "withdrawal", Custom: map[string]any{"amount": 20.0}, IsNewDevice: true, Email: "a@other.example"}, StateChallengeRequired},
-		{RuleInput{ActionCode: "signIn", IPAddress: "203.0.113.8"}, StateBlock},
+		{Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 20000.0}}, vocab.StateBlock},
+		{Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 6000.0}}, vocab.StateReviewRequired},
+		{Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 2000.0}}, vocab.StateChallengeRequired},
+		{Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 20.0}}, vocab.StateAllow},
+		{Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 20.0}, IsNewDevice: true, Email: "a@other.example"}, vocab.StateChallengeRequired},
+		{Input{ActionCode: "signIn", IPAddress: "203.0.113.8"}, vocab.StateBlock},
 	}
 	for _, tt := range tests {
 		if got, _ := rs.Evaluate(tt.in); got != tt.want {
@@ -193,7 +176,7 @@ func TestExampleRulesFile(t *testing.T) {
 		}
 	}
 	// The built-in rules are the example's subset.
-	def, _ := DefaultRules()
+	def, _ := Default()
 	if len(def.rules) != 2 {
 		t.Fatalf("default rules: %d", len(def.rules))
 	}

@@ -1,23 +1,26 @@
-package emulator
+package outbox
 
 import (
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"example.com/passwordless/emulator/internal/httpjson"
+	"example.com/passwordless/emulator/internal/state"
 )
 
 // Live outbox: GET /emulator/events streams each new outbox message as a Server-Sent Event.
 //
 // Messages are published in-process, never by polling the database: the database has one
-// connection, so a stream waiting on rows would stall every request. sendCode stages a
-// message on its transaction; inTx publishes the staged messages only after a successful
-// commit (a send that rolls back, e.g. refused by a limit, publishes nothing).
+// connection, so a stream waiting on rows would stall every request. The state layer
+// hands each committed batch's messages to Hub.Publish (a send that rolls back, e.g.
+// refused by a limit, publishes nothing).
 
 const (
 	// subscriberBuffer is how many messages a stream may fall behind before it is dropped.
@@ -33,8 +36,8 @@ const (
 	maxStreams = 100
 )
 
-// outboxHub fans committed outbox messages out to the open streams.
-type outboxHub struct {
+// Hub fans committed outbox messages out to the open streams.
+type Hub struct {
 	heartbeat time.Duration // set before serving; tests shorten it
 
 	mu      sync.Mutex
@@ -46,16 +49,17 @@ type outboxHub struct {
 // subscriber is one open stream. The hub closes ch when it drops the subscriber (too slow)
 // or closes; the stream then ends and EventSource reconnects with Last-Event-ID.
 type subscriber struct {
-	filter messageFilter
-	ch     chan Message
+	filter state.MessageFilter
+	ch     chan state.Message
 }
 
-func newOutboxHub() *outboxHub {
-	return &outboxHub{heartbeat: defaultHeartbeat, subs: map[*subscriber]struct{}{}}
+// NewHub returns a hub with no streams.
+func NewHub() *Hub {
+	return &Hub{heartbeat: defaultHeartbeat, subs: map[*subscriber]struct{}{}}
 }
 
-// publish sends committed messages to the open streams (called after a commit).
-func (h *outboxHub) publish(msgs []Message) {
+// Publish sends committed messages to the open streams (called after a commit).
+func (h *Hub) Publish(msgs []state.Message) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -68,9 +72,9 @@ func (h *outboxHub) publish(msgs []Message) {
 
 // publishLocked never blocks: a subscriber whose buffer is full is dropped (its channel
 // closed) rather than slowing down the sender; it resyncs from the database on reconnect.
-func (h *outboxHub) publishLocked(m Message) {
+func (h *Hub) publishLocked(m state.Message) {
 	for s := range h.subs {
-		if !s.filter.match(m) {
+		if !s.filter.Match(m) {
 			continue
 		}
 		select {
@@ -84,25 +88,24 @@ func (h *outboxHub) publishLocked(m Message) {
 }
 
 // errStreamsFull refuses a stream beyond maxStreams.
-var errStreamsFull = &apiError{Status: http.StatusTooManyRequests, Code: codeTooManyRequests,
-	Description: fmt.Sprintf("Too many open event streams (at most %d); close some and retry.", maxStreams)}
+var errStreamsFull = httpjson.TooManyRequests("Too many open event streams (at most %d); close some and retry.", maxStreams)
 
 // subscribe opens a stream: an error once the hub is closed or maxStreams are open.
-func (h *outboxHub) subscribe(f messageFilter) (*subscriber, error) {
+func (h *Hub) subscribe(f state.MessageFilter) (*subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, internalError(http.StatusServiceUnavailable, "The emulator is shutting down.")
+		return nil, httpjson.Internal(http.StatusServiceUnavailable, "The emulator is shutting down.")
 	}
 	if len(h.subs) >= maxStreams {
 		return nil, errStreamsFull
 	}
-	s := &subscriber{filter: f, ch: make(chan Message, subscriberBuffer)}
+	s := &subscriber{filter: f, ch: make(chan state.Message, subscriberBuffer)}
 	h.subs[s] = struct{}{}
 	return s, nil
 }
 
-func (h *outboxHub) unsubscribe(s *subscriber) {
+func (h *Hub) unsubscribe(s *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.subs[s]; ok {
@@ -111,9 +114,9 @@ func (h *outboxHub) unsubscribe(s *subscriber) {
 	}
 }
 
-// close ends every stream (http.Server.Shutdown does not end running handlers, so
+// Close ends every stream (http.Server.Shutdown does not end running handlers, so
 // without this an open stream would hold up Emulator.Close).
-func (h *outboxHub) close() {
+func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
@@ -123,19 +126,19 @@ func (h *outboxHub) close() {
 	}
 }
 
-func (h *outboxHub) counts() (subs, dropped int) {
+func (h *Hub) counts() (subs, dropped int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.subs), h.dropped
 }
 
-// handleEvents serves GET /emulator/events[?to=&channel=&challengeId=&after=]: an SSE stream
+// Events serves GET /emulator/events[?to=&channel=&challengeId=&after=]: an SSE stream
 // of new messages ("event: message", "id: <seq>", "data: <message JSON>"). With a
 // Last-Event-ID header (sent by EventSource on reconnect) or ?after=<id>, the kept messages
 // after that id are replayed first, so a dropped client loses nothing.
-func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) error {
+func (o *Outbox) Events(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f, err := parseMessageFilter(q)
+	f, err := parseFilter(q)
 	if err != nil {
 		return err
 	}
@@ -146,23 +149,23 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return badRequest("after (or Last-Event-ID) must be a message event id (a non-negative integer).")
+			return httpjson.BadRequest("after (or Last-Event-ID) must be a message event id (a non-negative integer).")
 		}
 		after, replay = n, true
 		break
 	}
-	sub, err := e.outbox.subscribe(f)
+	sub, err := o.hub.subscribe(f)
 	if err != nil {
 		return err
 	}
-	defer e.outbox.unsubscribe(sub)
+	defer o.hub.unsubscribe(sub)
 
 	// Replay after subscribing, so nothing committed in between is missed; live messages
 	// already replayed are skipped below. The rows are read in full and released before
 	// streaming: the single database connection must never wait on this client.
-	var backlog []Message
+	var backlog []state.Message
 	if replay {
-		if backlog, err = e.messagesAfter(r, f, after); err != nil {
+		if backlog, err = o.messagesAfter(r, f, after); err != nil {
 			return err
 		}
 	}
@@ -170,7 +173,7 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	rc := http.NewResponseController(w)
 	// The server's ReadTimeout would cancel the request (and end the stream) when it expires.
 	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		e.log.Warn("outbox stream: clear read deadline", "err", err)
+		o.log.Warn("outbox stream: clear read deadline", "err", err)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -196,10 +199,10 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		if !send(messageEvent(m)) {
 			return nil
 		}
-		replayed = m.seq
+		replayed = m.Seq
 	}
 
-	heartbeat := time.NewTicker(e.outbox.heartbeat)
+	heartbeat := time.NewTicker(o.hub.heartbeat)
 	defer heartbeat.Stop()
 	for {
 		select {
@@ -209,7 +212,7 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) error {
 			}
 			// Commits are serialized, so every live message up to the last replayed id
 			// was already committed, hence replayed.
-			if m.seq <= replayed {
+			if m.Seq <= replayed {
 				continue
 			}
 			if !send(messageEvent(m)) {
@@ -226,29 +229,26 @@ func (e *Emulator) handleEvents(w http.ResponseWriter, r *http.Request) error {
 }
 
 // messageEvent formats one SSE event. JSON never contains a raw newline, so data is one line.
-func messageEvent(m Message) string {
+func messageEvent(m state.Message) string {
 	data, _ := json.Marshal(m) // a struct of strings cannot fail to encode
-	return fmt.Sprintf("event: message\nid: %d\ndata: %s\n\n", m.seq, data)
+	return fmt.Sprintf("event: message\nid: %d\ndata: %s\n\n", m.Seq, data)
 }
 
 // messagesAfter returns the kept messages with an event id above after, oldest first.
 // An id above any ever assigned comes from another database (e.g. a restarted in-memory
 // emulator): then everything kept is replayed.
-func (e *Emulator) messagesAfter(r *http.Request, f messageFilter, after int64) ([]Message, error) {
-	var last sql.NullInt64
-	err := e.db.QueryRowContext(r.Context(), `SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).Scan(&last)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("outbox sequence: %w", err)
-	}
-	if after > last.Int64 {
-		after = 0
-	}
-	msgs, err := e.queryMessages(r.Context(), f, after, 0)
+func (o *Outbox) messagesAfter(r *http.Request, f state.MessageFilter, after int64) ([]state.Message, error) {
+	last, err := o.store.LastMessageSeq(r.Context())
 	if err != nil {
 		return nil, err
 	}
-	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
-		msgs[i], msgs[j] = msgs[j], msgs[i]
+	if after > last {
+		after = 0
 	}
+	msgs, err := o.store.Messages(r.Context(), f, after, 0)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(msgs)
 	return msgs, nil
 }

@@ -1,0 +1,61 @@
+// Package pages renders the emulator's HTML pages (the pre-built UI, the outbox, the admin
+// pages) in their shared layout.
+package pages
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+var pageNames = []string{"message", "choose", "code", "outbox", "admin"}
+
+// Pages holds the parsed templates.
+type Pages struct {
+	pages map[string]*template.Template
+	log   *slog.Logger
+}
+
+// New parses one template per page, each with the shared layout.
+func New(log *slog.Logger) (*Pages, error) {
+	p := &Pages{pages: map[string]*template.Template{}, log: log}
+	for _, name := range pageNames {
+		t, err := template.ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("emulator: parse template %s: %w", name, err)
+		}
+		p.pages[name] = t
+	}
+	return p, nil
+}
+
+// Render executes a page into a buffer first, so a template error never sends half a page.
+func (p *Pages) Render(w http.ResponseWriter, status int, page string, data map[string]any) {
+	var buf bytes.Buffer
+	if err := p.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
+		p.log.Error("render page", "page", page, "err", err)
+		http.Error(w, "The page could not be rendered; see the emulator log.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// Message shows a page with a title and one sentence (an alert for 4xx/5xx).
+func (p *Pages) Message(w http.ResponseWriter, status int, title, text string) {
+	data := map[string]any{"Title": title}
+	if status >= 400 {
+		data["Alert"] = text
+	} else {
+		data["Status"] = text
+	}
+	p.Render(w, status, "message", data)
+}

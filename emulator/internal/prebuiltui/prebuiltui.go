@@ -1,0 +1,386 @@
+// Package prebuiltui is the emulator's pre-built UI: the pages a tracked action's challenge
+// URL opens, where a person chooses a method, gets a code and types it.
+package prebuiltui
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"example.com/passwordless/emulator/internal/httpjson"
+	"example.com/passwordless/emulator/internal/pages"
+	"example.com/passwordless/emulator/internal/state"
+	"example.com/passwordless/emulator/internal/token"
+	"example.com/passwordless/emulator/internal/vocab"
+)
+
+// Every request carries the action token (query on GETs, hidden field on POSTs): it
+// authenticates the browser for this one action and, being an unguessable bearer value a
+// cross-site page cannot read, is also the CSRF defence.
+
+// UI serves the pre-built UI.
+type UI struct {
+	store   *state.Store
+	tokens  *token.Issuer
+	pages   *pages.Pages
+	log     *slog.Logger
+	now     func() time.Time
+	codeTTL time.Duration
+}
+
+// New returns the pre-built UI over store.
+func New(store *state.Store, tokens *token.Issuer, p *pages.Pages, log *slog.Logger, now func() time.Time, codeTTL time.Duration) *UI {
+	return &UI{store: store, tokens: tokens, pages: p, log: log, now: now, codeTTL: codeTTL}
+}
+
+// pageError is a page-level failure shown as a message page.
+type pageError struct {
+	Status int
+	Title  string
+	Text   string
+}
+
+func (p *pageError) Error() string { return p.Title + ": " + p.Text }
+
+var errToken = &pageError{Status: http.StatusBadRequest, Title: "Link expired or invalid", Text: "This challenge link is invalid or has expired. Go back to the app and try again."}
+
+// action checks the token and returns the action it names.
+func (u *UI) action(tok string) (state.ActionKey, error) {
+	if tok == "" {
+		return state.ActionKey{}, errToken
+	}
+	claims, err := u.tokens.Parse(tok)
+	if err != nil {
+		u.log.Info("challenge page: token rejected", "reason", token.Reason(err))
+		return state.ActionKey{}, errToken
+	}
+	return state.ActionKey{UserID: claims.Subject, ActionCode: claims.Other.ActionCode, IdempotencyKey: claims.Other.IdempotencyKey}, nil
+}
+
+// fail shows err as a page.
+func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *pageError
+	var se *state.Error
+	switch {
+	case errors.As(err, &pe):
+		u.pages.Message(w, pe.Status, pe.Title, pe.Text)
+	case errors.As(err, &se) && se.Kind == state.NotFound:
+		u.pages.Message(w, http.StatusNotFound, "Action not found", "The action this link belongs to no longer exists.")
+	case errors.As(err, &se) && se.Kind == state.Conflict:
+		u.pages.Message(w, http.StatusConflict, "Nothing to confirm", se.Description+" Go back to the app.")
+	case httpjson.From(err) != nil:
+		u.pages.Message(w, httpjson.From(err).Status, "Something is not right", httpjson.From(err).Description)
+	default:
+		u.log.Error("challenge page failed", "path", r.URL.Path, "err", err)
+		u.pages.Message(w, http.StatusInternalServerError, "Something went wrong", "The emulator could not handle this step; see its log.")
+	}
+}
+
+// refusal is a refused send (bad input, a bad choice, a send limit, a failing recipient),
+// shown on the method page; nil for any other error.
+func refusal(err error) *httpjson.Error {
+	var he *httpjson.Error
+	var se *state.Error
+	switch {
+	case errors.As(err, &he):
+		return he
+	case errors.As(err, &se) && (se.Kind == state.Invalid || se.Kind == state.Limited || se.Kind == state.Undeliverable):
+		return httpjson.From(err)
+	}
+	return nil
+}
+
+type authenticatorChoice struct {
+	ID    string
+	Label string
+}
+
+func maskEmail(s string) string {
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" {
+		return s
+	}
+	r := []rune(local)
+	return string(r[0]) + "…@" + domain
+}
+
+func maskPhone(s string) string {
+	if len(s) <= 6 {
+		return s
+	}
+	return s[:3] + "…" + s[len(s)-2:]
+}
+
+func methodLabel(m vocab.Method, email, phone string) string {
+	switch m {
+	case vocab.MethodEmailOTP:
+		return "Email " + maskEmail(email)
+	case vocab.MethodWhatsApp:
+		return "WhatsApp " + maskPhone(phone)
+	default:
+		return "SMS " + maskPhone(phone)
+	}
+}
+
+func choosePageURL(tok string) string { return "/challenge?token=" + url.QueryEscape(tok) }
+func codePageURL(tok string) string   { return "/challenge/code?token=" + url.QueryEscape(tok) }
+
+// ChoosePage serves GET /challenge: the methods to choose from, or the enrolment form.
+func (u *UI) ChoosePage(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	k, err := u.action(tok)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	p, err := u.store.Page(r.Context(), k)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.renderChoose(w, http.StatusOK, tok, p, "", nil)
+}
+
+func (u *UI) renderChoose(w http.ResponseWriter, status int, tok string, p state.Page, alert string, form url.Values) {
+	var choices []authenticatorChoice
+	for _, au := range p.Authenticators {
+		if au.Method.IsOTP() {
+			choices = append(choices, authenticatorChoice{ID: au.ID, Label: methodLabel(au.Method, au.Email, au.PhoneNumber)})
+		}
+	}
+	title := "Confirm it is you"
+	if len(choices) == 0 {
+		title = "Add a verification method"
+	}
+	u.pages.Render(w, status, "choose", map[string]any{"Title": title, "Token": tok, "Authenticators": choices, "Alert": alert,
+		"Method": form.Get("method"), "Email": form.Get("email"), "Phone": form.Get("phoneNumber"), "Lang": vocab.Language(p.Action.Locale)})
+}
+
+// readForm parses a POSTed form; false (with the page shown) when it cannot be read.
+func (u *UI) readForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, httpjson.MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		u.pages.Message(w, http.StatusBadRequest, "Bad form", "The form could not be read.")
+		return false
+	}
+	return true
+}
+
+// Send serves POST /challenge/send: a code to the chosen enrolled authenticator.
+func (u *UI) Send(w http.ResponseWriter, r *http.Request) {
+	if !u.readForm(w, r) {
+		return
+	}
+	u.send(w, r, state.PageRecipient{AuthenticatorID: r.PostForm.Get("authenticatorId")}, nil)
+}
+
+// Enroll serves POST /challenge/enroll: a code to a new email or phone; verifying it enrols it.
+func (u *UI) Enroll(w http.ResponseWriter, r *http.Request) {
+	if !u.readForm(w, r) {
+		return
+	}
+	form := r.PostForm
+	to := state.PageRecipient{Method: vocab.Method(form.Get("method"))}
+	var bad error
+	switch to.Method {
+	case vocab.MethodEmailOTP:
+		to.Email = vocab.NormalizeEmail(form.Get("email"))
+		if vocab.ValidateEmail(to.Email) != nil {
+			bad = httpjson.BadRequest("Enter a valid email address, like name@example.com.")
+		}
+	case vocab.MethodSMS, vocab.MethodWhatsApp:
+		to.PhoneNumber = strings.TrimSpace(form.Get("phoneNumber"))
+		if vocab.ValidatePhone(to.PhoneNumber) != nil {
+			bad = httpjson.BadRequest("Enter a phone number in international format, like +447700900123.")
+		}
+	default:
+		bad = httpjson.BadRequest("Choose Email, SMS or WhatsApp.")
+	}
+	u.send(w, r, to, bad)
+}
+
+// send is one "send a code" step: a refusal (bad input, a bad choice, a send limit, a
+// failing recipient) shows the method page again with the reason; success goes on to the
+// code page.
+func (u *UI) send(w http.ResponseWriter, r *http.Request, to state.PageRecipient, bad error) {
+	form := r.PostForm
+	tok := form.Get("token")
+	k, err := u.action(tok)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if err = bad; err == nil {
+		err = u.store.SendPageCode(r.Context(), k, to)
+	}
+	if err == nil {
+		http.Redirect(w, r, codePageURL(tok), http.StatusSeeOther)
+		return
+	}
+	reason := refusal(err)
+	if reason == nil {
+		u.fail(w, r, err)
+		return
+	}
+	p, err := u.store.Page(r.Context(), k)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.renderChoose(w, reason.Status, tok, p, reason.Description, form)
+}
+
+// CodePage serves GET /challenge/code: the form for the code in flight.
+func (u *UI) CodePage(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	k, err := u.action(tok)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	p, err := u.store.Page(r.Context(), k)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if p.Pending == nil {
+		http.Redirect(w, r, choosePageURL(tok), http.StatusSeeOther)
+		return
+	}
+	u.renderCode(w, http.StatusOK, tok, p.Action, *p.Pending, "")
+}
+
+func (u *UI) renderCode(w http.ResponseWriter, status int, tok string, a state.Action, c state.Challenge, alert string) {
+	u.pages.Render(w, status, "code", map[string]any{"Title": "Enter your code", "Token": tok, "Alert": alert, "Lang": vocab.Language(a.Locale),
+		"Recipient": methodLabel(c.VerificationMethod, c.Email, c.PhoneNumber), "TTLMinutes": int(math.Ceil(u.codeTTL.Minutes()))})
+}
+
+// Verify serves POST /challenge/verify. Right: the action succeeds and the browser goes
+// back to the app. MaxAttempts wrong: the action fails and the browser goes back too.
+func (u *UI) Verify(w http.ResponseWriter, r *http.Request) {
+	if !u.readForm(w, r) {
+		return
+	}
+	tok, code := r.PostForm.Get("token"), strings.TrimSpace(r.PostForm.Get("code"))
+	k, err := u.action(tok)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if code == "" {
+		p, err := u.store.Page(r.Context(), k)
+		switch {
+		case err != nil:
+			u.fail(w, r, err)
+		case p.Pending == nil:
+			http.Redirect(w, r, choosePageURL(tok), http.StatusSeeOther)
+		default:
+			u.renderCode(w, http.StatusBadRequest, tok, p.Action, *p.Pending, "Enter the code we sent you.")
+		}
+		return
+	}
+	v, err := u.store.VerifyPageCode(r.Context(), k, code)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if v.Pending == nil {
+		http.Redirect(w, r, choosePageURL(tok), http.StatusSeeOther)
+		return
+	}
+	if v.Settled != "" {
+		u.redirectBack(w, r, v.Action, v.Settled)
+		return
+	}
+	c := *v.Pending
+	switch {
+	case v.AttemptsLeft > 0 && !u.now().Before(c.ExpiresAt):
+		u.chooseAgain(w, r, tok, k, "That code has expired. Send a new one.")
+	case v.AttemptsLeft > 0 && c.Attempts > 0:
+		u.renderCode(w, http.StatusBadRequest, tok, v.Action, c, fmt.Sprintf("Incorrect code. %s left.", plural(v.AttemptsLeft, "attempt")))
+	default:
+		u.chooseAgain(w, r, tok, k, "That code can no longer be used. Send a new one.")
+	}
+}
+
+// chooseAgain shows the method page with alert, for a code that can no longer be used.
+func (u *UI) chooseAgain(w http.ResponseWriter, r *http.Request, tok string, k state.ActionKey, alert string) {
+	p, err := u.store.Page(r.Context(), k)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.renderChoose(w, http.StatusBadRequest, tok, p, alert, nil)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// Cancel serves POST /challenge/cancel: the person gives up, the action fails.
+func (u *UI) Cancel(w http.ResponseWriter, r *http.Request) {
+	if !u.readForm(w, r) {
+		return
+	}
+	k, err := u.action(r.PostForm.Get("token"))
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	a, err := u.store.CancelPage(r.Context(), k)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.redirectBack(w, r, a, vocab.StateChallengeFailed)
+}
+
+// redirectBack sends the browser to the action's redirectUrl with a fresh token added
+// (keeping its query), or shows a final page when there is none.
+func (u *UI) redirectBack(w http.ResponseWriter, r *http.Request, a state.Action, s vocab.State) {
+	if a.RedirectURL == "" {
+		if s == vocab.StateChallengeSucceeded {
+			u.pages.Message(w, http.StatusOK, "Done", "You are verified. You can close this window and go back to the app.")
+		} else {
+			u.pages.Message(w, http.StatusOK, "Not verified", "The challenge was not completed. You can close this window and go back to the app.")
+		}
+		return
+	}
+	tok, err := u.tokens.Issue(token.Action{UserID: a.UserID, ActionCode: a.ActionCode, IdempotencyKey: a.IdempotencyKey, Scope: a.Scope, Username: a.Username})
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	target, err := withToken(a.RedirectURL, tok)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// withToken appends token=… to raw, keeping its query as is (replacing an existing token).
+func withToken(raw, tok string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("parse redirectUrl: %w", err)
+	}
+	q := u.Query()
+	if q.Has("token") {
+		q.Set("token", tok)
+		u.RawQuery = q.Encode()
+	} else if u.RawQuery == "" {
+		u.RawQuery = "token=" + url.QueryEscape(tok)
+	} else {
+		u.RawQuery += "&token=" + url.QueryEscape(tok)
+	}
+	return u.String(), nil
+}

@@ -1,0 +1,209 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"example.com/passwordless/emulator/internal/vocab"
+)
+
+// Message is one email, SMS or WhatsApp message the emulator "sent": an outbox entry.
+type Message struct {
+	ID          string        `json:"id"`
+	Channel     vocab.Channel `json:"channel"`
+	To          string        `json:"to"`
+	Subject     string        `json:"subject,omitempty"`
+	Body        string        `json:"body"`
+	Code        string        `json:"code"`
+	ChallengeID string        `json:"challengeId,omitempty"`
+	CreatedAt   string        `json:"createdAt"`
+
+	Seq int64 `json:"-"` // insertion order: the live stream's event id
+}
+
+// MessageFilter selects outbox messages: every non-empty field must match.
+type MessageFilter struct {
+	To          string // normalized as stored (vocab.NormalizeRecipient)
+	Channel     vocab.Channel
+	ChallengeID string
+}
+
+// Match reports whether m passes the filter.
+func (f MessageFilter) Match(m Message) bool {
+	return (f.To == "" || f.To == m.To) && (f.Channel == "" || f.Channel == m.Channel) &&
+		(f.ChallengeID == "" || f.ChallengeID == m.ChallengeID)
+}
+
+// where is the SQL condition (with its arguments) of the filter; "1" when it has none.
+func (f MessageFilter) where() (string, []any) {
+	conds, args := []string{"1"}, []any{}
+	for _, c := range []struct{ col, v string }{{"recipient", f.To}, {"channel", string(f.Channel)}, {"challenge_id", f.ChallengeID}} {
+		if c.v != "" {
+			conds = append(conds, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// Messages returns the matching messages with Seq > after, newest first, at most limit of
+// them (0 = all kept). The rows are read in full before returning: the database has one
+// connection, which no reader may hold on to.
+func (s *Store) Messages(ctx context.Context, f MessageFilter, after int64, limit int) ([]Message, error) {
+	where, args := f.where()
+	q := `SELECT seq, message_id, channel, recipient, subject, body, code, challenge_id, created_at FROM messages WHERE ` + where + ` AND seq > ? ORDER BY seq DESC`
+	args = append(args, after)
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	defer rows.Close()
+	msgs := []Message{}
+	for rows.Next() {
+		var m Message
+		var created int64
+		if err := rows.Scan(&m.Seq, &m.ID, &m.Channel, &m.To, &m.Subject, &m.Body, &m.Code, &m.ChallengeID, &created); err != nil {
+			return nil, fmt.Errorf("scan message: %w", err)
+		}
+		m.CreatedAt = vocab.FormatTime(fromMS(created))
+		msgs = append(msgs, m)
+	}
+	return msgs, rows.Err()
+}
+
+// LastMessageSeq is the highest Seq ever assigned in this database (0 for none).
+func (s *Store) LastMessageSeq(ctx context.Context) (int64, error) {
+	var last sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("outbox sequence: %w", err)
+	}
+	return last.Int64, nil
+}
+
+// DeleteMessages deletes the matching messages (every one without a filter) and says how many.
+func (s *Store) DeleteMessages(ctx context.Context, f MessageFilter) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *txn) error {
+		where, args := f.where()
+		res, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE `+where, args...)
+		if err != nil {
+			return fmt.Errorf("delete messages: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// sendCode enforces the per-recipient send limit and puts the message in the outbox,
+// inside the caller's transaction (so a refused send changes nothing). The message is
+// published to live streams only if that part commits (commit.go).
+func (s *Store) sendCode(ctx context.Context, tx *txn, challengeID string, channel vocab.Channel, recipient, locale, code string) error {
+	grp, limit := "sms", s.limits.SMSPerWindow
+	if channel == vocab.ChannelEmail {
+		grp, limit = "email", s.limits.EmailPerWindow
+	}
+	now := s.now()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sends WHERE grp = ? AND recipient = ? AND sent_at > ?`,
+		grp, recipient, ms(now.Add(-s.limits.SendWindow))).Scan(&n); err != nil {
+		return fmt.Errorf("count sends: %w", err)
+	}
+	if n >= limit {
+		what := "SMS and WhatsApp messages"
+		if grp == "email" {
+			what = "emails"
+		}
+		return refuse(Limited, "Too many %s to this recipient: at most %d per %s. Try again later.", what, limit, s.limits.SendWindow)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sends(grp, recipient, sent_at) VALUES (?, ?, ?)`, grp, recipient, ms(now)); err != nil {
+		return fmt.Errorf("record send: %w", err)
+	}
+	// Old send records are useless once out of every window; trim them as we go.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sends WHERE sent_at <= ?`, ms(now.Add(-s.limits.SendWindow))); err != nil {
+		return fmt.Errorf("trim sends: %w", err)
+	}
+	id, err := s.random.UUID()
+	if err != nil {
+		return err
+	}
+	subject, body := messageText(channel, vocab.Language(locale), code, s.limits.CodeTTL)
+	m := Message{ID: id, Channel: channel, To: recipient, Subject: subject, Body: body, Code: code,
+		ChallengeID: challengeID, CreatedAt: vocab.FormatTime(fromMS(ms(now)))}
+	if m.Seq, err = insertMessage(ctx, tx, m, ms(now)); err != nil {
+		return err
+	}
+	if err := s.trimOutbox(ctx, tx, m.Seq); err != nil {
+		return err
+	}
+	tx.staged = append(tx.staged, m) // published if this part of the transaction commits
+	s.log.Info("message sent to outbox", "channel", channel, "message_id", id)
+	return nil
+}
+
+func insertMessage(ctx context.Context, tx *txn, m Message, created int64) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO messages(message_id, channel, recipient, subject, body, code, challenge_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.Channel, m.To, m.Subject, m.Body, m.Code, m.ChallengeID, created)
+	if err != nil {
+		return 0, fmt.Errorf("store message: %w", err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("store message: %w", err)
+	}
+	return seq, nil
+}
+
+// trimOutbox keeps the newest messageCap messages; newest is the seq just inserted.
+func (s *Store) trimOutbox(ctx context.Context, tx *txn, newest int64) error {
+	// Cheap check first: fewer seq numbers in use than the cap means fewer messages.
+	var oldest int64
+	if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM messages`).Scan(&oldest); err != nil {
+		return fmt.Errorf("trim outbox: %w", err)
+	}
+	if newest-oldest < int64(s.messageCap) {
+		return nil
+	}
+	// COUNT(*) only counts the cells of the narrowest index's pages, and the excess is
+	// then deleted from the oldest end: both stay cheap at 10,000 messages, unlike an
+	// OFFSET walk from the newest end.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages`).Scan(&n); err != nil {
+		return fmt.Errorf("trim outbox: %w", err)
+	}
+	if n <= s.messageCap {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY seq LIMIT ?)`,
+		n-s.messageCap); err != nil {
+		return fmt.Errorf("trim outbox: %w", err)
+	}
+	return nil
+}
+
+// messageText renders the localized subject (email only) and body.
+func messageText(channel vocab.Channel, lang, code string, ttl time.Duration) (subject, body string) {
+	minutes := int(math.Ceil(ttl.Minutes()))
+	if lang == "es" {
+		if channel == vocab.ChannelEmail {
+			return "Tu código de verificación",
+				fmt.Sprintf("Tu código de verificación es %s.\n\nCaduca en %d minutos. Si no lo has solicitado, ignora este mensaje.", code, minutes)
+		}
+		return "", fmt.Sprintf("%s es tu código de verificación. Caduca en %d minutos. No lo compartas con nadie.", code, minutes)
+	}
+	if channel == vocab.ChannelEmail {
+		return "Your verification code",
+			fmt.Sprintf("Your verification code is %s.\n\nIt expires in %d minutes. If you did not ask for it, ignore this message.", code, minutes)
+	}
+	return "", fmt.Sprintf("%s is your verification code. It expires in %d minutes. Do not share it.", code, minutes)
+}
