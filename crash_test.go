@@ -61,7 +61,7 @@ func TestCrashSafety(t *testing.T) {
 
 	var (
 		completed  atomic.Int64 // withdrawals the app answered "completed" for
-		challenged atomic.Int64 // withdrawals sent to the challenge page
+		challenged atomic.Int64 // withdrawals sent to the pre-built UI
 		stop       atomic.Bool
 		ackMu      sync.Mutex // guards every client's acked* fields
 		wg         sync.WaitGroup
@@ -348,7 +348,7 @@ func (c *crashClient) signedIn() error {
 }
 
 // withdraw posts the withdrawal form and reports how the app answered: "completed",
-// "challenge" (sent to the pre-built page), or the notice / status otherwise.
+// "challenge" (sent to the pre-built UI), or the notice / status otherwise.
 func (c *crashClient) withdraw(csrf string, cents int64) (string, error) {
 	amount := fmt.Sprintf("%d.%02d", cents/100, cents%100)
 	// Each post is a new withdrawal, as if from a fresh form: its own id.

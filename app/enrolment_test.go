@@ -101,7 +101,7 @@ func TestUnenrolledUserWithdrawalIsNeverCompleted(t *testing.T) {
 		// Enrolled again, so the next try is challenged.
 		resp := b.withdrawNoFollow("1500")
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), env.emulatorURL+"/challenge?token=") {
-			t.Fatalf("second try: %d to %q, want the pre-built page", resp.StatusCode, resp.Header.Get("Location"))
+			t.Fatalf("second try: %d to %q, want the pre-built UI", resp.StatusCode, resp.Header.Get("Location"))
 		}
 	})
 }

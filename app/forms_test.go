@@ -105,7 +105,7 @@ func (b *browser) submitForm(page response, button string, fill map[string]strin
 	return response{}
 }
 
-// passChallenge completes the emulator's pre-built page with the user's email code (or
+// passChallenge completes the emulator's pre-built UI with the user's email code (or
 // fails it with wrong codes) and stops at the redirect back to the app, returning the
 // callback URL without visiting it.
 func (e *testEnv) passChallengeWithoutFollowing(b *browser, challengeURL, email string) string {
@@ -114,7 +114,7 @@ func (e *testEnv) passChallengeWithoutFollowing(b *browser, challengeURL, email 
 	return callback
 }
 
-// completeChallenge runs the pre-built page and follows the redirect back to the app.
+// completeChallenge runs the pre-built UI and follows the redirect back to the app.
 func (e *testEnv) completeChallenge(b *browser, challengeURL, email string, succeed bool) (string, response) {
 	e.t.Helper()
 	return e.runChallenge(b, challengeURL, email, succeed, true)
@@ -125,7 +125,7 @@ func (e *testEnv) runChallenge(b *browser, challengeURL, email string, succeed, 
 	t.Helper()
 	page := b.get(challengeURL)
 	if page.status != http.StatusOK {
-		t.Fatalf("pre-built page: status %d:\n%s", page.status, page.body)
+		t.Fatalf("pre-built UI: status %d:\n%s", page.status, page.body)
 	}
 	page = b.submitForm(page, "Send code", map[string]string{})
 	code := e.latestCode(email)
@@ -150,7 +150,7 @@ func (e *testEnv) runChallenge(b *browser, challengeURL, email string, succeed, 
 	}
 	b.client = normal
 	if page.status != http.StatusSeeOther && page.status != http.StatusFound {
-		t.Fatalf("pre-built page did not redirect back: status %d at %s:\n%s", page.status, page.url, page.body)
+		t.Fatalf("pre-built UI did not redirect back: status %d at %s:\n%s", page.status, page.url, page.body)
 	}
 	callback := page.location
 	if !strings.HasPrefix(callback, e.appURL+"/withdrawals/callback?") || !strings.Contains(callback, "token=") {

@@ -138,7 +138,7 @@ func TestChallengedWithdrawalRoundTrip(t *testing.T) {
 	b, user := env.signedIn()
 	resp := b.withdrawNoFollow("1500")
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), env.emulatorURL+"/challenge?token=") {
-		t.Fatalf("large withdrawal: %d to %q, want a redirect to the pre-built page", resp.StatusCode, resp.Header.Get("Location"))
+		t.Fatalf("large withdrawal: %d to %q, want a redirect to the pre-built UI", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if got := env.withdrawals(user.ID)[0].State; got != store.WithdrawalAwaitingChallenge {
 		t.Fatalf("state before the challenge: %s", got)

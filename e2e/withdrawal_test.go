@@ -29,7 +29,7 @@ func TestSmallWithdrawalAllowed(t *testing.T) {
 	b.expectWithdrawal("$250.00", "completed")
 }
 
-// Scenario 10: a large withdrawal goes through the emulator's pre-built page with a code
+// Scenario 10: a large withdrawal goes through the emulator's pre-built UI with a code
 // from the outbox, comes back completed, and debits the balance once.
 func TestLargeWithdrawalChallenge(t *testing.T) {
 	t.Parallel()
@@ -51,7 +51,7 @@ func TestLargeWithdrawalChallenge(t *testing.T) {
 	b.must(b.expect.Locator(b.withdrawalRow("$1,500.00")).ToHaveCount(1), "one withdrawal row")
 }
 
-// Scenario 11: wrong codes on the pre-built page fail the challenge; nothing is taken.
+// Scenario 11: wrong codes on the pre-built UI fail the challenge; nothing is taken.
 func TestChallengeFailed(t *testing.T) {
 	t.Parallel()
 	b := open(t)
@@ -182,7 +182,7 @@ func TestUnenrolledUserIsChallengedAfterEnrolment(t *testing.T) {
 	b.expectBalance("$23,500.00")
 }
 
-// ---- the emulator's pre-built challenge page ----
+// ---- the emulator's pre-built UI ----
 
 // expectOnEmulator waits until the browser is on the emulator at a path starting with prefix.
 func (b *browserTest) expectOnEmulator(prefix string) {
@@ -191,7 +191,7 @@ func (b *browserTest) expectOnEmulator(prefix string) {
 	b.must(b.expect.Page(b.page).ToHaveURL(re), "expected to be on the emulator at "+prefix)
 }
 
-// sendChallengeCode, on the pre-built page, sends a code to the user's enrolled email
+// sendChallengeCode, on the pre-built UI, sends a code to the user's enrolled email
 // (chosen by default) and returns it from the outbox.
 func (b *browserTest) sendChallengeCode(email string) string {
 	b.t.Helper()
@@ -203,7 +203,7 @@ func (b *browserTest) sendChallengeCode(email string) string {
 	return waitForMessage(b.t, email, before).Code
 }
 
-// passChallenge completes the pre-built page with the right code.
+// passChallenge completes the pre-built UI with the right code.
 func (b *browserTest) passChallenge(email string) {
 	b.t.Helper()
 	code := b.sendChallengeCode(email)

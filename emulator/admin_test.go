@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"example.com/passwordless/emulator/internal/state"
+	"example.com/passwordless/emulator/internal/vocab"
 	"example.com/passwordless/internal/testkit"
 )
 
@@ -330,14 +332,16 @@ func TestAdminPages(t *testing.T) {
 	})
 }
 
-// TestAdminListsAreBounded: lists stop at adminListLimit and say so (no silent cap).
+// TestAdminListsAreBounded: lists stop at the admin pages' limit and say so (no silent cap).
 func TestAdminListsAreBounded(t *testing.T) {
+	const adminListLimit = 200
 	env := newEnv(t)
-	ctx := context.Background()
+	seed := &state.Seed{}
 	for i := 0; i < adminListLimit+2; i++ {
-		if _, err := env.emu.db.ExecContext(ctx, `INSERT INTO users(user_id, created_at) VALUES (?, ?)`, fmt.Sprintf("bulk-%03d", i), i); err != nil {
-			t.Fatal(err)
-		}
+		seed.Users = append(seed.Users, state.SeedUser{UserID: fmt.Sprintf("bulk-%03d", i), CreatedAt: vocab.FormatTime(time.UnixMilli(int64(i)))})
+	}
+	if err := env.emu.store.Import(context.Background(), seed); err != nil {
+		t.Fatal(err)
 	}
 	page := newBrowser(t).get(env.srv.URL + "/admin/users")
 	page.must(t, 200, fmt.Sprintf("Showing the newest %d of %d users.", adminListLimit, adminListLimit+2), "bulk-201", "bulk-002")

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"example.com/passwordless/emulator/internal/httpjson"
+	"example.com/passwordless/emulator/internal/token"
 )
 
 func TestAuthAndRouting(t *testing.T) {
@@ -41,7 +44,7 @@ func TestAuthAndRouting(t *testing.T) {
 				t.Fatalf("body not JSON: %s", raw)
 			}
 			wantError(t, status, m, tt.wantStatus, tt.wantCode)
-			if tt.wantStatus == 401 && m["errorDescription"] != unauthorizedDescription {
+			if tt.wantStatus == 401 && m["errorDescription"] != httpjson.UnauthorizedDescription {
 				t.Fatalf("401 description %q", m["errorDescription"])
 			}
 		})
@@ -54,7 +57,7 @@ func TestAuthAndRouting(t *testing.T) {
 
 func TestBodyErrors(t *testing.T) {
 	env := newEnv(t)
-	huge := `{"action":"` + strings.Repeat("a", maxBodyBytes) + `"}`
+	huge := `{"action":"` + strings.Repeat("a", httpjson.MaxBodyBytes) + `"}`
 	tests := []struct {
 		name       string
 		path       string
@@ -523,18 +526,18 @@ func TestValidateTokens(t *testing.T) {
 	env := newEnv(t)
 	env.enrol("u1", "u1@example.com")
 	m := env.apiOK("POST", "/v1/users/u1/actions/withdrawal", map[string]any{"idempotencyKey": "k1", "custom": map[string]any{"amount": 2000}})
-	token := m["token"].(string)
+	tok := m["token"].(string)
 	other, err := New(Config{SecretKey: "another-key", DBPath: ":memory:", Now: env.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	wrongKey, _ := other.issueToken(tokenAction{UserID: "u1", ActionCode: "withdrawal", IdempotencyKey: "k1"})
-	otherTenant, _ := newEnv(t, func(c *Config) { c.TenantID = "another-tenant"; c.Now = env.clock.Now }).emu.issueToken(tokenAction{UserID: "u1", ActionCode: "withdrawal", IdempotencyKey: "k1"})
-	parts := strings.Split(token, ".")
+	wrongKey, _ := other.tokens.Issue(token.Action{UserID: "u1", ActionCode: "withdrawal", IdempotencyKey: "k1"})
+	otherTenant, _ := newEnv(t, func(c *Config) { c.TenantID = "another-tenant"; c.Now = env.clock.Now }).emu.tokens.Issue(token.Action{UserID: "u1", ActionCode: "withdrawal", IdempotencyKey: "k1"})
+	parts := strings.Split(tok, ".")
 	noneToken := "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + "."
 	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
-	unknownAction, _ := env.emu.issueToken(tokenAction{UserID: "u1", ActionCode: "withdrawal", IdempotencyKey: "no-such-key"})
+	unknownAction, _ := env.emu.tokens.Issue(token.Action{UserID: "u1", ActionCode: "withdrawal", IdempotencyKey: "no-such-key"})
 
 	// A genuine token reports its action, whatever the state; isValid is true only once
 	// the challenge succeeded (the SDKs' integration tests assert isValid false for a
@@ -546,16 +549,16 @@ func TestValidateTokens(t *testing.T) {
 			t.Fatalf("validate of a %s action: %v", state, v)
 		}
 	}
-	genuine(t, env.apiOK("POST", "/v1/validate", map[string]any{"token": token}), StateChallengeRequired)
-	genuine(t, env.apiOK("POST", "/v1/validate", map[string]any{"token": token, "userId": "u1", "action": "withdrawal"}), StateChallengeRequired)
+	genuine(t, env.apiOK("POST", "/v1/validate", map[string]any{"token": tok}), StateChallengeRequired)
+	genuine(t, env.apiOK("POST", "/v1/validate", map[string]any{"token": tok, "userId": "u1", "action": "withdrawal"}), StateChallengeRequired)
 
 	tests := []struct {
 		name      string
 		body      map[string]any
 		wantError string // the "error" the mocks of the Python and Ruby SDKs show
 	}{
-		{"wrong user", map[string]any{"token": token, "userId": "u2"}, "User is invalid."},
-		{"wrong action", map[string]any{"token": token, "action": "signIn"}, "Action is invalid."},
+		{"wrong user", map[string]any{"token": tok, "userId": "u2"}, "User is invalid."},
+		{"wrong action", map[string]any{"token": tok, "action": "signIn"}, "Action is invalid."},
 		{"tampered payload", map[string]any{"token": tampered}, ""},
 		{"alg none", map[string]any{"token": noneToken}, ""},
 		{"wrong key", map[string]any{"token": wrongKey}, ""},
@@ -576,12 +579,12 @@ func TestValidateTokens(t *testing.T) {
 	}
 	// Validate reports the current state: failed, then succeeded.
 	env.apiOK("PATCH", "/v1/users/u1/actions/withdrawal/k1", map[string]any{"state": StateChallengeFailed})
-	genuine(t, env.apiOK("POST", "/v1/validate", map[string]any{"token": token}), StateChallengeFailed)
+	genuine(t, env.apiOK("POST", "/v1/validate", map[string]any{"token": tok}), StateChallengeFailed)
 	env.apiOK("PATCH", "/v1/users/u1/actions/withdrawal/k1", map[string]any{"state": StateChallengeSucceeded})
-	genuine(t, env.apiOK("POST", "/v1/validate", map[string]any{"token": token}), StateChallengeSucceeded)
+	genuine(t, env.apiOK("POST", "/v1/validate", map[string]any{"token": tok}), StateChallengeSucceeded)
 	// Expired.
 	env.clock.Advance(DefaultLimits().TokenTTL + time.Second)
-	if v := env.apiOK("POST", "/v1/validate", map[string]any{"token": token}); v["isValid"] != false || v["state"] != nil {
+	if v := env.apiOK("POST", "/v1/validate", map[string]any{"token": tok}); v["isValid"] != false || v["state"] != nil {
 		t.Fatalf("expired token: %v", v)
 	}
 	status, m2 := env.api("POST", "/v1/validate", map[string]any{})

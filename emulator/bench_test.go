@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"example.com/passwordless/emulator/internal/state"
 )
 
 // benchCall serves one request in-process (no network) and decodes the JSON answer.
@@ -43,7 +45,7 @@ func BenchmarkChallengeVerify(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		email := fmt.Sprintf("bench%d@example.com", i%1000)
 		c := benchCall(b, h, "POST", "/v1/challenge", map[string]any{"verificationMethod": "EMAIL_OTP", "action": "signInWithEmail", "email": email})
-		msgs, err := emu.queryMessages(b.Context(), messageFilter{to: email}, 0, 1) // the newest
+		msgs, err := emu.store.Messages(b.Context(), state.MessageFilter{To: email}, 0, 1) // the newest
 		if err != nil || len(msgs) == 0 {
 			b.Fatal("no message", err)
 		}

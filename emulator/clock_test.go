@@ -83,12 +83,12 @@ func TestClockConcurrentAdvance(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			env.emu.clock.advance(time.Minute)
-			env.emu.now()
+			env.emu.clock.Advance(time.Minute)
+			env.emu.clock.Now()
 		}()
 	}
 	wg.Wait()
-	if got := env.emu.clock.get(); got != 20*time.Minute {
+	if got := env.emu.clock.Offset(); got != 20*time.Minute {
 		t.Fatalf("offset %s, want 20m", got)
 	}
 }

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"example.com/passwordless/emulator/internal/state"
 	"example.com/passwordless/internal/testkit"
 )
 
@@ -202,4 +204,14 @@ func wrongCode(code string) string {
 		return "111111"
 	}
 	return "000000"
+}
+
+// counts is how many users, actions, reviews and challenges the state holds.
+func (env *testEnv) counts() state.Counts {
+	env.t.Helper()
+	c, err := env.emu.store.Counts(context.Background())
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	return c
 }

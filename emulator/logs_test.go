@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"example.com/passwordless/emulator/internal/httpjson"
 	"example.com/passwordless/internal/testkit"
 )
 
@@ -37,7 +38,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	back := app.last(t).Get("token")
 
 	text := logs.String()
-	if !strings.Contains(text, "challenge created") || !strings.Contains(text, "challenge page finished") {
+	if !strings.Contains(text, "challenge created") || !strings.Contains(text, "pre-built UI finished") {
 		t.Fatalf("expected log lines missing:\n%s", text)
 	}
 	for name, secret := range map[string]string{"code1": code1, "code2": code2, "claim token": claim["token"].(string), "page token": token,
@@ -51,7 +52,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 func TestRecoverer(t *testing.T) {
 	var logs testkit.Buffer
 	env := newEnv(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
-	h := env.emu.recoverer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	h := httpjson.Recover(env.emu.log, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
 	for _, path := range []string{"/v1/x", "/outbox"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

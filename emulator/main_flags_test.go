@@ -51,13 +51,25 @@ func TestMainTestFlags(t *testing.T) {
 		t.Errorf("seed file banner: %v\n%s", err, out)
 	}
 
+	// -export-on-exit writes the state as Main stops; -import reads it back at the next start.
+	export := filepath.Join(t.TempDir(), "state.json")
+	if out, err := runMain(t, "-ephemeral", "-seed-file", seedFile, "-export-on-exit", export); err != nil || !strings.Contains(out, "export:      "+export) {
+		t.Errorf("export banner: %v\n%s", err, out)
+	}
+	if out, err := runMain(t, "-ephemeral", "-import", export); err != nil || !strings.Contains(out, "imported:    "+export) {
+		t.Errorf("import of the export: %v\n%s", err, out)
+	}
+	if _, err := runMain(t, "-ephemeral", "-import", seedFile); err == nil || !strings.Contains(err.Error(), "pass this file as -seed-file") {
+		t.Errorf("-import of a seed file with rules: %v, want a sentence pointing to -seed-file", err)
+	}
+
 	// -h documents every flag.
 	help, err := runMain(t, "-h")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"-addr", "-secret-key", "-rules", "-db", "-public-url", "-ephemeral", "-seed", "-seed-file", "-test-recipient",
-		"-code-ttl", "-max-attempts", "-send-window", "-sms-per-window", "-email-per-window", "-token-ttl", "-message-cap", "TESTS ONLY"} {
+		"-code-ttl", "-max-attempts", "-send-window", "-sms-per-window", "-email-per-window", "-token-ttl", "-message-cap", "-import", "-export-on-exit", "TESTS ONLY"} {
 		if !strings.Contains(help, f) {
 			t.Errorf("-h lacks %s:\n%s", f, help)
 		}

@@ -1,11 +1,9 @@
 package emulator
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestHealthzAndReadyz(t *testing.T) {
@@ -16,24 +14,7 @@ func TestHealthzAndReadyz(t *testing.T) {
 		}
 	}
 
-	t.Run("busy database", func(t *testing.T) {
-		// Hold the only connection in a transaction: the probe must give up (503) after
-		// readyTimeout instead of queueing behind it.
-		tx, err := env.emu.db.BeginTx(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		status, body, _ := env.do("GET", "/readyz", nil, "")
-		took := time.Since(start)
-		tx.Rollback()
-		if status != http.StatusServiceUnavailable || took > readyTimeout+2*time.Second {
-			t.Fatalf("readyz with the database busy: %d %q after %v", status, body, took)
-		}
-		if status, _, _ := env.do("GET", "/readyz", nil, ""); status != 200 {
-			t.Fatalf("readyz after the transaction ended: %d", status)
-		}
-	})
+	// A busy database (its one connection held): state's TestReadyGivesUpWhenBusy.
 
 	t.Run("closed database", func(t *testing.T) {
 		if err := env.emu.Close(); err != nil {

@@ -1,120 +1,35 @@
 package emulator
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"example.com/passwordless/emulator/internal/state"
+	"example.com/passwordless/emulator/internal/vocab"
+	"example.com/passwordless/internal/testkit"
 )
 
-// sseEvent is one Server-Sent Event as read off the wire.
-type sseEvent struct {
-	name, id, data string
-}
-
-// message decodes the event's data as an outbox message.
-func (ev sseEvent) message(t testing.TB) Message {
+// eventMessage decodes an event's data as an outbox message.
+func eventMessage(t testing.TB, ev testkit.Event) Message {
 	t.Helper()
 	var m Message
-	if err := json.Unmarshal([]byte(ev.data), &m); err != nil {
-		t.Fatalf("event data is not a message: %q", ev.data)
+	if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
+		t.Fatalf("event data is not a message: %q", ev.Data)
 	}
 	return m
 }
 
-// sseStream reads an event stream in the background.
-type sseStream struct {
-	resp     *http.Response
-	events   chan sseEvent
-	comments chan string
-	done     chan struct{} // closed when the stream ends
-}
-
-// openStream connects to an event stream; the stream is closed when the test ends.
-func openStream(t testing.TB, rawURL string, header http.Header) *sseStream {
+// openStream connects to an event stream; it is closed when the test ends.
+func openStream(t testing.TB, rawURL string, header http.Header) *testkit.Stream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", rawURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		t.Fatalf("open stream: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		resp.Body.Close()
-	})
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		t.Fatalf("stream: status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	s := &sseStream{resp: resp, events: make(chan sseEvent, 100), comments: make(chan string, 100), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		sc := bufio.NewScanner(resp.Body)
-		var ev sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.data != "" {
-					s.events <- ev
-				}
-				ev = sseEvent{}
-			case strings.HasPrefix(line, ":"):
-				select {
-				case s.comments <- strings.TrimSpace(line[1:]):
-				default:
-				}
-			case strings.HasPrefix(line, "event: "):
-				ev.name = line[len("event: "):]
-			case strings.HasPrefix(line, "id: "):
-				ev.id = line[len("id: "):]
-			case strings.HasPrefix(line, "data: "):
-				ev.data = line[len("data: "):]
-			}
-		}
-	}()
-	return s
-}
-
-// next waits for the next event.
-func (s *sseStream) next(t testing.TB, within time.Duration) sseEvent {
-	t.Helper()
-	select {
-	case ev := <-s.events:
-		if ev.name != "message" || ev.id == "" {
-			t.Fatalf("event %+v: want event: message with an id", ev)
-		}
-		return ev
-	case <-s.done:
-		t.Fatal("stream ended")
-	case <-time.After(within):
-		t.Fatalf("no event within %s", within)
-	}
-	return sseEvent{}
-}
-
-// none checks that no event arrives for a while.
-func (s *sseStream) none(t testing.TB, wait time.Duration) {
-	t.Helper()
-	select {
-	case ev := <-s.events:
-		t.Fatalf("unexpected event %+v", ev)
-	case <-time.After(wait):
-	}
+	return testkit.OpenStream(t, rawURL, header)
 }
 
 // send starts a challenge to an email address or (with a leading +) a phone number by SMS.
@@ -142,18 +57,18 @@ func TestEventsStreamMessages(t *testing.T) {
 	onlyBob := openStream(t, env.srv.URL+"/emulator/events?to="+url.QueryEscape("Bob@Example.com"), nil)
 
 	id := env.sendOK("ann@example.com")
-	m := all.next(t, time.Second).message(t)
+	m := eventMessage(t, all.Next(t, time.Second))
 	stored := env.messages("ann@example.com")
 	if len(stored) != 1 || m != stored[0] || m.ChallengeID != id {
 		t.Fatalf("streamed %+v, stored %+v (challenge %s)", m, stored, id)
 	}
-	onlyBob.none(t, 100*time.Millisecond)
+	onlyBob.None(t, 100*time.Millisecond)
 
 	env.sendOK("bob@example.com")
-	if m := onlyBob.next(t, time.Second).message(t); m.To != "bob@example.com" {
+	if m := eventMessage(t, onlyBob.Next(t, time.Second)); m.To != "bob@example.com" {
 		t.Fatalf("filtered stream got %+v", m)
 	}
-	if m := all.next(t, time.Second).message(t); m.To != "bob@example.com" {
+	if m := eventMessage(t, all.Next(t, time.Second)); m.To != "bob@example.com" {
 		t.Fatalf("stream got %+v", m)
 	}
 }
@@ -166,31 +81,15 @@ func TestEventsRolledBackSendPublishesNothing(t *testing.T) {
 	})
 	s := openStream(t, env.srv.URL+"/emulator/events", nil)
 	env.sendOK("limit@example.com")
-	first := s.next(t, time.Second).message(t)
+	first := eventMessage(t, s.Next(t, time.Second))
 	if status, m := env.send("limit@example.com"); status != http.StatusTooManyRequests {
 		t.Fatalf("second send: %d %v", status, m)
 	}
-	s.none(t, 200*time.Millisecond)
+	s.None(t, 200*time.Millisecond)
 	if msgs := env.messages("limit@example.com"); len(msgs) != 1 || msgs[0].ID != first.ID {
 		t.Fatalf("outbox %+v", msgs)
 	}
-
-	// A message stored, then rolled back by a later failure in the same transaction.
-	ctx := context.Background()
-	errLater := errors.New("a later step failed")
-	err := env.emu.inTx(ctx, func(tx *txn) error {
-		if err := env.emu.sendCode(ctx, tx, "c-rolled-back", ChannelEmail, "rollback@example.com", "", "123456"); err != nil {
-			t.Fatalf("sendCode: %v", err)
-		}
-		return errLater
-	})
-	if !errors.Is(err, errLater) {
-		t.Fatalf("inTx: %v", err)
-	}
-	s.none(t, 200*time.Millisecond)
-	if msgs := env.messages("rollback@example.com"); len(msgs) != 0 {
-		t.Fatalf("rolled-back message stored: %+v", msgs)
-	}
+	// A send rolled back by a later step of its transaction: state's TestRolledBackSendIsNotPublished.
 }
 
 // Last-Event-ID (EventSource's reconnect) and ?after= replay what the client missed.
@@ -199,10 +98,10 @@ func TestEventsReplay(t *testing.T) {
 	env.sendOK("r1@example.com")
 	s := openStream(t, env.srv.URL+"/emulator/events", nil)
 	env.sendOK("r2@example.com")
-	second := s.next(t, time.Second)
+	second := s.Next(t, time.Second)
 	env.sendOK("r3@example.com")
-	third := s.next(t, time.Second)
-	n, _ := strconv.Atoi(second.id)
+	third := s.Next(t, time.Second)
+	n, _ := strconv.Atoi(second.ID)
 
 	tests := []struct {
 		name   string
@@ -210,21 +109,21 @@ func TestEventsReplay(t *testing.T) {
 		header http.Header
 		want   []string
 	}{
-		{"Last-Event-ID", "", http.Header{"Last-Event-Id": {second.id}}, []string{"r3@example.com"}},
+		{"Last-Event-ID", "", http.Header{"Last-Event-Id": {second.ID}}, []string{"r3@example.com"}},
 		{"after", "?after=" + strconv.Itoa(n-1), nil, []string{"r2@example.com", "r3@example.com"}},
 		{"after with filter", "?to=r3@example.com&after=0", nil, []string{"r3@example.com"}},
 		{"id from another database replays all", "?after=999999", nil, []string{"r1@example.com", "r2@example.com", "r3@example.com"}},
-		{"up to date", "?after=" + third.id, nil, nil},
+		{"up to date", "?after=" + third.ID, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := openStream(t, env.srv.URL+"/emulator/events"+tt.query, tt.header)
 			for _, want := range tt.want {
-				if m := r.next(t, time.Second).message(t); m.To != want {
+				if m := eventMessage(t, r.Next(t, time.Second)); m.To != want {
 					t.Fatalf("replayed %s, want %s", m.To, want)
 				}
 			}
-			r.none(t, 50*time.Millisecond)
+			r.None(t, 50*time.Millisecond)
 		})
 	}
 	for _, q := range []string{"?after=-1", "?after=x", "?channel=FAX"} {
@@ -233,56 +132,6 @@ func TestEventsReplay(t *testing.T) {
 			t.Errorf("%s: %d %s", q, status, raw)
 		}
 	}
-}
-
-// The stream outlives the server's ReadTimeout/WriteTimeout and sends heartbeats.
-func TestEventsSurviveServerTimeouts(t *testing.T) {
-	env := newEnv(t)
-	env.emu.outbox.heartbeat = 100 * time.Millisecond
-	srv := httptest.NewUnstartedServer(env.emu.Handler())
-	srv.Config.ReadTimeout = 300 * time.Millisecond
-	srv.Config.WriteTimeout = 300 * time.Millisecond
-	srv.Start()
-	t.Cleanup(srv.Close)
-
-	s := openStream(t, srv.URL+"/emulator/events", nil)
-	time.Sleep(time.Second)
-	if got := len(s.comments); got < 3 {
-		t.Fatalf("%d comments (open + heartbeats) in 1 s, want several", got)
-	}
-	env.sendOK("late@example.com")
-	if m := s.next(t, time.Second).message(t); m.To != "late@example.com" {
-		t.Fatalf("got %+v", m)
-	}
-}
-
-// A subscriber that stops reading is dropped rather than blocking senders.
-func TestEventsSlowSubscriberDropped(t *testing.T) {
-	env := newEnv(t)
-	sub, err := env.emu.outbox.subscribe(messageFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range subscriberBuffer + 1 {
-			env.sendOK("slow" + strconv.Itoa(i) + "@example.com")
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("senders blocked by a slow subscriber")
-	}
-	n := 0
-	for range sub.ch { // buffered messages, then closed
-		n++
-	}
-	if _, dropped := env.emu.outbox.counts(); n != subscriberBuffer || dropped != 1 {
-		t.Fatalf("read %d buffered, dropped %d", n, dropped)
-	}
-	env.emu.outbox.unsubscribe(sub) // already gone: must not close twice
 }
 
 // Close ends open streams promptly instead of waiting for the shutdown timeout.
@@ -296,7 +145,7 @@ func TestCloseEndsStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := openStream(t, base+"/emulator/events", nil)
-	<-s.comments // connected
+	<-s.Comments // connected
 	start := time.Now()
 	if err := emu.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -305,13 +154,11 @@ func TestCloseEndsStreams(t *testing.T) {
 		t.Fatalf("Close took %s", d)
 	}
 	select {
-	case <-s.done:
+	case <-s.Done:
 	case <-time.After(time.Second):
 		t.Fatal("stream still open after Close")
 	}
-	if subs, _ := emu.outbox.counts(); subs != 0 {
-		t.Fatalf("%d subscribers left", subs)
-	}
+	// That the hub holds no stream afterwards: outbox's TestHubClose.
 }
 
 func TestListMessagesFilters(t *testing.T) {
@@ -514,7 +361,7 @@ func TestEventsDoNotHoldDatabase(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := env.emu.queryMessages(ctx, messageFilter{}, 0, 0); err != nil {
+	if _, err := env.emu.store.Messages(ctx, state.MessageFilter{}, 0, 0); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			t.Fatal("database held by open streams")
 		}
@@ -525,18 +372,12 @@ func TestEventsDoNotHoldDatabase(t *testing.T) {
 // BenchmarkSendAtCap measures a send when the outbox is full (each insert trims the oldest).
 func BenchmarkSendAtCap(b *testing.B) {
 	env := newEnv(b)
-	ctx := context.Background()
-	err := env.emu.inTx(ctx, func(tx *txn) error {
-		for i := range env.emu.messageCap {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages(message_id, channel, recipient, subject, body, code, created_at)
-				VALUES (?, 'EMAIL', ?, 'Your verification code', 'Your verification code is 123456. It expires in 10 minutes.', '123456', 0)`,
-				"fill-"+strconv.Itoa(i), "fill"+strconv.Itoa(i)+"@example.com"); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	fill := &state.Seed{}
+	for i := range DefaultMessageCap {
+		fill.Messages = append(fill.Messages, state.SeedMessage{ID: "fill-" + strconv.Itoa(i), Channel: vocab.ChannelEmail, To: "fill" + strconv.Itoa(i) + "@example.com",
+			Subject: "Your verification code", Body: "Your verification code is 123456. It expires in 10 minutes.", Code: "123456", CreatedAt: "2025-03-01T12:00:00.000Z"})
+	}
+	if err := env.emu.store.Import(context.Background(), fill); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
@@ -544,31 +385,7 @@ func BenchmarkSendAtCap(b *testing.B) {
 		env.sendOK("bench" + strconv.Itoa(i) + "@example.com")
 	}
 	b.StopTimer()
-	if n := len(env.messages("")); n != env.emu.messageCap {
-		b.Fatalf("%d messages kept, want %d", n, env.emu.messageCap)
-	}
-}
-
-// At most maxStreams streams are open at once; a closed one frees its place.
-func TestEventsStreamCap(t *testing.T) {
-	env := newEnv(t)
-	var subs []*subscriber
-	for range maxStreams {
-		s, err := env.emu.outbox.subscribe(messageFilter{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		subs = append(subs, s)
-	}
-	status, raw, _ := env.do("GET", "/emulator/events", nil, "")
-	var m map[string]any
-	json.Unmarshal(raw, &m)
-	wantError(t, status, m, http.StatusTooManyRequests, "too_many_requests")
-	env.emu.outbox.unsubscribe(subs[0])
-	if _, err := env.emu.outbox.subscribe(messageFilter{}); err != nil {
-		t.Fatalf("after one closed: %v", err)
-	}
-	if n, _ := env.emu.outbox.counts(); n != maxStreams {
-		t.Fatalf("%d streams held, want %d", n, maxStreams)
+	if n := len(env.messages("")); n != DefaultMessageCap {
+		b.Fatalf("%d messages kept, want %d", n, DefaultMessageCap)
 	}
 }

@@ -27,7 +27,7 @@ func TestUnenrolledUserIsAllowed(t *testing.T) {
 		{"enrolled", true, big, StateChallengeRequired, true},
 		// BLOCK and REVIEW do not need an authenticator.
 		{"blocked without one", false, map[string]any{"amount": 20000}, StateBlock, false},
-		// The test hook still reaches the pre-built page's enrolment.
+		// The test hook still reaches the pre-built UI's enrolment.
 		{"forced", false, map[string]any{"amount": 1500, ForceStateField: StateChallengeRequired}, StateChallengeRequired, false},
 	}
 	for i, tt := range tests {

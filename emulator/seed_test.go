@@ -1,9 +1,11 @@
 package emulator
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -58,8 +60,7 @@ func TestSeedExampleLoadsIdempotently(t *testing.T) {
 	if after := authenticatorIDs(env2, "demo-user"); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("authenticators after reload %v, before %v", after, before)
 	}
-	var users int
-	env2.emu.db.QueryRow(`SELECT COUNT(*) FROM users`).Scan(&users)
+	users := env2.counts().Users
 	if users != 3 {
 		t.Fatalf("%d users after reload, want 3", users)
 	}
@@ -68,7 +69,7 @@ func TestSeedExampleLoadsIdempotently(t *testing.T) {
 	if status, _, _ := env2.do("POST", "/emulator/reset", nil, ""); status != http.StatusOK {
 		t.Fatalf("reset: %d", status)
 	}
-	env2.emu.db.QueryRow(`SELECT COUNT(*) FROM users`).Scan(&users)
+	users = env2.counts().Users
 	if users != 3 || len(authenticatorIDs(env2, "demo-user")) != 2 {
 		t.Fatalf("after reset: %d users, demo authenticators %v", users, authenticatorIDs(env2, "demo-user"))
 	}
@@ -85,7 +86,13 @@ func TestSeedFileErrors(t *testing.T) {
 		{"missing userId", `{"users": [{"email": "a@example.com"}]}`, "users[0].userId"},
 		{"duplicate user", `{"users": [{"userId": "a"}, {"userId": "a"}]}`, `users[1].userId: "a" appears twice`},
 		{"bad email", `{"users": [{"userId": "a", "email": "nope"}]}`, "users[0].email"},
-		{"bad phone", `{"users": [{"userId": "a", "phoneNumber": "0700"}]}`, "users[0].phoneNumber"},
+		// A user's phone number is a contact detail, as lenient as PATCH /v1/users (so an
+		// export imports again); an authenticator's must be E.164 (below).
+		{"bad phone", `{"users": [{"userId": "a", "phoneNumber": "0700 123 456 789 0 extension 12345"}]}`, "users[0].phoneNumber"},
+		{"action of no user", `{"users": [], "actions": [{"userId": "a", "actionCode": "signIn", "idempotencyKey": "k", "state": "ALLOW"}]}`, `actions[0].userId: "a" is not one of the file's users`},
+		{"bad action state", `{"users": [{"userId": "a"}], "actions": [{"userId": "a", "actionCode": "signIn", "idempotencyKey": "k", "state": "MAYBE"}]}`, "actions[0].state"},
+		{"bad message code", `{"users": [], "messages": [{"id": "m", "channel": "SMS", "to": "+15555550100", "body": "x", "code": "12", "createdAt": "2025-03-01T12:00:00Z"}]}`, "messages[0].code"},
+		{"bad time", `{"users": [{"userId": "a", "createdAt": "yesterday"}]}`, "users[0].createdAt"},
 		{"bad method", `{"users": [{"userId": "a", "authenticators": [{"verificationMethod": "SMS_OTP", "phoneNumber": "+15555550100"}]}]}`,
 			`users[0].authenticators[0].verificationMethod: "SMS_OTP" is not one of`},
 		{"email method without email", `{"users": [{"userId": "a", "authenticators": [{"verificationMethod": "EMAIL_OTP"}]}]}`, "users[0].authenticators[0]: EMAIL_OTP needs email"},
@@ -114,4 +121,44 @@ func TestSeedFileErrors(t *testing.T) {
 	if _, err := New(Config{SecretKey: testKey, DBPath: ":memory:", SeedFile: "seed.example.json", RulesFile: "rules.example.json"}); err == nil || !strings.Contains(err.Error(), "use one") {
 		t.Fatalf("seed rules + rules file: %v", err)
 	}
+}
+
+// The state survives a restart of an in-memory emulator through ExportOnClose and Import,
+// and GET /emulator/export answers the same document.
+func TestExportOnCloseAndImport(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "state.json")
+	env := newEnv(t, func(c *Config) { c.ExportOnClose = file })
+	env.enrol("ann", "ann@example.com")
+	tr := env.apiOK("POST", "/v1/users/ann/actions/withdrawal", map[string]any{"idempotencyKey": "w1", "custom": map[string]any{"amount": 5000}})
+	id := env.challengeEmail("ann@example.com")
+	code := env.lastCode("ann@example.com")
+	status, live, h := env.do("GET", "/emulator/export", nil, "")
+	if status != http.StatusOK || h.Get("Content-Type") != "application/json" || !strings.Contains(h.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("GET /emulator/export: %d %v %s", status, h, live)
+	}
+	if err := env.emu.Close(); err != nil {
+		t.Fatal(err)
+	}
+	written, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if json.Unmarshal(live, &a) != nil || json.Unmarshal(written, &b) != nil || !reflect.DeepEqual(a, b) {
+		t.Fatalf("the file differs from GET /emulator/export:\n%s\n---\n%s", written, live)
+	}
+
+	next := newEnv(t, func(c *Config) { c.Import = file })
+	if u := next.apiOK("GET", "/v1/users/ann", nil); u["isEnrolled"] != true || u["email"] != "ann@example.com" {
+		t.Fatalf("ann after import: %v", u)
+	}
+	if again := next.apiOK("POST", "/v1/users/ann/actions/withdrawal", map[string]any{"idempotencyKey": "w1"}); again["token"] != tr["token"] {
+		t.Fatalf("replayed track after import: %v, want the stored answer %v", again, tr)
+	}
+	if msgs := next.messages("ann@example.com"); len(msgs) != 1 || msgs[0].ChallengeID != id {
+		t.Fatalf("outbox after import: %+v", msgs)
+	}
+	// Codes in flight are not state that lasts: the challenge is gone, as after its expiry.
+	status, m := next.api("POST", "/v1/verify", map[string]any{"challengeId": id, "verificationCode": code})
+	wantError(t, status, m, http.StatusNotFound, codeInvalidRequest)
 }

@@ -112,7 +112,7 @@ func stepUp(t *testing.T, env *testEnv, user, key, redirect string) string {
 }
 
 // forcedStepUp challenges even a user with no authenticator, which the rules never do
-// (the real service answers ALLOW): the way to reach the pre-built page's enrolment.
+// (the real service answers ALLOW): the way to reach the pre-built UI's enrolment.
 func forcedStepUp(t *testing.T, env *testEnv, user, key, redirect string) string {
 	t.Helper()
 	return stepUpWith(t, env, user, key, redirect, map[string]any{"amount": 1500, ForceStateField: StateChallengeRequired})
@@ -297,21 +297,7 @@ func TestPrebuiltPageLocaleAndLimits(t *testing.T) {
 	b.post(env.srv.URL+"/challenge/send", url.Values{"token": {p.token(t)}, "authenticatorId": {authID}}).must(t, 429, "Too many emails")
 }
 
-func TestWithToken(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"https://app.example/cb", "https://app.example/cb?token=T"},
-		{"https://app.example/cb?a=1", "https://app.example/cb?a=1&token=T"},
-		{"https://app.example/cb?a=1&b=x%20y#frag", "https://app.example/cb?a=1&b=x%20y&token=T#frag"},
-		{"https://app.example/cb?token=old&a=1", "https://app.example/cb?a=1&token=T"},
-	}
-	for _, tt := range tests {
-		if got, err := withToken(tt.in, "T"); err != nil || got != tt.want {
-			t.Errorf("withToken(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
-	}
-}
-
-// The pre-built page follows the same test mode as the API: fixed codes for test
+// The pre-built UI follows the same test mode as the API: fixed codes for test
 // recipients, and a recipient whose delivery always fails gets a clear page, no message.
 func TestPrebuiltPageTestRecipients(t *testing.T) {
 	env := newEnv(t, func(c *Config) { c.TestRecipients = map[string]string{"demo@example.com": "000000"} })
@@ -325,7 +311,7 @@ func TestPrebuiltPageTestRecipients(t *testing.T) {
 	token := p.token(t)
 	b.post(env.srv.URL+"/challenge/send", url.Values{"token": {token}, "authenticatorId": {radios[0][1]}}).must(t, 200, ">Verify</button>")
 	if got := env.lastCode("demo@example.com"); got != "000000" {
-		t.Fatalf("pre-built page sent %q to a test recipient, want its fixed code 000000", got)
+		t.Fatalf("pre-built UI sent %q to a test recipient, want its fixed code 000000", got)
 	}
 	b.post(env.srv.URL+"/challenge/verify", url.Values{"token": {token}, "code": {"000000"}}).must(t, 200, "app callback")
 

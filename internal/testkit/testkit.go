@@ -1,5 +1,5 @@
 // Package testkit holds what the project's tests share: a clock they move, a buffer that
-// concurrent writers may share, and a client of the emulator's outbox.
+// concurrent writers may share, a client of the emulator's outbox and of event streams.
 package testkit
 
 import (

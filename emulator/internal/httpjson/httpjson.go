@@ -237,4 +237,6 @@ func RequireKey(secretKey []byte, next http.Handler) http.Handler {
 // UnauthorizedDescription is the real service's sentence for a wrong key.
 const UnauthorizedDescription = "The request is unauthorized. Check that your API key and region base URL are correctly configured."
 
-func constantTimeEqual(s string, key []byte) bool { return subtle.ConstantTimeCompare([]byte(s), key) == 1 }
+func constantTimeEqual(s string, key []byte) bool {
+	return subtle.ConstantTimeCompare([]byte(s), key) == 1
+}

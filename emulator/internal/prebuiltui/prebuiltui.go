@@ -56,7 +56,7 @@ func (u *UI) action(tok string) (state.ActionKey, error) {
 	}
 	claims, err := u.tokens.Parse(tok)
 	if err != nil {
-		u.log.Info("challenge page: token rejected", "reason", token.Reason(err))
+		u.log.Info("pre-built UI: token rejected", "reason", token.Reason(err))
 		return state.ActionKey{}, errToken
 	}
 	return state.ActionKey{UserID: claims.Subject, ActionCode: claims.Other.ActionCode, IdempotencyKey: claims.Other.IdempotencyKey}, nil
@@ -76,7 +76,7 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case httpjson.From(err) != nil:
 		u.pages.Message(w, httpjson.From(err).Status, "Something is not right", httpjson.From(err).Description)
 	default:
-		u.log.Error("challenge page failed", "path", r.URL.Path, "err", err)
+		u.log.Error("pre-built UI failed", "path", r.URL.Path, "err", err)
 		u.pages.Message(w, http.StatusInternalServerError, "Something went wrong", "The emulator could not handle this step; see its log.")
 	}
 }

@@ -55,7 +55,7 @@ type Input struct {
 }
 
 type rulesFile struct {
-	Rules          []Rule `json:"rules"`
+	Rules          []Rule      `json:"rules"`
 	DefaultOutcome vocab.State `json:"defaultOutcome"`
 }
 

@@ -148,14 +148,14 @@ func (s *Store) moveAction(ctx context.Context, tx *txn, k ActionKey, to vocab.S
 // fresh one) and the context the rules look at.
 type Track struct {
 	ActionKey
-	BaseURL                                 string // of the pre-built UI link in the answer
-	RedirectURL                             string
-	RedirectToSettings                      bool
-	IPAddress, UserAgent, DeviceID          string
-	Email, PhoneNumber, Username            string // normalized
-	Scope, Locale                           string
-	Custom                                  map[string]any
-	Forced                                  *rules.Rule // test mode: this rule decides, none is evaluated
+	BaseURL                        string // of the pre-built UI link in the answer
+	RedirectURL                    string
+	RedirectToSettings             bool
+	IPAddress, UserAgent, DeviceID string
+	Email, PhoneNumber, Username   string // normalized
+	Scope, Locale                  string
+	Custom                         map[string]any
+	Forced                         *rules.Rule // test mode: this rule decides, none is evaluated
 }
 
 // TrackResult is track's answer, stored with the action so that a replayed idempotency key

@@ -123,11 +123,11 @@ func (s *Store) startPageChallenge(ctx context.Context, tx *txn, a *Action, auth
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, OriginPrebuilt, a.IdempotencyKey, a.ActionCode, m, channel, email, phone, a.UserID, authID, a.Locale, codeHash(id, code),
 		ms(now.Add(s.limits.CodeTTL)), ms(now)); err != nil {
-		return fmt.Errorf("insert page challenge: %w", err)
+		return fmt.Errorf("insert pre-built UI challenge: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE actions SET ui_challenge_id = ?, updated_at = ? WHERE user_id = ? AND action_code = ? AND idempotency_key = ?`,
 		id, ms(now), a.UserID, a.ActionCode, a.IdempotencyKey); err != nil {
-		return fmt.Errorf("link page challenge: %w", err)
+		return fmt.Errorf("link pre-built UI challenge: %w", err)
 	}
 	return nil
 }
@@ -186,7 +186,7 @@ func (s *Store) VerifyPageCode(ctx context.Context, k ActionKey, code string) (P
 		return PageVerification{}, err
 	}
 	if out.Settled != "" {
-		s.log.Info("challenge page finished", "user_id", k.UserID, "action", k.ActionCode, "state", out.Settled)
+		s.log.Info("pre-built UI finished", "user_id", k.UserID, "action", k.ActionCode, "state", out.Settled)
 	}
 	return out, nil
 }
@@ -204,7 +204,7 @@ func (s *Store) CancelPage(ctx context.Context, k ActionKey) (Action, error) {
 	if err != nil {
 		return Action{}, err
 	}
-	s.log.Info("challenge page cancelled", "user_id", k.UserID, "action", k.ActionCode)
+	s.log.Info("pre-built UI cancelled", "user_id", k.UserID, "action", k.ActionCode)
 	return *a, nil
 }
 
@@ -219,7 +219,7 @@ func (s *Store) settlePage(ctx context.Context, tx *txn, a *Action, to vocab.Sta
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE actions SET ui_challenge_id = '' WHERE user_id = ? AND action_code = ? AND idempotency_key = ?`,
 		a.UserID, a.ActionCode, a.IdempotencyKey); err != nil {
-		return fmt.Errorf("clear page challenge: %w", err)
+		return fmt.Errorf("clear pre-built UI challenge: %w", err)
 	}
 	a.State = to
 	return nil

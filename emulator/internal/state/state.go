@@ -135,9 +135,15 @@ func (s *Store) Close() error {
 	return errors.Join(err, s.db.Close())
 }
 
-// Ready reports whether the database answers a query on its schema: an empty replacement
-// of an in-memory database answers SELECT 1 but has lost every table.
+// readyTimeout bounds Ready: with one database connection a long transaction holds it,
+// and a probe should report that rather than queue behind it.
+const readyTimeout = time.Second
+
+// Ready reports whether the database answers a query on its schema within a second: an
+// empty replacement of an in-memory database answers SELECT 1 but has lost every table.
 func (s *Store) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
 	var n int
 	return s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n)
 }

@@ -161,9 +161,9 @@ func (s *Store) User(ctx context.Context, userID string) (*User, Enrolment, erro
 // UserUpdate changes the fields that are set: nil leaves a field as it is, "" clears a text field.
 type UserUpdate struct {
 	Email, PhoneNumber, Username, DisplayName, Locale *string
-	EmailVerified, PhoneNumberVerified               *bool
-	Custom                                           *string      // a compact JSON object, or "" to clear
-	DefaultMethod                                    vocab.Method // "" = unchanged
+	EmailVerified, PhoneNumberVerified                *bool
+	Custom                                            *string      // a compact JSON object, or "" to clear
+	DefaultMethod                                     vocab.Method // "" = unchanged
 }
 
 // UpdateUser applies u, creating the user when unknown (PATCH upserts, as the Go and

@@ -118,10 +118,10 @@ func Reason(err error) string {
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "expired"
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid): // a wrong key or algorithm ("none" included)
 		return "bad signature"
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return "wrong algorithm"
+		return "unverifiable"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed"
 	}

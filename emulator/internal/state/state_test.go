@@ -1,0 +1,171 @@
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"example.com/passwordless/emulator/internal/random"
+	"example.com/passwordless/emulator/internal/rules"
+	"example.com/passwordless/emulator/internal/token"
+	"example.com/passwordless/emulator/internal/vocab"
+)
+
+// randomCodes sends random codes and delivers everywhere.
+type randomCodes struct{ r *random.Source }
+
+func (c randomCodes) Code(string) (string, error) { return c.r.Code() }
+func (randomCodes) Undeliverable(string) bool     { return false }
+
+// newTestStore opens an in-memory store; publish (may be nil) receives committed messages.
+func newTestStore(t testing.TB, publish func([]Message)) *Store {
+	t.Helper()
+	rs, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rnd := random.New(rand.Reader)
+	s, err := Open(context.Background(), Options{Path: ":memory:", Limits: DefaultLimits(), MessageCap: 100, Now: time.Now, Random: rnd,
+		Codes: randomCodes{rnd}, Rules: rs, Tokens: token.NewIssuer([]byte("k"), "tenant", time.Minute, time.Now, rnd.UUID),
+		Publish: publish, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// Parts committed together stay independent: a failing part rolls back alone, a panicking
+// one too, and every caller learns the fate of its own part.
+func TestGroupCommitPartsAreIndependent(t *testing.T) {
+	s := newTestStore(t, nil)
+	ctx := context.Background()
+	errPart := errors.New("this part fails")
+	var wg sync.WaitGroup
+	results := make([]error, 60)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.inTx(ctx, func(tx *txn) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO users(user_id, created_at) VALUES (?, 0)`, fmt.Sprint("gc-", i)); err != nil {
+					return err
+				}
+				switch i % 3 {
+				case 1:
+					return errPart // after its insert: the insert must not survive
+				case 2:
+					if i == 2 {
+						panic("a bug in one request")
+					}
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range results {
+		u, _, lerr := s.User(ctx, fmt.Sprint("gc-", i))
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		wantErr := i%3 == 1 || i == 2
+		if (err != nil) != wantErr || (u != nil) == wantErr {
+			t.Errorf("part %d: err %v, row kept %v", i, err, u != nil)
+		}
+	}
+	// The committer survived the panic.
+	if err := s.inTx(ctx, func(*txn) error { return nil }); err != nil {
+		t.Fatalf("after a panicking part: %v", err)
+	}
+}
+
+// A client that goes away mid-transaction must not cost the in-memory database its one
+// connection: database/sql drops a connection whose transaction's context is cancelled, and
+// a new connection to ":memory:" is an empty database ("no such table" ever after).
+func TestCancelledTransactionKeepsTheMemoryDatabase(t *testing.T) {
+	s := newTestStore(t, nil)
+	bg := context.Background()
+	if _, err := s.Enroll(bg, "u1", vocab.MethodEmailOTP, "u1@example.com", "", false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	err := s.inTx(ctx, func(tx *txn) error {
+		cancel() // the client disconnects while the transaction is open
+		time.Sleep(20 * time.Millisecond)
+		_, err := tx.ExecContext(ctx, `UPDATE users SET username = 'x' WHERE user_id = 'u1'`)
+		return err
+	})
+	if err == nil {
+		t.Fatal("the cancelled transaction committed")
+	}
+	u, e, err := s.User(bg, "u1")
+	if err != nil || u == nil || !e.IsEnrolled || u.Username != "" {
+		t.Fatalf("after a cancelled transaction: %+v %+v %v, want the user as it was", u, e, err)
+	}
+	if err := s.Ready(bg); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+}
+
+// A message sent in a part that a later step rolls back is neither stored nor published.
+func TestRolledBackSendIsNotPublished(t *testing.T) {
+	var mu sync.Mutex
+	var published []Message
+	s := newTestStore(t, func(m []Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		published = append(published, m...)
+	})
+	ctx := context.Background()
+	errLater := errors.New("a later step failed")
+	err := s.inTx(ctx, func(tx *txn) error {
+		if err := s.sendCode(ctx, tx, "c-rolled-back", vocab.ChannelEmail, "rollback@example.com", "", "123456"); err != nil {
+			t.Fatalf("sendCode: %v", err)
+		}
+		return errLater
+	})
+	if !errors.Is(err, errLater) {
+		t.Fatalf("inTx: %v", err)
+	}
+	if _, err := s.CreateChallenge(ctx, NewChallenge{Method: vocab.MethodEmailOTP, ActionCode: "signIn", Email: "kept@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.Messages(ctx, MessageFilter{}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(msgs) != 1 || msgs[0].To != "kept@example.com" || len(published) != 1 || published[0].To != "kept@example.com" {
+		t.Fatalf("stored %+v, published %+v: want only the committed send", msgs, published)
+	}
+}
+
+// Ready gives up after readyTimeout when the one connection is held, instead of queueing.
+func TestReadyGivesUpWhenBusy(t *testing.T) {
+	s := newTestStore(t, nil)
+	tx, err := s.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = s.Ready(context.Background())
+	took := time.Since(start)
+	tx.Rollback()
+	if err == nil || took > readyTimeout+2*time.Second {
+		t.Fatalf("Ready with the database busy: %v after %v", err, took)
+	}
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready after the transaction ended: %v", err)
+	}
+}
