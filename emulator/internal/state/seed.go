@@ -477,6 +477,12 @@ func (s *Store) importAction(ctx context.Context, tx *txn, a SeedAction, now tim
 	if err != nil {
 		return err
 	}
+	var trackResult bytes.Buffer
+	if len(a.TrackResult) > 0 {
+		if err := json.Compact(&trackResult, a.TrackResult); err != nil {
+			return fmt.Errorf("trackResult: %w", err)
+		}
+	}
 	created := seedTime(a.CreatedAt, now)
 	_, err = tx.ExecContext(ctx, `INSERT INTO actions(user_id, action_code, idempotency_key, state, state_updated_at, created_at, updated_at,
 		verification_method, verified_by_authenticator_id, rule_ids, rules, redirect_url, redirect_to_settings, ip_address, user_agent, device_id,
@@ -485,7 +491,7 @@ func (s *Store) importAction(ctx context.Context, tx *txn, a SeedAction, now tim
 		ON CONFLICT(user_id, action_code, idempotency_key) DO NOTHING`,
 		a.UserID, a.ActionCode, a.IdempotencyKey, a.State, ms(seedTime(a.StateUpdatedAt, created)), ms(created), ms(seedTime(a.UpdatedAt, created)),
 		a.VerificationMethod, a.VerifiedByAuthenticatorID, ruleIDs, rulesJSON, a.RedirectURL, a.RedirectToSettings, a.IPAddress, a.UserAgent, a.DeviceID,
-		a.Email, a.PhoneNumber, a.Username, a.Scope, string(custom), a.Locale, string(bytes.TrimSpace(a.TrackResult)))
+		a.Email, a.PhoneNumber, a.Username, a.Scope, string(custom), a.Locale, trackResult.String())
 	if err != nil {
 		return fmt.Errorf("insert action: %w", err)
 	}
