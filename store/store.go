@@ -2,11 +2,7 @@
 // withdrawals in SQLite (mattn/go-sqlite3).
 //
 // Every write that must be atomic runs in one transaction. Writes go through a
-// single connection and reads through a pool of read-only ones: SQLite allows one
-// writer at a time anyway, and writers queueing in database/sql wait far less than
-// writers sleeping in SQLite's busy handler (docs/performance.md). The
-// driver is opened with _txlock=immediate so a transaction takes the write lock
-// when it begins, which turns read-then-write races into simple queueing.
+// single connection and reads through a pool of read-only ones (internal/sqlitedb).
 package store
 
 import (
@@ -21,14 +17,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
-
-	"example.com/passwordless/store/wal"
+	"example.com/passwordless/internal/sqlitedb"
+	// registers the "sqlite3" driver
 )
 
 // DemoBalanceCents is the balance every new user starts with (25,000.00), so
@@ -50,34 +42,23 @@ var (
 	ErrExists = errors.New("already exists")
 )
 
-// dsnOptions are go-sqlite3 connection parameters (see the driver's sqlite3.go):
-// WAL for concurrent readers; synchronous=FULL (the driver's default is NORMAL) so a
-// committed withdrawal survives a power cut, not only a process crash, at the price of
-// an fsync per commit; foreign keys enforced, wait up to 5s for a lock, and a cache of
-// prepared statements per connection (preparing was a tenth of the time of GET /account).
-const dsnOptions = "_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=5000&_stmt_cache_size=64"
+// synchronous is FULL (the driver's default is NORMAL) so that a committed withdrawal
+// survives a power cut, not only a process crash, at the price of an fsync per commit.
+const synchronous = "FULL"
 
-// The writer begins every transaction IMMEDIATE (it takes the write lock at once);
-// readers are query-only and begin DEFERRED, so a read transaction is a snapshot that
-// never waits for the writer.
-const (
-	writerOptions = dsnOptions + "&_txlock=immediate"
-	readerOptions = dsnOptions + "&_txlock=deferred&_query_only=true"
-)
-
-// checkpointInterval is how often the write-ahead log is copied into the database file.
-const checkpointInterval = time.Second
+// readers is the read-only pool of a database file, sized for a small server.
+const readers = 8
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
 // Store is a SQLite-backed store. It is safe for concurrent use.
 type Store struct {
-	db          *sql.DB           // the writer: one connection
-	reads       *sql.DB           // read-only connections; the writer itself for ":memory:"
-	checkpoints *wal.Checkpointer // nil for ":memory:"
-	now         func() time.Time
-	rand        io.Reader
+	sqlite *sqlitedb.DB
+	db     *sql.DB // the writer: one connection
+	reads  *sql.DB // read-only connections; the writer itself for ":memory:"
+	now    func() time.Time
+	rand   io.Reader
 }
 
 // Option configures a Store.
@@ -100,108 +81,35 @@ func Open(ctx context.Context, path string, now func() time.Time, opts ...Option
 	if path == "" {
 		return nil, errors.New("open store: empty database path")
 	}
-	// go-sqlite3 splits the DSN at the first '?', so a '?' in a file name
-	// would be misread as options.
-	if strings.ContainsRune(path, '?') {
-		return nil, fmt.Errorf("open store: database path %q must not contain '?'", path)
-	}
-	memory := path == ":memory:"
-	if !memory {
+	if path != ":memory:" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("open store: create folder for %s: %w", path, err)
 		}
 	}
-	db, err := sql.Open("sqlite3", path+"?"+writerOptions)
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	// One writer connection, kept open (for ":memory:" it is the whole database:
-	// each connection to it is a database of its own).
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	reads := db
-	if !memory {
-		// WAL lets readers run beside the writer; the pool is sized for a small
-		// server and kept open so connections are not re-opened under load.
-		if reads, err = sql.Open("sqlite3", path+"?"+readerOptions); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
-		reads.SetMaxOpenConns(8)
-		reads.SetMaxIdleConns(8)
-	}
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{db: db, reads: reads, now: now, rand: rand.Reader}
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	d, err := sqlitedb.Open(ctx, sqlitedb.Options{Path: path, Synchronous: synchronous, Readers: readers, Migrations: migrations, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{sqlite: d, db: d.Writer, reads: d.Reader, now: now, rand: rand.Reader}
 	for _, opt := range opts {
 		opt(s)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		s.Close()
-		if IsDamaged(err) {
-			return nil, damagedError(path, err.Error())
-		}
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	if !memory {
-		if err := quickCheck(ctx, db, path); err != nil {
-			s.Close()
-			return nil, err
-		}
-	}
-	if err := s.migrate(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	if !memory {
-		// Commits no longer wait for a checkpoint: it runs beside them (store/wal).
-		if s.checkpoints, err = wal.Start(ctx, db, "sqlite3", path+"?"+dsnOptions, checkpointInterval); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
 	}
 	return s, nil
 }
 
-// quickCheck runs SQLite's quick integrity check, so that a damaged database file (a disk
-// fault, a half-copied backup, not a database at all) stops the start with a sentence
-// instead of failing requests later.
-func quickCheck(ctx context.Context, db *sql.DB, path string) error {
-	var result string
-	err := db.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&result)
-	if err == nil && result == "ok" {
-		return nil
-	}
-	if err != nil {
-		result = err.Error()
-	}
-	return damagedError(path, result)
-}
-
 // IsDamaged reports whether err is SQLite finding a file that is not a database or is corrupt.
-func IsDamaged(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt)
-}
-
-func damagedError(path, detail string) error {
-	return fmt.Errorf("the database %s is damaged or not a SQLite database (%s): restore it from a backup, or move it away to start with an empty one", path, detail)
-}
+func IsDamaged(err error) bool { return sqlitedb.IsDamaged(err) }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	var err error
-	if s.checkpoints != nil {
-		err = s.checkpoints.Close()
-	}
-	err = errors.Join(err, s.db.Close())
-	if s.reads != s.db {
-		err = errors.Join(err, s.reads.Close())
-	}
-	if err != nil {
+	if err := s.sqlite.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil
@@ -221,99 +129,9 @@ func NewID(r io.Reader) (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations returns the embedded migrations ordered by their numeric
-// prefix (0001_init.sql -> 1).
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
-	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, name := range names {
-		base := filepath.Base(name)
-		prefix, _, ok := strings.Cut(base, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		version, err := strconv.Atoi(prefix)
-		if err != nil || version <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number", base)
-		}
-		if other, dup := seen[version]; dup {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", other, base, version)
-		}
-		seen[version] = base
-		body, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", base, err)
-		}
-		ms = append(ms, migration{version: version, name: base, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
-// migrate applies every migration not yet recorded in schema_migrations, each
-// in its own transaction together with its record, so a crash never leaves a
-// half-applied migration behind. Safe when several processes open the same
-// file: the immediate transaction serialises them and the check is inside it.
-func (s *Store) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return err
-	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at INTEGER NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	for _, m := range ms {
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, toDB(s.now()))
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
-		}
-	}
-	return nil
-}
-
-// inTx runs fn in a transaction (BEGIN IMMEDIATE, see writerOptions), committing
-// when fn returns nil and rolling back otherwise.
+// inTx runs fn in a transaction of the writer (it begins IMMEDIATE).
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback() // the error from fn is the one worth reporting
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return sqlitedb.InTx(ctx, s.db, fn)
 }
 
 // toDB converts a time to the stored form: UTC unix nanoseconds.

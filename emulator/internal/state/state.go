@@ -14,7 +14,7 @@ import (
 	"example.com/passwordless/emulator/internal/random"
 	"example.com/passwordless/emulator/internal/rules"
 	"example.com/passwordless/emulator/internal/token"
-	"example.com/passwordless/store/wal"
+	"example.com/passwordless/internal/sqlitedb"
 )
 
 // Limits are the knobs of the code lifecycle and the send limits.
@@ -80,18 +80,18 @@ type Options struct {
 
 // Store is the emulator's state.
 type Store struct {
-	db          *sql.DB
-	checkpoints *wal.Checkpointer // nil for ":memory:"
-	limits      Limits
-	messageCap  int
-	now         func() time.Time
-	random      *random.Source
-	codes       Codes
-	rules       *rules.Rules
-	tokens      *token.Issuer
-	publish     func([]Message)
-	log         *slog.Logger
-	seed        *Seed
+	sqlite     *sqlitedb.DB
+	db         *sql.DB // its one connection (sqlitedb.DB.Writer)
+	limits     Limits
+	messageCap int
+	now        func() time.Time
+	random     *random.Source
+	codes      Codes
+	rules      *rules.Rules
+	tokens     *token.Issuer
+	publish    func([]Message)
+	log        *slog.Logger
+	seed       *Seed
 
 	// The committer (commit.go): inTx's parts, and its stop.
 	parts       chan *part
@@ -102,11 +102,11 @@ type Store struct {
 
 // Open opens (creating or migrating) the database and applies the seed.
 func Open(ctx context.Context, o Options) (*Store, error) {
-	db, checkpoints, err := openDB(ctx, o.Path)
+	d, err := openDB(ctx, o.Path, o.Now)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	s := &Store{db: db, checkpoints: checkpoints, limits: o.Limits, messageCap: o.MessageCap, now: o.Now, random: o.Random,
+	s := &Store{sqlite: d, db: d.Writer, limits: o.Limits, messageCap: o.MessageCap, now: o.Now, random: o.Random,
 		codes: o.Codes, rules: o.Rules, tokens: o.Tokens, publish: o.Publish, log: o.Log, seed: o.Seed,
 		parts: make(chan *part, maxBatch), stopCommits: make(chan struct{}), commitsDone: make(chan struct{})}
 	if s.publish == nil {
@@ -127,12 +127,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.stopOnce.Do(func() { close(s.stopCommits) })
 	<-s.commitsDone // the last batch is committed before the database closes
-	var err error
-	if s.checkpoints != nil {
-		err = s.checkpoints.Close()
-		s.checkpoints = nil
-	}
-	return errors.Join(err, s.db.Close())
+	return s.sqlite.Close()
 }
 
 // readyTimeout bounds Ready: with one database connection a long transaction holds it,
