@@ -24,6 +24,23 @@ type txn struct {
 	staged []Message
 }
 
+// The statements of a part run on the batch's context, whatever context they are given:
+// the caller waits for the whole batch anyway, an interrupted statement would fail its
+// part for nothing, and a cancellable context costs every statement a goroutine that
+// watches it (in database/sql and in the driver).
+
+func (t *txn) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	return t.Tx.ExecContext(context.Background(), query, args...)
+}
+
+func (t *txn) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.Tx.QueryContext(context.Background(), query, args...)
+}
+
+func (t *txn) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	return t.Tx.QueryRowContext(context.Background(), query, args...)
+}
+
 // part is one inTx call waiting for the committer.
 type part struct {
 	ctx  context.Context
