@@ -2,7 +2,8 @@
 // withdrawals in SQLite (mattn/go-sqlite3).
 //
 // Every write that must be atomic runs in one transaction. Writes go through a
-// single connection and reads through a pool of read-only ones (internal/sqlitedb).
+// single connection and reads through a pool of read-only ones (internal/sqlitedb), whose
+// +? convention the queries follow.
 package store
 
 import (

@@ -146,7 +146,7 @@ func (s *Store) GetAccount(ctx context.Context, userID string) (Account, error) 
 
 func listWithdrawals(ctx context.Context, tx *sql.Tx, userID string) ([]Withdrawal, error) {
 	rows, err := tx.QueryContext(ctx,
-		`SELECT `+withdrawalColumns+` FROM withdrawals WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`, userID)
+		`SELECT `+withdrawalColumns+` FROM withdrawals WHERE user_id = +? ORDER BY created_at DESC, rowid DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list withdrawals of user %s: %w", userID, err)
 	}
@@ -236,8 +236,8 @@ func (s *Store) SettleWithdrawal(ctx context.Context, userID, id string, from []
 func (s *Store) StaleWithdrawals(ctx context.Context, pendingBefore, awaitingBefore time.Time, limit int) ([]Withdrawal, error) {
 	rows, err := s.reads.QueryContext(ctx,
 		`SELECT `+withdrawalColumns+` FROM withdrawals
-		 WHERE (state = ? AND updated_at < ?) OR (state = ? AND updated_at < ?)
-		 ORDER BY updated_at LIMIT ?`,
+		 WHERE (state = +? AND updated_at < +?) OR (state = +? AND updated_at < +?)
+		 ORDER BY updated_at LIMIT +?`,
 		string(WithdrawalPending), toDB(pendingBefore), string(WithdrawalAwaitingChallenge), toDB(awaitingBefore), limit)
 	if err != nil {
 		return nil, fmt.Errorf("stale withdrawals: %w", err)

@@ -1,6 +1,11 @@
 // Package sqlitedb opens the project's SQLite databases, the app's and the emulator's, one
 // way: a writer connection (and read-only ones), the damaged-file check, embedded
 // migrations applied once each, and the write-ahead log checkpointed in the background.
+//
+// Queries on these databases write a bound value as +? (unary plus) in any statement that
+// orders or limits: SQLite marks a bare ? there as one that could change the plan, and
+// go-sqlite3 clears the bindings every time it reuses a cached statement, which makes SQLite
+// prepare a marked statement again on every use (docs/performance.md).
 package sqlitedb
 
 import (

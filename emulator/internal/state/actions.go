@@ -347,23 +347,23 @@ type ActionQuery struct {
 
 // Actions returns a user's matching actions, newest first.
 func (s *Store) Actions(ctx context.Context, q ActionQuery) ([]Action, error) {
-	where := []string{"user_id = ?"}
+	where := []string{"user_id = +?"}
 	args := []any{q.UserID}
 	if len(q.ActionCodes) > 0 {
 		marks := make([]string, len(q.ActionCodes))
 		for i, c := range q.ActionCodes {
-			marks[i], args = "?", append(args, c)
+			marks[i], args = "+?", append(args, c)
 		}
 		where = append(where, "action_code IN ("+strings.Join(marks, ",")+")")
 	}
 	if !q.From.IsZero() {
-		where, args = append(where, "created_at >= ?"), append(args, ms(q.From))
+		where, args = append(where, "created_at >= +?"), append(args, ms(q.From))
 	}
 	if q.State != "" {
-		where, args = append(where, "state = ?"), append(args, q.State)
+		where, args = append(where, "state = +?"), append(args, q.State)
 	}
 	actions, err := queryAll(ctx, s.db, func(rows *sql.Rows) (*Action, error) { return scanAction(rows) },
-		`SELECT `+actionColumns+` FROM actions WHERE `+strings.Join(where, " AND ")+` ORDER BY created_at DESC, rowid DESC LIMIT ?`, append(args, q.Limit)...)
+		`SELECT `+actionColumns+` FROM actions WHERE `+strings.Join(where, " AND ")+` ORDER BY created_at DESC, rowid DESC LIMIT +?`, append(args, q.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("query actions: %w", err)
 	}

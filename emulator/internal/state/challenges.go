@@ -395,7 +395,7 @@ type ChallengeQuery struct {
 
 // FindChallenge returns the newest matching API challenge, or nil.
 func (s *Store) FindChallenge(ctx context.Context, q ChallengeQuery) (*Challenge, error) {
-	where := []string{"origin = ?"}
+	where := []string{"origin = +?"}
 	args := []any{OriginAPI}
 	add := func(cond string, v string, n int) {
 		if v != "" {
@@ -405,10 +405,10 @@ func (s *Store) FindChallenge(ctx context.Context, q ChallengeQuery) (*Challenge
 			}
 		}
 	}
-	add("challenge_id = ?", q.ID, 1)
-	add("(user_id = ? OR claimed_user_id = ?)", q.UserID, 2)
-	add("action_code = ?", q.ActionCode, 1)
-	add("verification_method = ?", string(q.Method), 1)
+	add("challenge_id = +?", q.ID, 1)
+	add("(user_id = +? OR claimed_user_id = +?)", q.UserID, 2)
+	add("action_code = +?", q.ActionCode, 1)
+	add("verification_method = +?", string(q.Method), 1)
 	c, err := scanChallenge(s.db.QueryRowContext(ctx, `SELECT `+challengeColumns+` FROM challenges WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY created_at DESC, rowid DESC LIMIT 1`, args...))
 	if errors.Is(err, errNoRow) {

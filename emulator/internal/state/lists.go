@@ -38,17 +38,17 @@ type UserWithAuthenticators struct {
 func (s *Store) ListUsers(ctx context.Context, userID string, limit int) ([]UserWithAuthenticators, error) {
 	where, args := "1 = 1", []any{}
 	if userID != "" {
-		where, args = "user_id = ?", []any{userID}
+		where, args = "user_id = +?", []any{userID}
 	}
 	users, err := queryAll(ctx, s.db, func(rows *sql.Rows) (*User, error) { return scanUser(rows) },
-		`SELECT `+userColumns+` FROM users WHERE `+where+` ORDER BY created_at DESC, user_id LIMIT ?`, append(args, limit)...)
+		`SELECT `+userColumns+` FROM users WHERE `+where+` ORDER BY created_at DESC, user_id LIMIT +?`, append(args, limit)...)
 	if err != nil || len(users) == 0 {
 		return nil, err
 	}
 	// The same bounded user set, as a subquery: one query for all their authenticators.
 	auths, err := queryAll(ctx, s.db, func(rows *sql.Rows) (Authenticator, error) { return scanAuthenticator(rows) },
 		`SELECT `+authenticatorColumns+` FROM authenticators WHERE user_id IN (SELECT user_id FROM users WHERE `+where+
-			` ORDER BY created_at DESC, user_id LIMIT ?) ORDER BY created_at, rowid`, append(args, limit)...)
+			` ORDER BY created_at DESC, user_id LIMIT +?) ORDER BY created_at, rowid`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list authenticators: %w", err)
 	}
@@ -77,10 +77,10 @@ type ActionList struct {
 func (s *Store) ListActions(ctx context.Context, l ActionList) ([]Action, int, error) {
 	where, args := "1 = 1", []any{}
 	if l.UserID != "" {
-		where, args = where+" AND user_id = ?", append(args, l.UserID)
+		where, args = where+" AND user_id = +?", append(args, l.UserID)
 	}
 	if l.State != "" {
-		where, args = where+" AND state = ?", append(args, l.State)
+		where, args = where+" AND state = +?", append(args, l.State)
 	}
 	var total int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM actions WHERE `+where, args...).Scan(&total); err != nil {
@@ -96,7 +96,7 @@ func (s *Store) ListActions(ctx context.Context, l ActionList) ([]Action, int, e
 			return Action{}, err
 		}
 		return *a, nil
-	}, `SELECT `+actionColumns+` FROM actions WHERE `+where+` ORDER BY `+order+` LIMIT ?`, append(args, l.Limit)...)
+	}, `SELECT `+actionColumns+` FROM actions WHERE `+where+` ORDER BY `+order+` LIMIT +?`, append(args, l.Limit)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list actions: %w", err)
 	}
@@ -108,7 +108,7 @@ func (s *Store) ListActions(ctx context.Context, l ActionList) ([]Action, int, e
 func (s *Store) ListChallenges(ctx context.Context, userID string, limit int) ([]Challenge, int, error) {
 	where, args := "1 = 1", []any{}
 	if userID != "" {
-		where, args = "user_id = ? OR claimed_user_id = ?", []any{userID, userID}
+		where, args = "user_id = +? OR claimed_user_id = +?", []any{userID, userID}
 	}
 	var total int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM challenges WHERE `+where, args...).Scan(&total); err != nil {
@@ -120,7 +120,7 @@ func (s *Store) ListChallenges(ctx context.Context, userID string, limit int) ([
 			return Challenge{}, err
 		}
 		return *c, nil
-	}, `SELECT `+challengeColumns+` FROM challenges WHERE `+where+` ORDER BY created_at DESC, rowid DESC LIMIT ?`, append(args, limit)...)
+	}, `SELECT `+challengeColumns+` FROM challenges WHERE `+where+` ORDER BY created_at DESC, rowid DESC LIMIT +?`, append(args, limit)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list challenges: %w", err)
 	}

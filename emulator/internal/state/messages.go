@@ -44,7 +44,7 @@ func (f MessageFilter) where() (string, []any) {
 	conds, args := []string{"1"}, []any{}
 	for _, c := range []struct{ col, v string }{{"recipient", f.To}, {"channel", string(f.Channel)}, {"challenge_id", f.ChallengeID}} {
 		if c.v != "" {
-			conds = append(conds, c.col+" = ?")
+			conds = append(conds, c.col+" = +?")
 			args = append(args, c.v)
 		}
 	}
@@ -56,10 +56,10 @@ func (f MessageFilter) where() (string, []any) {
 // connection, which no reader may hold on to.
 func (s *Store) Messages(ctx context.Context, f MessageFilter, after int64, limit int) ([]Message, error) {
 	where, args := f.where()
-	q := `SELECT seq, message_id, channel, recipient, subject, body, code, challenge_id, created_at FROM messages WHERE ` + where + ` AND seq > ? ORDER BY seq DESC`
+	q := `SELECT seq, message_id, channel, recipient, subject, body, code, challenge_id, created_at FROM messages WHERE ` + where + ` AND seq > +? ORDER BY seq DESC`
 	args = append(args, after)
 	if limit > 0 {
-		q += ` LIMIT ?`
+		q += ` LIMIT +?`
 		args = append(args, limit)
 	}
 	rows, err := s.db.QueryContext(ctx, q, args...)
@@ -184,7 +184,7 @@ func (s *Store) trimOutbox(ctx context.Context, tx *txn, newest int64) error {
 	if n <= s.messageCap {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY seq LIMIT ?)`,
+	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY seq LIMIT +?)`,
 		n-s.messageCap); err != nil {
 		return fmt.Errorf("trim outbox: %w", err)
 	}

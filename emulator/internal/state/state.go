@@ -1,5 +1,6 @@
 // Package state is the emulator's tenant: its users, authenticators, challenges, actions and
 // outbox in SQLite, changed only through typed operations whose writes commit in groups.
+// Its queries follow internal/sqlitedb's +? convention.
 package state
 
 import (

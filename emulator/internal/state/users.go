@@ -105,7 +105,7 @@ func queryAll[T any](ctx context.Context, q queryer, scan func(*sql.Rows) (T, er
 
 func listAuthenticators(ctx context.Context, q queryer, userID string) ([]Authenticator, error) {
 	auths, err := queryAll(ctx, q, func(rows *sql.Rows) (Authenticator, error) { return scanAuthenticator(rows) },
-		`SELECT `+authenticatorColumns+` FROM authenticators WHERE user_id = ? ORDER BY created_at, rowid`, userID)
+		`SELECT `+authenticatorColumns+` FROM authenticators WHERE user_id = +? ORDER BY created_at, rowid`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list authenticators: %w", err)
 	}
@@ -218,7 +218,7 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate) (Us
 		}
 		if u.DefaultMethod != "" {
 			res, err := tx.ExecContext(ctx, `UPDATE authenticators SET is_default = (authenticator_id =
-				(SELECT authenticator_id FROM authenticators WHERE user_id = ?1 AND verification_method = ?2 ORDER BY created_at, rowid LIMIT 1))
+				(SELECT authenticator_id FROM authenticators WHERE user_id = +?1 AND verification_method = +?2 ORDER BY created_at, rowid LIMIT 1))
 				WHERE user_id = ?1 AND EXISTS (SELECT 1 FROM authenticators WHERE user_id = ?1 AND verification_method = ?2)`, userID, u.DefaultMethod)
 			if err != nil {
 				return fmt.Errorf("set default authenticator: %w", err)
@@ -288,14 +288,14 @@ type UserSummary struct {
 func (s *Store) QueryUsers(ctx context.Context, q UserQuery) ([]UserSummary, string, error) {
 	where := []string{"1 = 1"}
 	var args []any
-	for _, f := range []struct{ cond, v string }{{"user_id = ?", q.UserID}, {"email = ?", q.Email}, {"phone_number = ?", q.PhoneNumber},
-		{"username = ?", q.Username}, {"user_id > ?", q.After}} {
+	for _, f := range []struct{ cond, v string }{{"user_id = +?", q.UserID}, {"email = +?", q.Email}, {"phone_number = +?", q.PhoneNumber},
+		{"username = +?", q.Username}, {"user_id > +?", q.After}} {
 		if f.v != "" {
 			where, args = append(where, f.cond), append(args, f.v)
 		}
 	}
 	users, err := queryAll(ctx, s.db, func(rows *sql.Rows) (*User, error) { return scanUser(rows) },
-		`SELECT `+userColumns+` FROM users WHERE `+strings.Join(where, " AND ")+` ORDER BY user_id LIMIT ?`, append(args, q.Limit+1)...)
+		`SELECT `+userColumns+` FROM users WHERE `+strings.Join(where, " AND ")+` ORDER BY user_id LIMIT +?`, append(args, q.Limit+1)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("query users: %w", err)
 	}
@@ -393,7 +393,7 @@ func (s *Store) DeleteAuthenticator(ctx context.Context, userID, authenticatorID
 		}
 		if wasDefault {
 			if _, err := tx.ExecContext(ctx, `UPDATE authenticators SET is_default = 1 WHERE authenticator_id =
-				(SELECT authenticator_id FROM authenticators WHERE user_id = ? ORDER BY created_at, rowid LIMIT 1)`, userID); err != nil {
+				(SELECT authenticator_id FROM authenticators WHERE user_id = +? ORDER BY created_at, rowid LIMIT 1)`, userID); err != nil {
 				return fmt.Errorf("promote default authenticator: %w", err)
 			}
 		}
