@@ -204,10 +204,7 @@ func (s *Store) Track(ctx context.Context, t Track) (TrackResult, error) {
 		} else if !errors.Is(err, errNoRow) {
 			return err
 		}
-		if err := s.ensureUser(ctx, tx, t.UserID); err != nil {
-			return err
-		}
-		user, err := loadUser(ctx, tx, t.UserID)
+		user, err := s.ensureUser(ctx, tx, t.UserID)
 		if err != nil {
 			return err
 		}

@@ -183,7 +183,7 @@ func (s *Store) CreateChallenge(ctx context.Context, n NewChallenge) (Challenge,
 			return nil
 		}
 		// A challenge for a known user is an action of that user, as in the real service.
-		if err := s.ensureUser(ctx, tx, n.UserID); err != nil {
+		if _, err := s.ensureUser(ctx, tx, n.UserID); err != nil {
 			return err
 		}
 		return s.insertActionIfAbsent(ctx, tx, Action{
@@ -356,7 +356,7 @@ func (s *Store) Claim(ctx context.Context, challengeID, userID string, skipVerif
 		case !c.Verified() && !skipVerificationCheck:
 			return refuse(Invalid, "The challenge has not been verified; verify it first or set skipVerificationCheck.")
 		}
-		if err := s.ensureUser(ctx, tx, userID); err != nil {
+		if _, err := s.ensureUser(ctx, tx, userID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE challenges SET claimed_user_id = ? WHERE challenge_id = ?`, userID, c.ID); err != nil {

@@ -112,27 +112,38 @@ func (s *Store) commitBatch(batch []*part) {
 	}
 	defer tx.Rollback()
 	parts := make([]*txn, len(batch))
+	// Alone in its transaction, a part needs no savepoint: if it fails, nothing commits.
+	savepoints := len(batch) > 1
 	for i, p := range batch {
 		if err := p.ctx.Err(); err != nil {
 			errs[i] = err // the caller has gone: nothing to do for it
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT part`); err != nil {
-			fail(fmt.Errorf("savepoint: %w", err))
-			return
+		if savepoints {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT part`); err != nil {
+				fail(fmt.Errorf("savepoint: %w", err))
+				return
+			}
 		}
 		t := &txn{Tx: tx}
-		if errs[i] = runPart(p.fn, t); errs[i] != nil {
+		errs[i] = runPart(p.fn, t)
+		switch {
+		case errs[i] == nil:
+			parts[i] = t
+		case !savepoints:
+			p.done <- errs[i] // the deferred Rollback undoes it
+			return
+		default:
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO part`); err != nil {
 				fail(fmt.Errorf("roll back a part: %w", err))
 				return
 			}
-		} else {
-			parts[i] = t
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE part`); err != nil {
-			fail(fmt.Errorf("release a part: %w", err))
-			return
+		if savepoints {
+			if _, err := tx.ExecContext(ctx, `RELEASE part`); err != nil {
+				fail(fmt.Errorf("release a part: %w", err))
+				return
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {

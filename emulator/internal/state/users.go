@@ -130,12 +130,19 @@ func summarize(auths []Authenticator) Enrolment {
 	return s
 }
 
-// ensureUser creates the user when unknown (track, challenge, claim and enrol do, like the real service).
-func (s *Store) ensureUser(ctx context.Context, tx *txn, userID string) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO users(user_id, created_at) VALUES (?, ?) ON CONFLICT(user_id) DO NOTHING`, userID, ms(s.now())); err != nil {
-		return fmt.Errorf("ensure user: %w", err)
+// ensureUser returns the user, created when unknown (track, challenge, claim and enrol do,
+// like the real service). Read first: the user is known nearly always, and a read is cheaper
+// than an insert that does nothing.
+func (s *Store) ensureUser(ctx context.Context, tx *txn, userID string) (*User, error) {
+	u, err := loadUser(ctx, tx, userID)
+	if !errors.Is(err, errNoRow) {
+		return u, err
 	}
-	return nil
+	now := s.now()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO users(user_id, created_at) VALUES (?, ?)`, userID, ms(now)); err != nil {
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	return &User{ID: userID, CreatedAt: fromMS(ms(now))}, nil
 }
 
 func loadUser(ctx context.Context, q queryer, userID string) (*User, error) {
@@ -198,7 +205,7 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate) (Us
 	}
 	var out *User
 	err := s.inTx(ctx, func(tx *txn) error {
-		if err := s.ensureUser(ctx, tx, userID); err != nil {
+		if _, err := s.ensureUser(ctx, tx, userID); err != nil {
 			return err
 		}
 		if len(cols) > 0 {
@@ -325,7 +332,7 @@ func (s *Store) Authenticators(ctx context.Context, userID string) ([]Authentica
 func (s *Store) Enroll(ctx context.Context, userID string, m vocab.Method, email, phone string, isDefault bool) (Authenticator, error) {
 	var a Authenticator
 	err := s.inTx(ctx, func(tx *txn) error {
-		if err := s.ensureUser(ctx, tx, userID); err != nil {
+		if _, err := s.ensureUser(ctx, tx, userID); err != nil {
 			return err
 		}
 		var err error
