@@ -19,13 +19,17 @@ type Counts struct {
 func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	var c Counts
 	err := s.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM actions),
-		(SELECT COUNT(*) FROM actions WHERE state = ?), (SELECT COUNT(*) FROM challenges)`, vocab.StateReviewRequired).
+		(SELECT COUNT(*) FROM actions WHERE `+isReview+`), (SELECT COUNT(*) FROM challenges)`).
 		Scan(&c.Users, &c.Actions, &c.Reviews, &c.Challenges)
 	if err != nil {
 		return Counts{}, fmt.Errorf("count: %w", err)
 	}
 	return c, nil
 }
+
+// isReview selects the actions awaiting review. It names the state literally, as the
+// partial index actions_review does, so that SQLite uses that index.
+const isReview = `state = '` + string(vocab.StateReviewRequired) + `'`
 
 // UserWithAuthenticators is a user as the admin pages list them.
 type UserWithAuthenticators struct {
@@ -79,7 +83,11 @@ func (s *Store) ListActions(ctx context.Context, l ActionList) ([]Action, int, e
 	if l.UserID != "" {
 		where, args = where+" AND user_id = +?", append(args, l.UserID)
 	}
-	if l.State != "" {
+	switch l.State {
+	case "":
+	case vocab.StateReviewRequired:
+		where += " AND " + isReview // the review queue's partial index
+	default:
 		where, args = where+" AND state = +?", append(args, l.State)
 	}
 	var total int
