@@ -79,6 +79,7 @@ type Emulator struct {
 	hub           *outbox.Hub
 	clock         *testcontrols.Clock
 	tokens        *token.Issuer
+	tenantID      string
 	log           *slog.Logger
 	handler       http.Handler
 	rulesSource   string  // for the start-up banner
@@ -152,7 +153,7 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, err
 		}
 	}
-	e := &Emulator{hub: outbox.NewHub(), clock: testcontrols.NewClock(cfg.Now), log: cfg.Logger, rulesSource: rulesSource,
+	e := &Emulator{hub: outbox.NewHub(), tenantID: cfg.TenantID, clock: testcontrols.NewClock(cfg.Now), log: cfg.Logger, rulesSource: rulesSource,
 		exportOnClose: cfg.ExportOnClose, publicURL: strings.TrimRight(cfg.PublicURL, "/")}
 	e.tokens = token.NewIssuer([]byte(cfg.SecretKey), cfg.TenantID, limits.TokenTTL, e.clock.Now, rnd.UUID)
 	e.store, err = state.Open(context.Background(), state.Options{Path: cfg.DBPath, Limits: limits, MessageCap: cfg.MessageCap, Now: e.clock.Now,

@@ -11,6 +11,7 @@ import (
 	"example.com/passwordless/emulator/internal/random"
 	"example.com/passwordless/emulator/internal/rules"
 	"example.com/passwordless/emulator/internal/serverapi"
+	"example.com/passwordless/emulator/internal/session"
 	"example.com/passwordless/emulator/internal/testcontrols"
 )
 
@@ -29,7 +30,8 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 	if err != nil {
 		return nil, err
 	}
-	api := serverapi.New(e.store, e.tokens, e.log, e.baseURLFor)
+	api := serverapi.New(serverapi.Deps{Store: e.store, Tokens: e.tokens, SessionKeys: session.NewKeys(e.store.SigningKey, e.clock.Now),
+		TenantID: e.tenantID, Now: e.clock.Now, Log: e.log, BaseURL: e.baseURLFor})
 	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL)
 	ob := outbox.New(e.store, e.hub, p, e.log)
 	ad := admin.New(e.store, rs, p, rnd, e.log, e.clock.Now, limits.MaxAttempts)
@@ -58,6 +60,13 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"POST", "/v1/users/{userId}/actions/{action}", true, j(api.Track)},
 		{"GET", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, j(api.GetAction)},
 		{"PATCH", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, j(api.UpdateAction)},
+		{"POST", "/v1/sessions", true, j(api.CreateSession)},
+		{"POST", "/v1/sessions/validate", true, j(api.ValidateSession)},
+		{"POST", "/v1/sessions/refresh", true, j(api.RefreshSession)},
+		{"POST", "/v1/sessions/revoke", true, j(api.RevokeSession)},
+		{"POST", "/v1/sessions/user/revoke", true, j(api.RevokeUserSessions)},
+		// The public keys of sessions' access tokens: no secret key, like the real JWKS URL.
+		{"GET", "/v1/client/public/{tenantId}/.well-known/jwks", false, j(api.JWKS)},
 
 		// Local tooling: no auth (a development tool on loopback; see README).
 		{"GET", "/healthz", false, e.handleHealthz},

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"example.com/passwordless/emulator/internal/httpjson"
+	"example.com/passwordless/emulator/internal/session"
 	"example.com/passwordless/emulator/internal/state"
 	"example.com/passwordless/emulator/internal/testcontrols"
 	"example.com/passwordless/emulator/internal/token"
@@ -16,15 +18,29 @@ import (
 
 // API holds the Server API's dependencies; its methods are the handlers.
 type API struct {
-	store   *state.Store
-	tokens  *token.Issuer
-	log     *slog.Logger
-	baseURL func(*http.Request) string // the emulator's public URL, for the pre-built UI links
+	store       *state.Store
+	tokens      *token.Issuer
+	sessionKeys *session.Keys
+	tenantID    string
+	now         func() time.Time
+	log         *slog.Logger
+	baseURL     func(*http.Request) string // the emulator's public URL, for the pre-built UI links
 }
 
-// New returns the Server API over store.
-func New(store *state.Store, tokens *token.Issuer, log *slog.Logger, baseURL func(*http.Request) string) *API {
-	return &API{store: store, tokens: tokens, log: log, baseURL: baseURL}
+// Deps are what the Server API is built on.
+type Deps struct {
+	Store       *state.Store
+	Tokens      *token.Issuer // action tokens (track, claim, the pre-built UI)
+	SessionKeys *session.Keys // sessions' access tokens
+	TenantID    string
+	Now         func() time.Time
+	Log         *slog.Logger
+	BaseURL     func(*http.Request) string
+}
+
+// New returns the Server API.
+func New(d Deps) *API {
+	return &API{store: d.Store, tokens: d.Tokens, sessionKeys: d.SessionKeys, tenantID: d.TenantID, now: d.Now, log: d.Log, baseURL: d.BaseURL}
 }
 
 type challengeRequest struct {

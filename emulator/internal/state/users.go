@@ -255,6 +255,8 @@ func (s *Store) DeleteUser(ctx context.Context, userID string, withActions bool)
 			`DELETE FROM challenges WHERE user_id = ?1 OR claimed_user_id = ?1`,
 			`DELETE FROM authenticators WHERE user_id = ?1`,
 			`DELETE FROM seen_devices WHERE user_id = ?1`,
+			`DELETE FROM refresh_tokens WHERE session_id IN (SELECT session_id FROM sessions WHERE user_id = ?1)`,
+			`DELETE FROM sessions WHERE user_id = ?1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 				return fmt.Errorf("delete user data: %w", err)
@@ -455,6 +457,8 @@ func (s *Store) DeleteUserData(ctx context.Context, userID string) error {
 		// Explicit deletes, children first, rather than relying on ON DELETE CASCADE.
 		for _, q := range []string{
 			`DELETE FROM seen_devices WHERE user_id = ?1`,
+			`DELETE FROM refresh_tokens WHERE session_id IN (SELECT session_id FROM sessions WHERE user_id = ?1)`,
+			`DELETE FROM sessions WHERE user_id = ?1`,
 			`DELETE FROM actions WHERE user_id = ?1`,
 			`DELETE FROM authenticators WHERE user_id = ?1`,
 			`DELETE FROM challenges WHERE user_id = ?1 OR claimed_user_id = ?1`,

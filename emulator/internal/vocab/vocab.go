@@ -204,6 +204,9 @@ func ValidateContactPhone(s string) error {
 var maxLengths = map[string]int{
 	"idempotencyKey": 255, "redirectUrl": 2048, "scope": 255, "locale": 35, "ipAddress": 64,
 	"userAgent": 1024, "deviceId": 255, "username": 255, "displayName": 255,
+	// Sessions: an app client's id, and the tokens (a JWT of a few hundred bytes; 4 KiB bounds
+	// the work of parsing one).
+	"clientId": 255, "token": 4096, "accessToken": 4096, "refreshToken": 255,
 }
 
 // MaxLength is the longest text a free-text field may hold, by its JSON name; ok is false

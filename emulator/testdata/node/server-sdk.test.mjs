@@ -5,6 +5,7 @@
 // point it at an emulator.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import { Authsignal, AuthsignalError } from "@authsignal/node";
 
 const apiUrl = process.env.AUTHSIGNAL_URL;
@@ -196,4 +197,49 @@ test("errors are AuthsignalErrors with the documented code and description", asy
     assert.equal(err.errorCode, "invalid_request");
     return true;
   });
+});
+
+test("createSession, validateSession, refreshSession, revokeSession and revokeUserSessions", async () => {
+  const sessionUser = `${userId}-session`;
+  const sessionEmail = `session-${run}@example.com`;
+  const challenge = await authsignal.challenge({ verificationMethod: "EMAIL_OTP", action: "signInWithEmail", email: sessionEmail });
+  await authsignal.verify({ challengeId: challenge.challengeId, verificationCode: await latestCode(sessionEmail) });
+  const { token } = await authsignal.claimChallenge({ challengeId: challenge.challengeId, userId: sessionUser });
+
+  const created = await authsignal.createSession({ clientId: "web", token });
+  assert.match(created.accessToken, /^[\w-]+\.[\w-]+\.[\w-]+$/, "the access token is a JWT");
+  assert.match(created.refreshToken, /^[0-9a-f]{64}$/);
+
+  // The access token verifies with the tenant's JWKS alone (RS256, kid), as a gateway does it.
+  const [header, payload, signature] = created.accessToken.split(".");
+  const { alg, kid } = JSON.parse(Buffer.from(header, "base64url"));
+  assert.equal(alg, "RS256");
+  const claims = JSON.parse(Buffer.from(payload, "base64url"));
+  assert.equal(claims.sub, sessionUser);
+  assert.equal(claims.aud, "web");
+  const jwks = await (await fetch(`${apiUrl}/client/public/emulator-tenant/.well-known/jwks`)).json();
+  const jwk = jwks.keys.find((k) => k.kid === kid);
+  assert.ok(jwk, "the token's kid is in the JWKS");
+  const verified = crypto.verify("RSA-SHA256", Buffer.from(`${header}.${payload}`), crypto.createPublicKey({ key: jwk, format: "jwk" }), Buffer.from(signature, "base64url"));
+  assert.equal(verified, true);
+
+  const valid = await authsignal.validateSession({ accessToken: created.accessToken, clientIds: ["web"] });
+  assert.equal(valid.user.userId, sessionUser);
+  assert.equal(valid.verificationMethod, "EMAIL_OTP");
+  assert.equal(valid.expiresAt, claims.exp, "expiresAt is the token's exp, Unix seconds");
+
+  const refreshed = await authsignal.refreshSession({ refreshToken: created.refreshToken });
+  assert.notEqual(refreshed.accessToken, created.accessToken);
+  await assert.rejects(authsignal.validateSession({ accessToken: created.accessToken }), (err) => err.statusCode === 400);
+  assert.equal((await authsignal.validateSession({ accessToken: refreshed.accessToken })).user.userId, sessionUser);
+
+  await authsignal.revokeSession({ accessToken: refreshed.accessToken });
+  await assert.rejects(authsignal.validateSession({ accessToken: refreshed.accessToken }), (err) => {
+    assert.equal(err.errorCode, "invalid_request");
+    return true;
+  });
+
+  const second = await authsignal.createSession({ clientId: "web", token });
+  await authsignal.revokeUserSessions({ userId: sessionUser });
+  await assert.rejects(authsignal.validateSession({ accessToken: second.accessToken }), (err) => err.statusCode === 400);
 });
