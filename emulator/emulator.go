@@ -26,6 +26,7 @@ import (
 	"example.com/passwordless/emulator/internal/testcontrols"
 	"example.com/passwordless/emulator/internal/token"
 	"example.com/passwordless/emulator/internal/vocab"
+	"example.com/passwordless/emulator/internal/webhook"
 	"example.com/passwordless/internal/listener"
 )
 
@@ -59,6 +60,12 @@ type Config struct {
 	// MessageCap is how many outbox messages are kept (the oldest are trimmed on insert); 0 = DefaultMessageCap.
 	MessageCap int
 
+	// WebhookURLs receive the emulator's events (authenticator.created and .deleted), signed
+	// with the secret key as Authsignal signs them (X-Signature-V2).
+	WebhookURLs []string
+	// WebhookRetryDelay is the wait before a failed delivery is tried again; 0 = 30 s.
+	WebhookRetryDelay time.Duration
+
 	// Import is a file of state (an export, see ExportOnClose) applied once at start.
 	Import string
 	// ExportOnClose is a file Close writes the whole state to, in the same format.
@@ -80,6 +87,7 @@ type Emulator struct {
 	clock         *testcontrols.Clock
 	tokens        *token.Issuer
 	tenantID      string
+	webhooks      *webhook.Sender
 	log           *slog.Logger
 	handler       http.Handler
 	rulesSource   string  // for the start-up banner
@@ -156,20 +164,34 @@ func New(cfg Config) (*Emulator, error) {
 	e := &Emulator{hub: outbox.NewHub(), tenantID: cfg.TenantID, clock: testcontrols.NewClock(cfg.Now), log: cfg.Logger, rulesSource: rulesSource,
 		exportOnClose: cfg.ExportOnClose, publicURL: strings.TrimRight(cfg.PublicURL, "/")}
 	e.tokens = token.NewIssuer([]byte(cfg.SecretKey), cfg.TenantID, limits.TokenTTL, e.clock.Now, rnd.UUID)
+	if cfg.WebhookRetryDelay == 0 {
+		cfg.WebhookRetryDelay = 30 * time.Second
+	}
+	for _, u := range cfg.WebhookURLs {
+		if err := vocab.ValidateRedirectURL(u); err != nil {
+			return nil, fmt.Errorf("emulator: webhook URL %q: %w", u, err)
+		}
+	}
+	e.webhooks = webhook.New(webhook.Config{URLs: cfg.WebhookURLs, SecretKey: []byte(cfg.SecretKey), TenantID: cfg.TenantID, Now: e.clock.Now,
+		NewID: rnd.UUID, RetryDelay: cfg.WebhookRetryDelay, Log: cfg.Logger})
 	e.store, err = state.Open(context.Background(), state.Options{Path: cfg.DBPath, Limits: limits, MessageCap: cfg.MessageCap, Now: e.clock.Now,
-		Random: rnd, Codes: codes, Rules: rs, Tokens: e.tokens, Publish: e.hub.Publish, Log: cfg.Logger, Seed: seed})
+		Random: rnd, Codes: codes, Rules: rs, Tokens: e.tokens, Publish: e.hub.Publish, Notify: func(ev state.Event) { e.webhooks.Send(ev.Type, ev.Data) },
+		Log: cfg.Logger, Seed: seed})
 	if err != nil {
+		e.webhooks.Close()
 		return nil, err
 	}
 	if imported != nil {
 		if err := e.store.Import(context.Background(), imported); err != nil {
 			e.store.Close()
+			e.webhooks.Close()
 			return nil, fmt.Errorf("emulator: import %s: %w", cfg.Import, err)
 		}
 		cfg.Logger.Info("state imported", "file", cfg.Import, "users", len(imported.Users), "actions", len(imported.Actions), "messages", len(imported.Messages))
 	}
 	if e.handler, err = e.routes([]byte(cfg.SecretKey), rs, rnd, limits); err != nil {
 		e.store.Close()
+		e.webhooks.Close()
 		return nil, err
 	}
 	return e, nil
@@ -283,6 +305,7 @@ func (e *Emulator) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	e.webhooks.Close()
 	if err := e.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("emulator: close db: %w", err))
 	}

@@ -47,6 +47,11 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		testRecipients[strings.TrimSpace(r)] = strings.TrimSpace(code)
 		return nil
 	})
+	var webhookURLs []string
+	fs.Func("webhook-url", "`URL` that receives the emulator's webhooks, signed with the secret key (repeatable)", func(s string) error {
+		webhookURLs = append(webhookURLs, strings.TrimSpace(s))
+		return nil
+	})
 	codeTTL := fs.Duration("code-ttl", def.CodeTTL, "how long a one-time code is valid")
 	maxAttempts := fs.Int("max-attempts", def.MaxAttempts, "wrong codes that kill a challenge")
 	sendWindow := fs.Duration("send-window", def.SendWindow, "sliding window of the per-recipient send limits")
@@ -85,7 +90,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	cfg := Config{SecretKey: *secretKey, TenantID: *tenantID, DBPath: *dbPath, RulesFile: *rulesFile, PublicURL: *publicURL, Limits: limits,
-		SeedFile: *seedFile, TestRecipients: testRecipients, MessageCap: *messageCap, Import: *importFile, ExportOnClose: *exportFile}
+		SeedFile: *seedFile, TestRecipients: testRecipients, MessageCap: *messageCap, Import: *importFile, ExportOnClose: *exportFile,
+		WebhookURLs: webhookURLs}
 	if *messageCap <= 0 {
 		return errors.New("emulator: -message-cap must be positive")
 	}

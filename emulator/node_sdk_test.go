@@ -28,7 +28,11 @@ func TestOfficialNodeSDK(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
-	env := newEnv(t, func(c *Config) { c.Now = nil }) // the SDK's test compares with its own clock
+	rc := newReceiver(t) // webhooks go somewhere; the SDK checks their signatures from GET /emulator/webhooks
+	env := newEnv(t, func(c *Config) {
+		c.Now = nil // the SDK's test compares with its own clock
+		c.WebhookURLs = []string{rc.srv.URL}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "server-sdk.test.mjs")

@@ -92,6 +92,8 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"POST", "/emulator/clock", false, j(tc.AdvanceClock)},
 		{"DELETE", "/emulator/users/{userId}", false, j(tc.DeleteUser)},
 		{"GET", "/emulator/export", false, j(tc.Export)},
+		// Webhooks sent.
+		{"GET", "/emulator/webhooks", false, j(e.webhooks.ListDeliveries)},
 		// Admin pages.
 		{"GET", "/admin", false, ad.Dashboard},
 		{"POST", "/admin/review", false, ad.Review},

@@ -23,6 +23,7 @@ const maxBatch = 64
 type txn struct {
 	*sql.Tx
 	staged []Message
+	events []Event // sent (as webhooks) if this part commits
 }
 
 // The statements of a part run on the batch's context, whatever context they are given:
@@ -157,6 +158,9 @@ func (s *Store) commitBatch(batch []*part) {
 	for i, p := range batch {
 		if parts[i] != nil {
 			s.publish(parts[i].staged)
+			for _, ev := range parts[i].events {
+				s.notify(ev)
+			}
 		}
 		p.done <- errs[i]
 	}

@@ -361,6 +361,9 @@ func (s *Store) Import(ctx context.Context, seed *Seed) error {
 }
 
 func (s *Store) importSeed(ctx context.Context, tx *txn, seed *Seed) error {
+	// A seed or an import is the starting state, not a change: no webhooks for it.
+	staged := len(tx.events)
+	defer func() { tx.events = tx.events[:staged] }()
 	now := s.now()
 	for _, u := range seed.Users {
 		if err := s.importUser(ctx, tx, u, now); err != nil {

@@ -75,6 +75,7 @@ type Options struct {
 	Rules      *rules.Rules
 	Tokens     *token.Issuer
 	Publish    func([]Message) // receives each committed batch's sent messages; nil = none
+	Notify     func(Event)     // receives each committed event (authenticator changes); nil = none
 	Log        *slog.Logger
 	Seed       *Seed // applied at open and again by Reset; nil = none
 }
@@ -91,6 +92,7 @@ type Store struct {
 	rules      *rules.Rules
 	tokens     *token.Issuer
 	publish    func([]Message)
+	notify     func(Event)
 	log        *slog.Logger
 	seed       *Seed
 
@@ -108,10 +110,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
 	s := &Store{sqlite: d, db: d.Writer, limits: o.Limits, messageCap: o.MessageCap, now: o.Now, random: o.Random,
-		codes: o.Codes, rules: o.Rules, tokens: o.Tokens, publish: o.Publish, log: o.Log, seed: o.Seed,
+		codes: o.Codes, rules: o.Rules, tokens: o.Tokens, publish: o.Publish, notify: o.Notify, log: o.Log, seed: o.Seed,
 		parts: make(chan *part, maxBatch), stopCommits: make(chan struct{}), commitsDone: make(chan struct{})}
 	if s.publish == nil {
 		s.publish = func([]Message) {}
+	}
+	if s.notify == nil {
+		s.notify = func(Event) {}
 	}
 	go s.commitLoop()
 	if o.Seed != nil {

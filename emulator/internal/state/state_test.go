@@ -24,15 +24,22 @@ func (randomCodes) Undeliverable(string) bool     { return false }
 
 // newTestStore opens an in-memory store; publish (may be nil) receives committed messages.
 func newTestStore(t testing.TB, publish func([]Message)) *Store {
+	return newTestStoreWith(t, func(o *Options) { o.Publish = publish })
+}
+
+// newTestStoreWith opens an in-memory store with the tests' options, changed by mutate.
+func newTestStoreWith(t testing.TB, mutate func(*Options)) *Store {
 	t.Helper()
 	rs, err := rules.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
 	rnd := random.New(rand.Reader)
-	s, err := Open(context.Background(), Options{Path: ":memory:", Limits: DefaultLimits(), MessageCap: 100, Now: time.Now, Random: rnd,
+	o := Options{Path: ":memory:", Limits: DefaultLimits(), MessageCap: 100, Now: time.Now, Random: rnd,
 		Codes: randomCodes{rnd}, Rules: rs, Tokens: token.NewIssuer([]byte("k"), "tenant", time.Minute, time.Now, rnd.UUID),
-		Publish: publish, Log: slog.New(slog.DiscardHandler)})
+		Log: slog.New(slog.DiscardHandler)}
+	mutate(&o)
+	s, err := Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,5 +181,40 @@ func TestReadyGivesUpWhenBusy(t *testing.T) {
 	}
 	if err := s.Ready(context.Background()); err != nil {
 		t.Fatalf("Ready after the transaction ended: %v", err)
+	}
+}
+
+// An authenticator enrolled in a part that a later step rolls back is not announced.
+func TestRolledBackEnrolmentIsNotAnnounced(t *testing.T) {
+	var mu sync.Mutex
+	var events []Event
+	s := newTestStoreWith(t, func(o *Options) {
+		o.Notify = func(ev Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, ev)
+		}
+	})
+	ctx := context.Background()
+	errLater := errors.New("a later step failed")
+	err := s.inTx(ctx, func(tx *txn) error {
+		if _, err := s.ensureUser(ctx, tx, "u-rolled-back"); err != nil {
+			return err
+		}
+		if _, err := s.enrollAuthenticator(ctx, tx, "u-rolled-back", vocab.MethodEmailOTP, "rb@example.com", "", false); err != nil {
+			t.Fatalf("enrollAuthenticator: %v", err)
+		}
+		return errLater
+	})
+	if !errors.Is(err, errLater) {
+		t.Fatalf("inTx: %v", err)
+	}
+	if _, err := s.Enroll(ctx, "u-kept", vocab.MethodEmailOTP, "kept@example.com", "", false); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 1 || events[0].Type != "authenticator.created" || events[0].Data.(authenticatorEvent).UserID != "u-kept" {
+		t.Fatalf("events %+v: want only the committed enrolment", events)
 	}
 }

@@ -250,6 +250,9 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate) (Us
 // User answers any user id.
 func (s *Store) DeleteUser(ctx context.Context, userID string, withActions bool) error {
 	return s.inTx(ctx, func(tx *txn) error {
+		if err := s.announceDeletedAuthenticators(ctx, tx, userID); err != nil {
+			return err
+		}
 		// Challenges are not keyed by a foreign key (anonymous ones have no user); drop the user's.
 		for _, q := range []string{
 			`DELETE FROM challenges WHERE user_id = ?1 OR claimed_user_id = ?1`,
@@ -382,6 +385,7 @@ func (s *Store) enrollAuthenticator(ctx context.Context, tx *txn, userID string,
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.UserID, a.Method, a.Email, a.PhoneNumber, a.IsDefault, ms(now), ms(now)); err != nil {
 		return Authenticator{}, fmt.Errorf("insert authenticator: %w", err)
 	}
+	tx.events = append(tx.events, authenticatorCreated(a))
 	return a, nil
 }
 
@@ -389,8 +393,7 @@ func (s *Store) enrollAuthenticator(ctx context.Context, tx *txn, userID string,
 // the oldest remaining one becomes the default, so one always exists while any do.
 func (s *Store) DeleteAuthenticator(ctx context.Context, userID, authenticatorID string) error {
 	return s.inTx(ctx, func(tx *txn) error {
-		var wasDefault bool
-		err := tx.QueryRowContext(ctx, `SELECT is_default FROM authenticators WHERE authenticator_id = ? AND user_id = ?`, authenticatorID, userID).Scan(&wasDefault)
+		a, err := scanAuthenticator(tx.QueryRowContext(ctx, `SELECT `+authenticatorColumns+` FROM authenticators WHERE authenticator_id = ? AND user_id = ?`, authenticatorID, userID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return refuse(NotFound, "Authenticator %q of user %q was not found.", authenticatorID, userID)
 		}
@@ -400,7 +403,8 @@ func (s *Store) DeleteAuthenticator(ctx context.Context, userID, authenticatorID
 		if _, err := tx.ExecContext(ctx, `DELETE FROM authenticators WHERE authenticator_id = ?`, authenticatorID); err != nil {
 			return fmt.Errorf("delete authenticator: %w", err)
 		}
-		if wasDefault {
+		tx.events = append(tx.events, authenticatorDeleted(a, s.now()))
+		if a.IsDefault {
 			if _, err := tx.ExecContext(ctx, `UPDATE authenticators SET is_default = 1 WHERE authenticator_id =
 				(SELECT authenticator_id FROM authenticators WHERE user_id = +? ORDER BY created_at, rowid LIMIT 1)`, userID); err != nil {
 				return fmt.Errorf("promote default authenticator: %w", err)
@@ -408,6 +412,19 @@ func (s *Store) DeleteAuthenticator(ctx context.Context, userID, authenticatorID
 		}
 		return nil
 	})
+}
+
+// announceDeletedAuthenticators stages authenticator.deleted for each of the user's
+// authenticators, which the caller is about to delete with the user.
+func (s *Store) announceDeletedAuthenticators(ctx context.Context, tx *txn, userID string) error {
+	auths, err := listAuthenticators(ctx, tx, userID)
+	if err != nil {
+		return err
+	}
+	for _, a := range auths {
+		tx.events = append(tx.events, authenticatorDeleted(a, s.now()))
+	}
+	return nil
 }
 
 // DeleteUserData deletes one user with everything of theirs: authenticators, actions,
@@ -453,6 +470,9 @@ func (s *Store) DeleteUserData(ctx context.Context, userID string) error {
 					return fmt.Errorf("delete user messages: %w", err)
 				}
 			}
+		}
+		if err := s.announceDeletedAuthenticators(ctx, tx, userID); err != nil {
+			return err
 		}
 		// Explicit deletes, children first, rather than relying on ON DELETE CASCADE.
 		for _, q := range []string{

@@ -243,3 +243,27 @@ test("createSession, validateSession, refreshSession, revokeSession and revokeUs
   await authsignal.revokeUserSessions({ userId: sessionUser });
   await assert.rejects(authsignal.validateSession({ accessToken: second.accessToken }), (err) => err.statusCode === 400);
 });
+
+test("webhook.constructEvent accepts the emulator's webhooks and rejects a tampered one", async () => {
+  const hookUser = `${userId}-hooks`;
+  await authsignal.enrollVerifiedAuthenticator({ userId: hookUser, attributes: { verificationMethod: "EMAIL_OTP", email: `hooks-${run}@example.com` } });
+  let delivery;
+  for (let i = 0; i < 100 && !delivery; i++) {
+    const { deliveries } = await (await fetch(`${emulator}/emulator/webhooks`)).json();
+    delivery = deliveries.find((d) => d.state === "DELIVERED" && JSON.parse(d.body).data.userId === hookUser);
+    if (!delivery) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(delivery, "the enrolment was announced");
+
+  const event = authsignal.webhook.constructEvent(delivery.body, delivery.signature);
+  assert.equal(event.type, "authenticator.created");
+  assert.equal(event.version, 1);
+  assert.equal(event.source, "https://authsignal.com");
+  assert.equal(event.data.userId, hookUser);
+  assert.equal(event.data.verificationMethod, "EMAIL_OTP");
+
+  const tampered = delivery.body.replace(hookUser, `${hookUser}-x`);
+  assert.throws(() => authsignal.webhook.constructEvent(tampered, delivery.signature), /Signature mismatch/);
+  const other = new Authsignal({ apiSecretKey: "another-tenants-key", apiUrl, retries: 0 });
+  assert.throws(() => other.webhook.constructEvent(delivery.body, delivery.signature), /Signature mismatch/);
+});

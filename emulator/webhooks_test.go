@@ -1,0 +1,219 @@
+package emulator
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// receiver is a webhook endpoint that records what it gets and answers with the statuses
+// given, in turn (200 once they run out).
+type receiver struct {
+	mu       sync.Mutex
+	statuses []int
+	got      []received
+	srv      *httptest.Server
+}
+
+type received struct {
+	body      string
+	signature string
+}
+
+func newReceiver(t *testing.T, statuses ...int) *receiver {
+	rc := &receiver{statuses: statuses}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.got = append(rc.got, received{string(b), r.Header.Get("X-Signature-V2")})
+		status := 200
+		if len(rc.statuses) > 0 {
+			status, rc.statuses = rc.statuses[0], rc.statuses[1:]
+		}
+		rc.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+// wait returns the first n requests, failing the test after 5 s.
+func (rc *receiver) wait(t *testing.T, n int) []received {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		rc.mu.Lock()
+		if len(rc.got) >= n {
+			out := append([]received{}, rc.got[:n]...)
+			rc.mu.Unlock()
+			return out
+		}
+		rc.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the receiver got fewer than %d webhooks", n)
+	return nil
+}
+
+// checkSignature verifies a webhook as the official SDKs do: HMAC-SHA256 of "t.body" with
+// the secret key, base64 without padding, in "t=…,v2=…".
+func checkSignature(t *testing.T, got received, now time.Time) {
+	t.Helper()
+	ts, sig, ok := strings.Cut(got.signature, ",v2=")
+	if !ok || !strings.HasPrefix(ts, "t=") {
+		t.Fatalf("signature header %q", got.signature)
+	}
+	mac := hmac.New(sha256.New, []byte(testKey))
+	mac.Write([]byte(strings.TrimPrefix(ts, "t=") + "." + got.body))
+	if want := strings.TrimRight(base64.StdEncoding.EncodeToString(mac.Sum(nil)), "="); sig != want {
+		t.Fatalf("signature %q, want %q", sig, want)
+	}
+	if want := "t=" + itoa(now.Unix()); ts != want {
+		t.Fatalf("timestamp %q, want %q (the emulator's clock)", ts, want)
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestWebhooksAnnounceAuthenticatorChanges(t *testing.T) {
+	rc := newReceiver(t)
+	env := newEnv(t, func(c *Config) { c.WebhookURLs = []string{rc.srv.URL} })
+	enrolled := env.apiOK("POST", "/v1/users/wh-user/authenticators", map[string]any{"verificationMethod": "EMAIL_OTP", "email": "wh@example.com"})
+	authID := enrolled["authenticator"].(map[string]any)["userAuthenticatorId"].(string)
+	env.apiOK("DELETE", "/v1/users/wh-user/authenticators/"+authID, nil)
+
+	got := rc.wait(t, 2)
+	for i, wantType := range []string{"authenticator.created", "authenticator.deleted"} {
+		checkSignature(t, got[i], env.clock.Now())
+		var ev struct {
+			Version  int            `json:"version"`
+			ID       string         `json:"id"`
+			Source   string         `json:"source"`
+			Time     string         `json:"time"`
+			TenantID string         `json:"tenantId"`
+			Type     string         `json:"type"`
+			Data     map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(got[i].body), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Version != 1 || ev.ID == "" || ev.Source != "https://authsignal.com" || ev.TenantID != DevTenantID || ev.Type != wantType {
+			t.Fatalf("envelope %+v", ev)
+		}
+		if ev.Data["userId"] != "wh-user" || ev.Data["verificationMethod"] != "EMAIL_OTP" || ev.Data["userAuthenticatorId"] != authID || ev.Data["email"] != "wh@example.com" {
+			t.Fatalf("%s data %v", wantType, ev.Data)
+		}
+	}
+	// The same deliveries, with their bodies and signatures, in the tooling API.
+	list := env.waitDeliveries(func(ds []delivery) bool {
+		return len(ds) == 2 && ds[0].State == "DELIVERED" && ds[1].State == "DELIVERED"
+	})
+	if list[0].Type != "authenticator.deleted" || list[1].Body != got[0].body || list[1].Signature != got[0].signature ||
+		len(list[1].Attempts) != 1 || list[1].Attempts[0].StatusCode != 200 {
+		t.Fatalf("deliveries %+v", list)
+	}
+}
+
+// A failed delivery is tried again, up to three more times, then marked FAILED.
+func TestWebhookRetries(t *testing.T) {
+	rc := newReceiver(t, 500, 503, 500, 500)
+	env := newEnv(t, func(c *Config) { c.WebhookURLs = []string{rc.srv.URL}; c.WebhookRetryDelay = 10 * time.Millisecond })
+	env.enrol("retry-user", "retry@example.com")
+	got := rc.wait(t, 4)
+	for _, g := range got[1:] {
+		if g.body != got[0].body {
+			t.Fatal("a retry sent another body")
+		}
+	}
+	env.waitDeliveries(func(ds []delivery) bool { return len(ds) == 1 && ds[0].State == "FAILED" && len(ds[0].Attempts) == 4 })
+	time.Sleep(50 * time.Millisecond)
+	if n := len(rc.wait(t, 4)); n != 4 {
+		t.Fatalf("%d attempts", n)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.got) != 4 {
+		t.Fatalf("%d attempts, want 4 (one and three retries)", len(rc.got))
+	}
+}
+
+// An enrolment that fails (a part rolled back) announces nothing; a user deleted
+// announces each of their authenticators.
+func TestWebhooksOnlyForCommittedChanges(t *testing.T) {
+	rc := newReceiver(t)
+	env := newEnv(t, func(c *Config) { c.WebhookURLs = []string{rc.srv.URL} })
+	status, m := env.api("POST", "/v1/users/wh2/authenticators", map[string]any{"verificationMethod": "SMS", "phoneNumber": "not a phone"})
+	wantError(t, status, m, 400, "invalid_request")
+	env.enrol("wh2", "wh2@example.com")
+	env.apiOK("POST", "/v1/users/wh2/authenticators", map[string]any{"verificationMethod": "SMS", "phoneNumber": "+15555550123"})
+	env.apiOK("DELETE", "/v1/users/wh2", nil)
+	got := rc.wait(t, 4)
+	var types []string
+	for _, g := range got {
+		var ev struct{ Type string }
+		json.Unmarshal([]byte(g.body), &ev)
+		types = append(types, ev.Type)
+	}
+	if strings.Join(types, " ") != "authenticator.created authenticator.created authenticator.deleted authenticator.deleted" {
+		t.Fatalf("events %v", types)
+	}
+}
+
+type delivery struct {
+	Type, Body, Signature, State string
+	Attempts                     []struct{ StatusCode int }
+}
+
+// waitDeliveries polls GET /emulator/webhooks until done accepts its deliveries (5 s at most).
+func (env *testEnv) waitDeliveries(done func([]delivery) bool) []delivery {
+	env.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var list struct {
+			Deliveries []delivery `json:"deliveries"`
+		}
+		env.getJSON("/emulator/webhooks", &list)
+		if done(list.Deliveries) {
+			return list.Deliveries
+		}
+		if time.Now().After(deadline) {
+			env.t.Fatalf("deliveries: %+v", list.Deliveries)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// getJSON reads a tooling route's JSON into out.
+func (env *testEnv) getJSON(path string, out any) {
+	env.t.Helper()
+	status, raw, _ := env.do("GET", path, nil, "")
+	if status != 200 {
+		env.t.Fatalf("GET %s: %d %s", path, status, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		env.t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+// Seeding is the starting state: its authenticators are not announced, at start or reset.
+func TestSeedIsNotAnnounced(t *testing.T) {
+	rc := newReceiver(t)
+	env := newEnv(t, func(c *Config) { c.WebhookURLs = []string{rc.srv.URL}; c.SeedFile = "seed.example.json" })
+	env.do("POST", "/emulator/reset", nil, "")
+	env.enrol("after-seed", "after@example.com")
+	got := rc.wait(t, 1)
+	time.Sleep(50 * time.Millisecond)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.got) != 1 || !strings.Contains(got[0].body, `"userId":"after-seed"`) {
+		t.Fatalf("webhooks %+v: want only the enrolment after the seed", rc.got)
+	}
+}
