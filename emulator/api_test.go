@@ -591,3 +591,23 @@ func TestValidateTokens(t *testing.T) {
 	status, m2 := env.api("POST", "/v1/validate", map[string]any{})
 	wantError(t, status, m2, 400, "invalid_request")
 }
+
+// The tenant's authenticators are the three the emulator sends codes for, all active.
+func TestAuthenticatorConfigurations(t *testing.T) {
+	env := newEnv(t)
+	list := env.apiList("GET", "/v1/authenticators")
+	var methods []string
+	for _, a := range list {
+		if a["isActive"] != true || a["authenticatorId"] == "" {
+			t.Fatalf("configuration %v", a)
+		}
+		methods = append(methods, a["verificationMethod"].(string))
+	}
+	if strings.Join(methods, ",") != "EMAIL_OTP,SMS,WHATSAPP" {
+		t.Fatalf("methods %v", methods)
+	}
+	status, _, _ := env.do("GET", "/v1/authenticators", nil, "")
+	if status != 401 {
+		t.Fatalf("without the key: %d", status)
+	}
+}

@@ -141,6 +141,15 @@ func (s *Store) moveAction(ctx context.Context, tx *txn, k ActionKey, to vocab.S
 		return false, fmt.Errorf("update action state: %w", err)
 	}
 	n, _ := res.RowsAffected()
+	if n == 1 && to == vocab.StateChallengeSucceeded {
+		// The action's device is now an authenticated one (and no longer invalidated).
+		if _, err := tx.ExecContext(ctx, `UPDATE seen_devices SET authenticated_at = ?1,
+			last_verification_method = CASE WHEN ?2 <> '' THEN ?2 ELSE last_verification_method END, invalidated_at = NULL
+			WHERE user_id = ?3 AND device_id = (SELECT device_id FROM actions WHERE user_id = ?3 AND action_code = ?4 AND idempotency_key = ?5)`,
+			now, m, k.UserID, k.ActionCode, k.IdempotencyKey); err != nil {
+			return false, fmt.Errorf("update device: %w", err)
+		}
+	}
 	return n == 1, nil
 }
 
@@ -215,8 +224,10 @@ func (s *Store) Track(ctx context.Context, t Track) (TrackResult, error) {
 		enrolment := summarize(auths)
 		isNewDevice := false
 		if t.DeviceID != "" {
-			// Remembering the device tells whether it is new: the insert happens only once.
-			res, err := tx.ExecContext(ctx, `INSERT INTO seen_devices(user_id, device_id, first_seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, t.UserID, t.DeviceID, ms(s.now()))
+			// Remembering the device tells whether it is new: the insert happens only once, and
+			// the no-op update only for an invalidated device, which counts as new again.
+			res, err := tx.ExecContext(ctx, `INSERT INTO seen_devices(user_id, device_id, first_seen_at) VALUES (?, ?, ?)
+				ON CONFLICT(user_id, device_id) DO UPDATE SET invalidated_at = invalidated_at WHERE invalidated_at IS NOT NULL`, t.UserID, t.DeviceID, ms(s.now()))
 			if err != nil {
 				return fmt.Errorf("remember device: %w", err)
 			}
