@@ -33,6 +33,10 @@ import (
 // DevSecretKey is the key accepted when none is configured; printed clearly when used.
 const DevSecretKey = "emulator-dev-secret-key"
 
+// DevCallConnectSecretKey is the Call Connect API's key unless configured otherwise (the
+// real service gives Call Connect a secret key of its own).
+const DevCallConnectSecretKey = "emulator-call-connect-secret-key"
+
 // DevTenantID is the emulated tenant's id unless configured otherwise: the audience of its
 // tokens and their other.tenantId (and other.publishableKey: the emulator has one id for both).
 const DevTenantID = "emulator-tenant"
@@ -48,15 +52,17 @@ func DefaultLimits() Limits { return state.DefaultLimits() }
 
 // Config configures an Emulator.
 type Config struct {
-	SecretKey string           // required
-	TenantID  string           // "" = DevTenantID
-	DBPath    string           // SQLite file or ":memory:"
-	RulesFile string           // "" = built-in default rules
-	PublicURL string           // e.g. "http://127.0.0.1:4000"; "" = derived from the listener in Start (or the request Host)
-	Limits    Limits           // zero value = DefaultLimits()
-	Now       func() time.Time // nil = time.Now
-	Rand      io.Reader        // nil = crypto/rand
-	Logger    *slog.Logger     // nil = discard
+	SecretKey string // required
+	// CallConnectSecretKey is the Call Connect API's own secret key; "" = DevCallConnectSecretKey.
+	CallConnectSecretKey string
+	TenantID             string           // "" = DevTenantID
+	DBPath               string           // SQLite file or ":memory:"
+	RulesFile            string           // "" = built-in default rules
+	PublicURL            string           // e.g. "http://127.0.0.1:4000"; "" = derived from the listener in Start (or the request Host)
+	Limits               Limits           // zero value = DefaultLimits()
+	Now                  func() time.Time // nil = time.Now
+	Rand                 io.Reader        // nil = crypto/rand
+	Logger               *slog.Logger     // nil = discard
 	// MessageCap is how many outbox messages are kept (the oldest are trimmed on insert); 0 = DefaultMessageCap.
 	MessageCap int
 
@@ -125,6 +131,9 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.TenantID == "" {
 		cfg.TenantID = DevTenantID
 	}
+	if cfg.CallConnectSecretKey == "" {
+		cfg.CallConnectSecretKey = DevCallConnectSecretKey
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -189,7 +198,7 @@ func New(cfg Config) (*Emulator, error) {
 		}
 		cfg.Logger.Info("state imported", "file", cfg.Import, "users", len(imported.Users), "actions", len(imported.Actions), "messages", len(imported.Messages))
 	}
-	if e.handler, err = e.routes([]byte(cfg.SecretKey), rs, rnd, limits); err != nil {
+	if e.handler, err = e.routes([]byte(cfg.SecretKey), []byte(cfg.CallConnectSecretKey), rs, rnd, limits); err != nil {
 		e.store.Close()
 		e.webhooks.Close()
 		return nil, err

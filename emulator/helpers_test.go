@@ -94,7 +94,13 @@ func (env *testEnv) do(method, path string, body any, key string) (int, []byte, 
 // api calls the Server API with the right key and decodes a JSON object answer.
 func (env *testEnv) api(method, path string, body any) (int, map[string]any) {
 	env.t.Helper()
-	status, raw, h := env.do(method, path, body, testKey)
+	return env.apiWithKey(method, path, body, testKey)
+}
+
+// apiWithKey is api with another key (Call Connect's, say).
+func (env *testEnv) apiWithKey(method, path string, body any, key string) (int, map[string]any) {
+	env.t.Helper()
+	status, raw, h := env.do(method, path, body, key)
 	// Exactly, without a charset: the Python SDK decodes nothing else.
 	if ct := h.Get("Content-Type"); ct != "application/json" {
 		env.t.Fatalf("%s %s: content type %q, want exactly application/json; body %s", method, path, ct, raw)

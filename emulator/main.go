@@ -29,6 +29,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:4000", "listen address")
 	secretKey := fs.String("secret-key", defaultKey, "secret key the API accepts (default $AUTHSIGNAL_SECRET_KEY, else the development key)")
+	callKey := fs.String("call-connect-secret-key", DevCallConnectSecretKey, "secret key the Call Connect API (/call/start, /call/finish) accepts")
 	tenantID := fs.String("tenant-id", DevTenantID, "the emulated tenant's id: the audience of its tokens")
 	rulesFile := fs.String("rules", "", "rules file (JSON); empty = built-in rules")
 	dbPath := fs.String("db", filepath.Join("data", "emulator.db"), `SQLite file, or ":memory:"`)
@@ -89,7 +90,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err := checkLimitFlags(limits); err != nil {
 		return err
 	}
-	cfg := Config{SecretKey: *secretKey, TenantID: *tenantID, DBPath: *dbPath, RulesFile: *rulesFile, PublicURL: *publicURL, Limits: limits,
+	cfg := Config{SecretKey: *secretKey, CallConnectSecretKey: *callKey, TenantID: *tenantID, DBPath: *dbPath, RulesFile: *rulesFile, PublicURL: *publicURL, Limits: limits,
 		SeedFile: *seedFile, TestRecipients: testRecipients, MessageCap: *messageCap, Import: *importFile, ExportOnClose: *exportFile,
 		WebhookURLs: webhookURLs}
 	if *messageCap <= 0 {

@@ -37,7 +37,8 @@ func TestOfficialNodeSDK(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "server-sdk.test.mjs")
 	cmd.Dir = nodeSDKDir
-	cmd.Env = append(os.Environ(), "AUTHSIGNAL_URL="+env.srv.URL+"/v1", "AUTHSIGNAL_SECRET="+testKey, "EMULATOR_URL="+env.srv.URL)
+	cmd.Env = append(os.Environ(), "AUTHSIGNAL_URL="+env.srv.URL+"/v1", "AUTHSIGNAL_SECRET="+testKey, "EMULATOR_URL="+env.srv.URL,
+		"CALL_CONNECT_SECRET="+DevCallConnectSecretKey)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the official Node SDK failed against the emulator (%v):\n%s", err, out)

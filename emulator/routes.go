@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"example.com/passwordless/emulator/internal/admin"
+	"example.com/passwordless/emulator/internal/callconnect"
 	"example.com/passwordless/emulator/internal/httpjson"
 	"example.com/passwordless/emulator/internal/outbox"
 	"example.com/passwordless/emulator/internal/pages"
@@ -20,9 +21,18 @@ import (
 type route struct {
 	method  string // GET, POST, PATCH, DELETE
 	path    string // net/http pattern path, e.g. "/v1/users/{userId}"
-	api     bool   // part of the Server API: Basic auth with the secret key, JSON errors
+	auth    auth   // who may call it
 	handler http.HandlerFunc
 }
+
+// auth is how a route authenticates its callers.
+type auth int
+
+const (
+	public      auth = iota // tooling, pages and the JWKS: none (a development tool on loopback)
+	secretKey               // the Server API: HTTP Basic with the secret key, JSON errors
+	callConnect             // the Call Connect API: HTTP Basic with its own secret key
+)
 
 // routeTable is the whole HTTP surface of the emulator.
 func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits) ([]route, error) {
@@ -34,6 +44,7 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		TenantID: e.tenantID, Now: e.clock.Now, Log: e.log, BaseURL: e.baseURLFor})
 	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL)
 	ob := outbox.New(e.store, e.hub, p, e.log)
+	calls := callconnect.New(e.store, e.log, e.baseURLFor)
 	ad := admin.New(e.store, rs, p, rnd, e.log, e.clock.Now, limits.MaxAttempts)
 	tc := testcontrols.New(e.store, e.clock, e.log)
 	// j adapts a handler that returns its error, which is answered as JSON.
@@ -42,92 +53,100 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 	}
 	return []route{
 		// Server API (HTTP Basic with the secret key; JSON in and out, errors included).
-		{"POST", "/v1/challenge", true, j(api.Challenge)},
-		{"POST", "/v1/verify", true, j(api.Verify)},
-		{"POST", "/v1/claim", true, j(api.Claim)},
-		{"GET", "/v1/challenges", true, j(api.GetChallenge)},
-		{"POST", "/v1/challenges", true, j(api.GetChallenge)}, // the .NET and Java SDKs' form
-		{"POST", "/v1/validate", true, j(api.Validate)},
-		{"GET", "/v1/users", true, j(api.QueryUsers)},
-		{"GET", "/v1/users/{userId}", true, j(api.GetUser)},
-		{"PATCH", "/v1/users/{userId}", true, j(api.UpdateUser)},
-		{"POST", "/v1/users/{userId}", true, j(api.UpdateUser)}, // the Ruby and Java SDKs' form
-		{"DELETE", "/v1/users/{userId}", true, j(api.DeleteUser)},
-		{"GET", "/v1/users/{userId}/authenticators", true, j(api.GetAuthenticators)},
-		{"POST", "/v1/users/{userId}/authenticators", true, j(api.EnrollAuthenticator)},
-		{"DELETE", "/v1/users/{userId}/authenticators/{userAuthenticatorId}", true, j(api.DeleteAuthenticator)},
-		{"GET", "/v1/users/{userId}/actions", true, j(api.QueryActions)},
-		{"POST", "/v1/users/{userId}/actions/{action}", true, j(api.Track)},
-		{"GET", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, j(api.GetAction)},
-		{"PATCH", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", true, j(api.UpdateAction)},
-		{"GET", "/v1/users/{userId}/devices", true, j(api.GetDevices)},
-		{"PATCH", "/v1/users/{userId}/devices/{deviceId}", true, j(api.UpdateDevice)},
-		{"POST", "/v1/users/{userId}/devices/{deviceId}/invalidate", true, j(api.InvalidateDevice)},
-		{"GET", "/v1/authenticators", true, j(api.AuthenticatorConfigurations)},
-		{"POST", "/v1/sessions", true, j(api.CreateSession)},
-		{"POST", "/v1/sessions/validate", true, j(api.ValidateSession)},
-		{"POST", "/v1/sessions/refresh", true, j(api.RefreshSession)},
-		{"POST", "/v1/sessions/revoke", true, j(api.RevokeSession)},
-		{"POST", "/v1/sessions/user/revoke", true, j(api.RevokeUserSessions)},
+		{"POST", "/v1/challenge", secretKey, j(api.Challenge)},
+		{"POST", "/v1/verify", secretKey, j(api.Verify)},
+		{"POST", "/v1/claim", secretKey, j(api.Claim)},
+		{"GET", "/v1/challenges", secretKey, j(api.GetChallenge)},
+		{"POST", "/v1/challenges", secretKey, j(api.GetChallenge)}, // the .NET and Java SDKs' form
+		{"POST", "/v1/validate", secretKey, j(api.Validate)},
+		{"GET", "/v1/users", secretKey, j(api.QueryUsers)},
+		{"GET", "/v1/users/{userId}", secretKey, j(api.GetUser)},
+		{"PATCH", "/v1/users/{userId}", secretKey, j(api.UpdateUser)},
+		{"POST", "/v1/users/{userId}", secretKey, j(api.UpdateUser)}, // the Ruby and Java SDKs' form
+		{"DELETE", "/v1/users/{userId}", secretKey, j(api.DeleteUser)},
+		{"GET", "/v1/users/{userId}/authenticators", secretKey, j(api.GetAuthenticators)},
+		{"POST", "/v1/users/{userId}/authenticators", secretKey, j(api.EnrollAuthenticator)},
+		{"DELETE", "/v1/users/{userId}/authenticators/{userAuthenticatorId}", secretKey, j(api.DeleteAuthenticator)},
+		{"GET", "/v1/users/{userId}/actions", secretKey, j(api.QueryActions)},
+		{"POST", "/v1/users/{userId}/actions/{action}", secretKey, j(api.Track)},
+		{"GET", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", secretKey, j(api.GetAction)},
+		{"PATCH", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", secretKey, j(api.UpdateAction)},
+		{"GET", "/v1/users/{userId}/devices", secretKey, j(api.GetDevices)},
+		{"PATCH", "/v1/users/{userId}/devices/{deviceId}", secretKey, j(api.UpdateDevice)},
+		{"POST", "/v1/users/{userId}/devices/{deviceId}/invalidate", secretKey, j(api.InvalidateDevice)},
+		{"GET", "/v1/authenticators", secretKey, j(api.AuthenticatorConfigurations)},
+		{"POST", "/v1/sessions", secretKey, j(api.CreateSession)},
+		{"POST", "/v1/sessions/validate", secretKey, j(api.ValidateSession)},
+		{"POST", "/v1/sessions/refresh", secretKey, j(api.RefreshSession)},
+		{"POST", "/v1/sessions/revoke", secretKey, j(api.RevokeSession)},
+		{"POST", "/v1/sessions/user/revoke", secretKey, j(api.RevokeUserSessions)},
 		// The public keys of sessions' access tokens: no secret key, like the real JWKS URL.
-		{"GET", "/v1/client/public/{tenantId}/.well-known/jwks", false, j(api.JWKS)},
+		{"GET", "/v1/client/public/{tenantId}/.well-known/jwks", public, j(api.JWKS)},
+
+		// Call Connect (HTTP Basic with its own secret key).
+		{"POST", "/call/start", callConnect, j(calls.Start)},
+		{"POST", "/call/finish", callConnect, j(calls.Finish)},
 
 		// Local tooling: no auth (a development tool on loopback; see README).
-		{"GET", "/healthz", false, e.handleHealthz},
-		{"GET", "/readyz", false, e.handleReadyz},
-		{"GET", "/emulator/openapi.json", false, handleOpenAPI},
+		{"GET", "/healthz", public, e.handleHealthz},
+		{"GET", "/readyz", public, e.handleReadyz},
+		{"GET", "/emulator/openapi.json", public, handleOpenAPI},
 		// The pre-built UI (the token in the query or form authenticates each step).
-		{"GET", "/challenge", false, ui.ChoosePage},
-		{"POST", "/challenge/send", false, ui.Send},
-		{"POST", "/challenge/enroll", false, ui.Enroll},
-		{"GET", "/challenge/code", false, ui.CodePage},
-		{"POST", "/challenge/verify", false, ui.Verify},
-		{"POST", "/challenge/cancel", false, ui.Cancel},
+		{"GET", "/challenge", public, ui.ChoosePage},
+		{"POST", "/challenge/send", public, ui.Send},
+		{"POST", "/challenge/enroll", public, ui.Enroll},
+		{"GET", "/challenge/code", public, ui.CodePage},
+		{"POST", "/challenge/verify", public, ui.Verify},
+		{"POST", "/challenge/cancel", public, ui.Cancel},
 		// The outbox.
-		{"GET", "/outbox", false, ob.Page},
-		{"GET", "/emulator/messages", false, j(ob.ListMessages)},
-		{"GET", "/emulator/messages/latest", false, j(ob.LatestMessage)},
-		{"GET", "/emulator/events", false, j(ob.Events)},
-		{"GET", "/static/outbox.js", false, ob.Script},
-		{"DELETE", "/emulator/messages", false, j(ob.DeleteMessages)},
+		{"GET", "/outbox", public, ob.Page},
+		{"GET", "/emulator/messages", public, j(ob.ListMessages)},
+		{"GET", "/emulator/messages/latest", public, j(ob.LatestMessage)},
+		{"GET", "/emulator/events", public, j(ob.Events)},
+		{"GET", "/static/outbox.js", public, ob.Script},
+		{"DELETE", "/emulator/messages", public, j(ob.DeleteMessages)},
 		// Test controls.
-		{"POST", "/emulator/reset", false, j(tc.Reset)},
-		{"GET", "/emulator/clock", false, j(tc.GetClock)},
-		{"POST", "/emulator/clock", false, j(tc.AdvanceClock)},
-		{"DELETE", "/emulator/users/{userId}", false, j(tc.DeleteUser)},
-		{"GET", "/emulator/export", false, j(tc.Export)},
+		{"POST", "/emulator/reset", public, j(tc.Reset)},
+		{"GET", "/emulator/clock", public, j(tc.GetClock)},
+		{"POST", "/emulator/clock", public, j(tc.AdvanceClock)},
+		{"DELETE", "/emulator/users/{userId}", public, j(tc.DeleteUser)},
+		{"GET", "/emulator/export", public, j(tc.Export)},
+		{"GET", "/emulator/calls/{referenceId}", public, j(calls.GetCall)},
 		// Webhooks sent.
-		{"GET", "/emulator/webhooks", false, j(e.webhooks.ListDeliveries)},
+		{"GET", "/emulator/webhooks", public, j(e.webhooks.ListDeliveries)},
 		// Admin pages.
-		{"GET", "/admin", false, ad.Dashboard},
-		{"POST", "/admin/review", false, ad.Review},
-		{"GET", "/admin/users", false, ad.Users},
-		{"GET", "/admin/users/{userId}", false, ad.User},
-		{"GET", "/admin/actions", false, ad.Actions},
-		{"GET", "/admin/challenges", false, ad.Challenges},
-		{"GET", "/admin/rules", false, ad.Rules},
-		{"GET", "/{$}", false, handleRoot},
+		{"GET", "/admin", public, ad.Dashboard},
+		{"POST", "/admin/review", public, ad.Review},
+		{"GET", "/admin/users", public, ad.Users},
+		{"GET", "/admin/users/{userId}", public, ad.User},
+		{"GET", "/admin/actions", public, ad.Actions},
+		{"GET", "/admin/challenges", public, ad.Challenges},
+		{"GET", "/admin/rules", public, ad.Rules},
+		{"GET", "/{$}", public, handleRoot},
 	}, nil
 }
 
 // routes builds the handler for the whole surface from routeTable.
-func (e *Emulator) routes(secretKey []byte, rs *rules.Rules, rnd *random.Source, limits Limits) (http.Handler, error) {
+func (e *Emulator) routes(key, callKey []byte, rs *rules.Rules, rnd *random.Source, limits Limits) (http.Handler, error) {
 	table, err := e.routeTable(rs, rnd, limits)
 	if err != nil {
 		return nil, err
 	}
 	e.table = table
-	api := http.NewServeMux()
-	mux := http.NewServeMux()
+	api, calls, mux := http.NewServeMux(), http.NewServeMux(), http.NewServeMux()
 	for _, rt := range table {
 		pattern := rt.method + " " + rt.path
-		if rt.api {
+		switch rt.auth {
+		case secretKey:
 			api.HandleFunc(pattern, rt.handler)
-		} else {
+		case callConnect:
+			calls.HandleFunc(pattern, rt.handler)
+		default:
 			mux.HandleFunc(pattern, rt.handler)
 		}
 	}
-	mux.Handle("/v1/", httpjson.RequireKey(secretKey, httpjson.Fallback(api)))
+	mux.Handle("/v1/", httpjson.RequireKey(key, httpjson.Fallback(api)))
+	mux.Handle("/call/", httpjson.RequireKey(callKey, httpjson.Fallback(calls)))
 	return httpjson.Recover(e.log, securityHeaders(e.guardLocal(httpjson.Fallback(mux)))), nil
 }
 

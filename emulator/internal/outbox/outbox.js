@@ -23,7 +23,7 @@
   function showCopyButtons(root) {
     var buttons = root.querySelectorAll("button.copy");
     for (var i = 0; i < buttons.length; i++) {
-      buttons[i].hidden = false;
+      buttons[i].hidden = !buttons[i].getAttribute("data-code"); // a message without a code (a Call Connect link)
     }
   }
 

@@ -109,6 +109,15 @@ func (s *Store) DeleteMessages(ctx context.Context, f MessageFilter) (int64, err
 // inside the caller's transaction (so a refused send changes nothing). The message is
 // published to live streams only if that part commits (commit.go).
 func (s *Store) sendCode(ctx context.Context, tx *txn, challengeID string, channel vocab.Channel, recipient, locale, code string) error {
+	subject, body := messageText(channel, vocab.Language(locale), code, s.limits.CodeTTL)
+	_, err := s.sendMessage(ctx, tx, Message{ChallengeID: challengeID, Channel: channel, To: recipient, Subject: subject, Body: body, Code: code})
+	return err
+}
+
+// sendMessage puts m in the outbox (staged: published if the part commits) within the
+// recipient's send limit, and returns it with its id, time and sequence number.
+func (s *Store) sendMessage(ctx context.Context, tx *txn, m Message) (Message, error) {
+	channel, recipient := m.Channel, m.To
 	grp, limit := "sms", s.limits.SMSPerWindow
 	if channel == vocab.ChannelEmail {
 		grp, limit = "email", s.limits.EmailPerWindow
@@ -117,38 +126,36 @@ func (s *Store) sendCode(ctx context.Context, tx *txn, challengeID string, chann
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sends WHERE grp = ? AND recipient = ? AND sent_at > ?`,
 		grp, recipient, ms(now.Add(-s.limits.SendWindow))).Scan(&n); err != nil {
-		return fmt.Errorf("count sends: %w", err)
+		return Message{}, fmt.Errorf("count sends: %w", err)
 	}
 	if n >= limit {
 		what := "SMS and WhatsApp messages"
 		if grp == "email" {
 			what = "emails"
 		}
-		return refuse(Limited, "Too many %s to this recipient: at most %d per %s. Try again later.", what, limit, s.limits.SendWindow)
+		return Message{}, refuse(Limited, "Too many %s to this recipient: at most %d per %s. Try again later.", what, limit, s.limits.SendWindow)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO sends(grp, recipient, sent_at) VALUES (?, ?, ?)`, grp, recipient, ms(now)); err != nil {
-		return fmt.Errorf("record send: %w", err)
+		return Message{}, fmt.Errorf("record send: %w", err)
 	}
 	// Old send records are useless once out of every window; trim them as we go.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM sends WHERE sent_at <= ?`, ms(now.Add(-s.limits.SendWindow))); err != nil {
-		return fmt.Errorf("trim sends: %w", err)
+		return Message{}, fmt.Errorf("trim sends: %w", err)
 	}
 	id, err := s.random.UUID()
 	if err != nil {
-		return err
+		return Message{}, err
 	}
-	subject, body := messageText(channel, vocab.Language(locale), code, s.limits.CodeTTL)
-	m := Message{ID: id, Channel: channel, To: recipient, Subject: subject, Body: body, Code: code,
-		ChallengeID: challengeID, CreatedAt: vocab.FormatTime(fromMS(ms(now)))}
+	m.ID, m.CreatedAt = id, vocab.FormatTime(fromMS(ms(now)))
 	if m.Seq, err = insertMessage(ctx, tx, m, ms(now)); err != nil {
-		return err
+		return Message{}, err
 	}
 	if err := s.trimOutbox(ctx, tx, m.Seq); err != nil {
-		return err
+		return Message{}, err
 	}
 	tx.staged = append(tx.staged, m) // published if this part of the transaction commits
 	s.log.Info("message sent to outbox", "channel", channel, "message_id", id)
-	return nil
+	return m, nil
 }
 
 func insertMessage(ctx context.Context, tx *txn, m Message, created int64) (int64, error) {

@@ -592,7 +592,7 @@ func (s *Store) Export(ctx context.Context) (*Seed, error) {
 }
 
 // stateTables lists every table holding state, children first, for Reset.
-var stateTables = []string{"refresh_tokens", "sessions", "seen_devices", "actions", "authenticators", "challenges", "messages", "sends", "users"}
+var stateTables = []string{"calls", "refresh_tokens", "sessions", "seen_devices", "actions", "authenticators", "challenges", "messages", "sends", "users"}
 
 // Reset deletes everything and re-applies the seed, so a reset returns to the start state.
 func (s *Store) Reset(ctx context.Context) error {

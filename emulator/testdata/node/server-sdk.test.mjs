@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { Authsignal, AuthsignalError } from "@authsignal/node";
+import { Authsignal, AuthsignalError, CallConnect } from "@authsignal/node";
 
 const apiUrl = process.env.AUTHSIGNAL_URL;
 const emulator = process.env.EMULATOR_URL;
@@ -266,4 +266,28 @@ test("webhook.constructEvent accepts the emulator's webhooks and rejects a tampe
   assert.throws(() => authsignal.webhook.constructEvent(tampered, delivery.signature), /Signature mismatch/);
   const other = new Authsignal({ apiSecretKey: "another-tenants-key", apiUrl, retries: 0 });
   assert.throws(() => other.webhook.constructEvent(delivery.body, delivery.signature), /Signature mismatch/);
+});
+
+test("CallConnect's startCall and finishCall, with the Call Connect key", async () => {
+  // Call Connect is on the emulator's root (the real one on us-connect.authsignal.com), with its own key.
+  const callConnect = new CallConnect({ apiSecretKey: process.env.CALL_CONNECT_SECRET, apiUrl: emulator, retries: 0 });
+  const referenceId = `call-${run}`;
+  const phoneNumber = "+6427123456";
+  const started = await callConnect.startCall({ referenceId, phoneNumber });
+  assert.equal(started.channel, "WHATSAPP", "a phone number without a channel gets WhatsApp, as in the SDK's own test");
+  assert.equal(started.phoneNumber, phoneNumber);
+  assert.ok(started.messageId);
+  const res = await fetch(`${emulator}/emulator/messages/latest?to=${encodeURIComponent(phoneNumber)}`);
+  const message = await res.json();
+  assert.equal(message.id, started.messageId);
+  assert.match(message.body, new RegExp(`/emulator/calls/${referenceId}`));
+
+  const finished = await callConnect.finishCall({ referenceId, state: "CHALLENGE_SUCCEEDED", payload: { agent: "a1" } });
+  assert.equal(finished.success, true);
+  const call = await (await fetch(`${emulator}/emulator/calls/${referenceId}`)).json();
+  assert.equal(call.state, "CHALLENGE_SUCCEEDED");
+  assert.deepEqual(call.payload, { agent: "a1" });
+
+  const wrongKey = new CallConnect({ apiSecretKey: process.env.AUTHSIGNAL_SECRET, apiUrl: emulator, retries: 0 });
+  await assert.rejects(wrongKey.startCall({ referenceId, phoneNumber }), (err) => err.statusCode === 401);
 });
