@@ -177,6 +177,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			RulesFile: cfg.EmulatorRules,
 			PublicURL: "http://" + cfg.EmulatorAddr,
 			Logger:    logger.With("component", "emulator"),
+			// The app's receiver gets the emulator's webhooks, as a tenant's would.
+			WebhookURLs: []string{cfg.BaseURL.String() + app.WebhookPath},
 		})
 		if err != nil {
 			return fmt.Errorf("start the Authsignal emulator: %w", err)
@@ -196,9 +198,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	web, err := app.New(app.Config{
-		BaseURL:    cfg.BaseURL,
-		OutboxURL:  outboxURL,
-		SendsPerIP: cfg.SendLimitPerIP,
+		BaseURL:       cfg.BaseURL,
+		OutboxURL:     outboxURL,
+		SendsPerIP:    cfg.SendLimitPerIP,
+		WebhookSecret: secret, // Authsignal signs webhooks with the API secret key
 	}, app.Deps{
 		Store:      db,
 		Sessions:   sessions,

@@ -49,6 +49,9 @@ type Config struct {
 	// ReadTimeout bounds reading one request, headers included, so a slow client (a
 	// slowloris) cannot hold a connection; IdleTimeout bounds a keep-alive connection's wait.
 	ReadTimeout, IdleTimeout time.Duration
+	// WebhookSecret is the Authsignal secret key that signs webhooks; "" turns the receiver
+	// (POST WebhookPath) off.
+	WebhookSecret string
 }
 
 // Deps are the app's collaborators, all injected so tests can use real ones in memory.

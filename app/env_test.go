@@ -116,7 +116,14 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 			t.Fatal(err)
 		}
 	}
-	em, err := emulator.New(emulator.Config{SecretKey: testSecret, DBPath: ":memory:", RulesFile: rulesFile, Now: clock.Now})
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appURL := "http://" + listener.Addr().String()
+	// The emulator's webhooks go to the app's receiver, as in make run.
+	em, err := emulator.New(emulator.Config{SecretKey: testSecret, DBPath: ":memory:", RulesFile: rulesFile, Now: clock.Now,
+		WebhookURLs: []string{appURL + WebhookPath}})
 	if err != nil {
 		t.Fatalf("emulator: %v", err)
 	}
@@ -136,11 +143,6 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 		TTL: 12 * time.Hour, Now: clock.Now,
 	})
 
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	appURL := "http://" + listener.Addr().String()
 	base, _ := url.Parse(appURL)
 	if settings.https {
 		base.Scheme = "https"
@@ -165,7 +167,7 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 		client = settings.wrap(client)
 	}
 	web, err := New(Config{BaseURL: base, OutboxURL: emulatorURL + "/outbox", SendsPerIP: settings.sendsPerIP,
-		ReadTimeout: settings.connTimeout, IdleTimeout: settings.connTimeout}, Deps{
+		ReadTimeout: settings.connTimeout, IdleTimeout: settings.connTimeout, WebhookSecret: testSecret}, Deps{
 		Store:      db,
 		Sessions:   sessions,
 		Authsignal: client,

@@ -18,6 +18,11 @@ func (s *server) routes(app *fiber.App, public fs.FS) {
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(public), MaxAge: 3600}))
 
+	// Server to server: signed by Authsignal, so no cookies, CSRF token or session.
+	if s.cfg.WebhookSecret != "" {
+		app.Post(WebhookPath, s.authsignalWebhook)
+	}
+
 	app.Use(s.deviceCookie)
 	app.Use(s.csrfProtect)
 	app.Use(s.loadSession)
