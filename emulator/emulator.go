@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,9 @@ type Config struct {
 	// WebhookURLs receive the emulator's events (authenticator.created and .deleted), signed
 	// with the secret key as Authsignal signs them (X-Signature-V2).
 	WebhookURLs []string
+	// DeliveryWebhookURL, when set, is a custom email and SMS provider: every code is posted
+	// to it first as email.created or sms.created, and a non-2xx answer fails the send.
+	DeliveryWebhookURL string
 	// WebhookRetryDelay is the wait before a failed delivery is tried again; 0 = 30 s.
 	WebhookRetryDelay time.Duration
 
@@ -176,7 +180,10 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.WebhookRetryDelay == 0 {
 		cfg.WebhookRetryDelay = 30 * time.Second
 	}
-	for _, u := range cfg.WebhookURLs {
+	for _, u := range append(slices.Clone(cfg.WebhookURLs), cfg.DeliveryWebhookURL) {
+		if u == "" {
+			continue
+		}
 		if err := vocab.ValidateRedirectURL(u); err != nil {
 			return nil, fmt.Errorf("emulator: webhook URL %q: %w", u, err)
 		}
@@ -185,7 +192,7 @@ func New(cfg Config) (*Emulator, error) {
 		NewID: rnd.UUID, RetryDelay: cfg.WebhookRetryDelay, Log: cfg.Logger})
 	e.store, err = state.Open(context.Background(), state.Options{Path: cfg.DBPath, Limits: limits, MessageCap: cfg.MessageCap, Now: e.clock.Now,
 		Random: rnd, Codes: codes, Rules: rs, Tokens: e.tokens, Publish: e.hub.Publish, Notify: func(ev state.Event) { e.webhooks.Send(ev.Type, ev.Data) },
-		Log: cfg.Logger, Seed: seed})
+		Deliver: deliverTo(e.webhooks, cfg.DeliveryWebhookURL), Log: cfg.Logger, Seed: seed})
 	if err != nil {
 		e.webhooks.Close()
 		return nil, err
@@ -204,6 +211,14 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// deliverTo hands codes to the custom delivery provider at url; nil when there is none.
+func deliverTo(w *webhook.Sender, url string) state.Deliver {
+	if url == "" {
+		return nil
+	}
+	return func(ctx context.Context, typ string, data any) error { return w.Deliver(ctx, url, typ, data) }
 }
 
 // loadRulesAndSeed reads the seed file (if any) and picks the rules: the seed file's, the

@@ -217,3 +217,48 @@ func TestSeedIsNotAnnounced(t *testing.T) {
 		t.Fatalf("webhooks %+v: want only the enrolment after the seed", rc.got)
 	}
 }
+
+// A custom delivery provider takes every code first: email.created and sms.created, signed,
+// with the code and the action; a refusal fails the send and voids the code.
+func TestDeliveryProvider(t *testing.T) {
+	provider := newReceiver(t, 200, 200, 500)
+	env := newEnv(t, func(c *Config) { c.DeliveryWebhookURL = provider.srv.URL })
+
+	ch := env.apiOK("POST", "/v1/challenge", map[string]any{"verificationMethod": "EMAIL_OTP", "action": "signInWithEmail", "email": "prov@example.com", "userId": "prov-user"})
+	got := provider.wait(t, 1)
+	checkSignature(t, got[0], env.clock.Now())
+	var ev struct {
+		Type string
+		Data map[string]any
+	}
+	json.Unmarshal([]byte(got[0].body), &ev)
+	code := env.lastCode("prov@example.com")
+	if ev.Type != "email.created" || ev.Data["to"] != "prov@example.com" || ev.Data["code"] != code || ev.Data["userId"] != "prov-user" ||
+		ev.Data["actionCode"] != "signInWithEmail" || ev.Data["idempotencyKey"] != ch["idempotencyKey"] || ev.Data["verificationMethod"] != "EMAIL_OTP" {
+		t.Fatalf("email.created %s, outbox code %s", got[0].body, code)
+	}
+	if v := env.verify(ch["challengeId"].(string), code); v["isVerified"] != true {
+		t.Fatalf("the delivered code: %v", v)
+	}
+
+	env.apiOK("POST", "/v1/challenge", map[string]any{"verificationMethod": "SMS", "action": "signIn", "phoneNumber": "+15555550177"})
+	got = provider.wait(t, 2)
+	json.Unmarshal([]byte(got[1].body), &ev)
+	if ev.Type != "sms.created" || ev.Data["to"] != "+15555550177" {
+		t.Fatalf("sms.created %s", got[1].body)
+	}
+
+	// The provider refuses: the API says so, the code is void and not in the outbox.
+	status, m := env.api("POST", "/v1/challenge", map[string]any{"verificationMethod": "EMAIL_OTP", "action": "signInWithEmail", "email": "refused@example.com"})
+	if status != 502 {
+		t.Fatalf("a refused send: %d %v", status, m)
+	}
+	provider.wait(t, 3)
+	if msgs := env.messages("refused@example.com"); len(msgs) != 0 {
+		t.Fatalf("a refused message is in the outbox: %+v", msgs)
+	}
+	list := env.waitDeliveries(func(ds []delivery) bool { return len(ds) == 3 })
+	if list[0].State != "FAILED" || list[1].State != "DELIVERED" || list[2].Type != "email.created" {
+		t.Fatalf("deliveries %+v", list)
+	}
+}

@@ -168,7 +168,7 @@ func (s *Store) CreateChallenge(ctx context.Context, n NewChallenge) (Challenge,
 	}
 	now := s.now()
 	c.ExpiresAt = now.Add(s.limits.CodeTTL)
-	err = s.inTx(ctx, func(tx *txn) error {
+	err = s.inTxSending(ctx, func(tx *txn) error {
 		if err := s.sendCode(ctx, tx, c.ID, channel, c.Recipient(), n.Locale, code); err != nil {
 			return err
 		}
@@ -212,7 +212,7 @@ type Resend struct {
 // reset, the old code stops working. It counts against the send limit like any send.
 func (s *Store) ResendChallenge(ctx context.Context, r Resend) (Challenge, error) {
 	var c *Challenge
-	err := s.inTx(ctx, func(tx *txn) error {
+	err := s.inTxSending(ctx, func(tx *txn) error {
 		var err error
 		if c, err = loadAPIChallenge(ctx, tx, r.ChallengeID); err != nil {
 			return err

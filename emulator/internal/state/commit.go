@@ -24,6 +24,11 @@ type txn struct {
 	*sql.Tx
 	staged []Message
 	events []Event // sent (as webhooks) if this part commits
+
+	// With a delivery provider (inTxSending), sent messages are held for it instead of
+	// published at the commit.
+	holdMessages bool
+	held         []Message
 }
 
 // The statements of a part run on the batch's context, whatever context they are given:

@@ -153,7 +153,11 @@ func (s *Store) sendMessage(ctx context.Context, tx *txn, m Message) (Message, e
 	if err := s.trimOutbox(ctx, tx, m.Seq); err != nil {
 		return Message{}, err
 	}
-	tx.staged = append(tx.staged, m) // published if this part of the transaction commits
+	if tx.holdMessages {
+		tx.held = append(tx.held, m) // for the delivery provider, after the commit
+	} else {
+		tx.staged = append(tx.staged, m) // published if this part of the transaction commits
+	}
 	s.log.Info("message sent to outbox", "channel", channel, "message_id", id)
 	return m, nil
 }

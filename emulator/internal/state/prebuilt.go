@@ -73,7 +73,7 @@ type PageRecipient struct {
 
 // SendPageCode sends a code for an action awaiting its challenge; it replaces any code in flight.
 func (s *Store) SendPageCode(ctx context.Context, k ActionKey, to PageRecipient) error {
-	return s.inTx(ctx, func(tx *txn) error {
+	return s.inTxSending(ctx, func(tx *txn) error {
 		a, err := awaiting(ctx, tx, k)
 		if err != nil {
 			return err

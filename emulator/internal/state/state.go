@@ -76,6 +76,7 @@ type Options struct {
 	Tokens     *token.Issuer
 	Publish    func([]Message) // receives each committed batch's sent messages; nil = none
 	Notify     func(Event)     // receives each committed event (authenticator changes); nil = none
+	Deliver    Deliver         // a custom delivery provider that must take each code first; nil = none
 	Log        *slog.Logger
 	Seed       *Seed // applied at open and again by Reset; nil = none
 }
@@ -93,6 +94,7 @@ type Store struct {
 	tokens     *token.Issuer
 	publish    func([]Message)
 	notify     func(Event)
+	deliver    Deliver
 	log        *slog.Logger
 	seed       *Seed
 
@@ -110,7 +112,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
 	s := &Store{sqlite: d, db: d.Writer, limits: o.Limits, messageCap: o.MessageCap, now: o.Now, random: o.Random,
-		codes: o.Codes, rules: o.Rules, tokens: o.Tokens, publish: o.Publish, notify: o.Notify, log: o.Log, seed: o.Seed,
+		codes: o.Codes, rules: o.Rules, tokens: o.Tokens, publish: o.Publish, notify: o.Notify, deliver: o.Deliver, log: o.Log, seed: o.Seed,
 		parts: make(chan *part, maxBatch), stopCommits: make(chan struct{}), commitsDone: make(chan struct{})}
 	if s.publish == nil {
 		s.publish = func([]Message) {}

@@ -117,18 +117,13 @@ func New(cfg Config) *Sender {
 // Enabled reports whether any URL receives events.
 func (s *Sender) Enabled() bool { return len(s.cfg.URLs) > 0 }
 
-// Send queues typ with data for every URL; it never blocks on the network.
+// Send queues typ with data for every URL (one event, the same id for each); it never
+// blocks on the network.
 func (s *Sender) Send(typ string, data any) {
 	if !s.Enabled() {
 		return
 	}
-	id, err := s.cfg.NewID()
-	if err != nil {
-		s.cfg.Log.Error("webhook event not sent", "type", typ, "err", err)
-		return
-	}
-	body, err := json.Marshal(Event{Version: 1, ID: id, Source: Source, Time: s.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
-		TenantID: s.cfg.TenantID, Type: typ, Data: data})
+	eventID, body, err := s.envelope(typ, data)
 	if err != nil {
 		s.cfg.Log.Error("webhook event not sent", "type", typ, "err", err)
 		return
@@ -136,20 +131,46 @@ func (s *Sender) Send(typ string, data any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range s.cfg.URLs {
-		did, err := s.cfg.NewID()
+		d, err := s.newDelivery(u, eventID, typ, body)
 		if err != nil {
 			s.cfg.Log.Error("webhook event not sent", "type", typ, "err", err)
 			return
 		}
-		d := &Delivery{ID: did, EventID: id, Type: typ, URL: u, Body: string(body), State: "PENDING", Attempts: []Attempt{}}
-		s.deliveries = append(s.deliveries, d)
-		if len(s.deliveries) > keep {
-			s.deliveries = s.deliveries[len(s.deliveries)-keep:]
-		}
-		s.pending[did] = d
-		s.ready = append(s.ready, did)
+		s.log(d)
+		s.pending[d.ID] = d
+		s.ready = append(s.ready, d.ID)
 	}
 	s.signal()
+}
+
+// envelope wraps data in Authsignal's envelope, with a new event id.
+func (s *Sender) envelope(typ string, data any) (string, string, error) {
+	eventID, err := s.cfg.NewID()
+	if err != nil {
+		return "", "", err
+	}
+	body, err := json.Marshal(Event{Version: 1, ID: eventID, Source: Source, Time: s.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		TenantID: s.cfg.TenantID, Type: typ, Data: data})
+	if err != nil {
+		return "", "", fmt.Errorf("encode webhook %s: %w", typ, err)
+	}
+	return eventID, string(body), nil
+}
+
+func (s *Sender) newDelivery(url, eventID, typ, body string) (*Delivery, error) {
+	id, err := s.cfg.NewID()
+	if err != nil {
+		return nil, err
+	}
+	return &Delivery{ID: id, EventID: eventID, Type: typ, URL: url, Body: body, State: "PENDING", Attempts: []Attempt{}}, nil
+}
+
+// log keeps d in the log of deliveries, dropping the oldest beyond keep; s.mu is held.
+func (s *Sender) log(d *Delivery) {
+	s.deliveries = append(s.deliveries, d)
+	if len(s.deliveries) > keep {
+		s.deliveries = s.deliveries[len(s.deliveries)-keep:]
+	}
 }
 
 func (s *Sender) signal() {
@@ -205,13 +226,12 @@ func (s *Sender) loop() {
 	}
 }
 
-// attempt posts d once and records the answer; a failure is tried again after RetryDelay,
-// up to Retries times.
-func (s *Sender) attempt(d *Delivery) {
+// post sends d once and records the attempt; err is nil only for a 2xx answer.
+func (s *Sender) post(ctx context.Context, d *Delivery) error {
 	now := s.cfg.Now()
 	sig := Signature(s.cfg.SecretKey, now, []byte(d.Body))
 	a := Attempt{At: now.UTC().Format(time.RFC3339Nano)}
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, d.URL, bytes.NewReader([]byte(d.Body)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader([]byte(d.Body)))
 	if err == nil {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set(SignatureHeader, sig)
@@ -232,11 +252,22 @@ func (s *Sender) attempt(d *Delivery) {
 	defer s.mu.Unlock()
 	d.Signature = sig
 	d.Attempts = append(d.Attempts, a)
+	if err == nil {
+		d.State = "DELIVERED"
+	}
+	return err
+}
+
+// attempt posts a queued delivery; a failure is tried again after RetryDelay, up to
+// Retries times.
+func (s *Sender) attempt(d *Delivery) {
+	err := s.post(s.ctx, d)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	switch {
 	case err == nil:
-		d.State = "DELIVERED"
 		delete(s.pending, d.ID)
-		s.cfg.Log.Info("webhook delivered", "type", d.Type, "url", d.URL, "status", a.StatusCode)
+		s.cfg.Log.Info("webhook delivered", "type", d.Type, "url", d.URL)
 	case len(d.Attempts) > Retries:
 		d.State = "FAILED"
 		delete(s.pending, d.ID)
@@ -253,6 +284,30 @@ func (s *Sender) attempt(d *Delivery) {
 		})
 		s.timers[t] = struct{}{}
 	}
+}
+
+// Deliver posts one event to url at once and waits for the answer: an error unless it is
+// 2xx. It is how email.created and sms.created reach a custom delivery provider, which
+// must take each code before it counts as sent; logged like the others, never retried.
+func (s *Sender) Deliver(ctx context.Context, url, typ string, data any) error {
+	eventID, body, err := s.envelope(typ, data)
+	if err != nil {
+		return err
+	}
+	d, err := s.newDelivery(url, eventID, typ, body)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.log(d)
+	s.mu.Unlock()
+	if err := s.post(ctx, d); err != nil {
+		s.mu.Lock()
+		d.State = "FAILED"
+		s.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 type deliveryList struct {

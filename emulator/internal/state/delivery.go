@@ -1,0 +1,90 @@
+package state
+
+import (
+	"context"
+	"fmt"
+
+	"example.com/passwordless/emulator/internal/vocab"
+)
+
+// Deliver hands a code message to a custom delivery provider (email.created, sms.created)
+// and returns its refusal; it runs outside every transaction, since it waits on the network.
+type Deliver func(ctx context.Context, eventType string, data any) error
+
+// codeEvent is the data of email.created and sms.created (docs: advanced-usage/webhooks/
+// email-created, sms-created; the Node SDK's signed test payloads add verificationMethod).
+type codeEvent struct {
+	To                 string       `json:"to"`
+	Code               string       `json:"code"`
+	UserID             string       `json:"userId"`
+	IdempotencyKey     string       `json:"idempotencyKey"`
+	ActionCode         string       `json:"actionCode"`
+	VerificationMethod vocab.Method `json:"verificationMethod,omitempty"`
+	Locale             string       `json:"locale,omitempty"`
+}
+
+// inTxSending is inTx for an operation that sends codes. With a delivery provider, each
+// code is handed to it once the transaction has committed; a refusal voids that code,
+// takes its message out of the outbox and fails the operation (Undeliverable), as a
+// non-2xx answer to email.created fails the real service's challenge.
+func (s *Store) inTxSending(ctx context.Context, fn func(*txn) error) error {
+	if s.deliver == nil {
+		return s.inTx(ctx, fn)
+	}
+	var held []Message
+	err := s.inTx(ctx, func(tx *txn) error {
+		tx.holdMessages = true
+		if err := fn(tx); err != nil {
+			return err
+		}
+		held = tx.held
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, m := range held {
+		if err := s.handOver(ctx, m); err != nil {
+			for _, unsent := range held[i:] {
+				if undoErr := s.unsend(ctx, unsent); undoErr != nil {
+					return undoErr
+				}
+			}
+			return err
+		}
+		s.publish([]Message{m})
+	}
+	return nil
+}
+
+// handOver sends m to the delivery provider as its event.
+func (s *Store) handOver(ctx context.Context, m Message) error {
+	c, err := scanChallenge(s.db.QueryRowContext(ctx, `SELECT `+challengeColumns+` FROM challenges WHERE challenge_id = ?`, m.ChallengeID))
+	if err != nil {
+		return fmt.Errorf("hand over a message: %w", err)
+	}
+	ev := codeEvent{To: m.To, Code: m.Code, UserID: c.UserID, IdempotencyKey: c.IdempotencyKey, ActionCode: c.ActionCode, Locale: c.Locale}
+	typ := "sms.created" // SMS and WhatsApp
+	if m.Channel == vocab.ChannelEmail {
+		typ, ev.VerificationMethod = "email.created", vocab.MethodEmailOTP
+	}
+	if err := s.deliver(ctx, typ, ev); err != nil {
+		s.log.Warn("delivery provider refused a message", "type", typ, "message_id", m.ID, "err", err)
+		return refuse(Undeliverable, "The delivery provider refused the message (%s: %s).", typ, err)
+	}
+	return nil
+}
+
+// unsend voids a code the provider did not take: the challenge's code no longer verifies
+// and its message leaves the outbox.
+func (s *Store) unsend(ctx context.Context, m Message) error {
+	return s.inTx(ctx, func(tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE challenges SET code_hash = NULL WHERE challenge_id = ?`, m.ChallengeID); err != nil {
+			return fmt.Errorf("void undelivered code: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE message_id = ?`, m.ID); err != nil {
+			return fmt.Errorf("remove undelivered message: %w", err)
+		}
+		return nil
+	})
+}
