@@ -45,7 +45,7 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL)
 	ob := outbox.New(e.store, e.hub, p, e.log)
 	calls := callconnect.New(e.store, e.log, e.baseURLFor)
-	ad := admin.New(e.store, rs, p, rnd, e.log, e.clock.Now, limits.MaxAttempts)
+	ad := admin.New(e.store, rs, p, rnd, e.log, e.clock.Now, limits.MaxAttempts, e.webhooks)
 	tc := testcontrols.New(e.store, e.clock, e.log)
 	// j adapts a handler that returns its error, which is answered as JSON.
 	j := func(f func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
@@ -122,6 +122,7 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"GET", "/admin/actions", public, ad.Actions},
 		{"GET", "/admin/challenges", public, ad.Challenges},
 		{"GET", "/admin/rules", public, ad.Rules},
+		{"GET", "/admin/webhooks", public, ad.Webhooks},
 		{"GET", "/{$}", public, handleRoot},
 	}, nil
 }

@@ -262,3 +262,22 @@ func TestDeliveryProvider(t *testing.T) {
 		t.Fatalf("deliveries %+v", list)
 	}
 }
+
+// The admin page lists the deliveries with their answers; without a URL it says how to set one.
+func TestAdminWebhooksPage(t *testing.T) {
+	env := newEnv(t)
+	status, raw, _ := env.do("GET", "/admin/webhooks", nil, "")
+	if status != 200 || !strings.Contains(string(raw), "-webhook-url") {
+		t.Fatalf("no URL: %d %s", status, raw)
+	}
+	rc := newReceiver(t, 503)
+	env = newEnv(t, func(c *Config) { c.WebhookURLs = []string{rc.srv.URL}; c.WebhookRetryDelay = time.Hour })
+	env.enrol("page-user", "page@example.com")
+	env.waitDeliveries(func(ds []delivery) bool { return len(ds) == 1 && len(ds[0].Attempts) == 1 })
+	status, raw, _ = env.do("GET", "/admin/webhooks", nil, "")
+	page := string(raw)
+	if status != 200 || !strings.Contains(page, "authenticator.created") || !strings.Contains(page, rc.srv.URL) || !strings.Contains(page, ": 503") ||
+		!strings.Contains(page, "PENDING") {
+		t.Fatalf("page: %d %s", status, page)
+	}
+}

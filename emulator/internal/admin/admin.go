@@ -18,6 +18,7 @@ import (
 	"example.com/passwordless/emulator/internal/random"
 	"example.com/passwordless/emulator/internal/rules"
 	"example.com/passwordless/emulator/internal/state"
+	"example.com/passwordless/emulator/internal/webhook"
 	"example.com/passwordless/emulator/internal/vocab"
 )
 
@@ -30,11 +31,12 @@ type Admin struct {
 	log         *slog.Logger
 	now         func() time.Time
 	maxAttempts int
+	webhooks    *webhook.Sender
 }
 
 // New returns the admin pages over store.
-func New(store *state.Store, rs *rules.Rules, p *pages.Pages, r *random.Source, log *slog.Logger, now func() time.Time, maxAttempts int) *Admin {
-	return &Admin{store: store, rules: rs, pages: p, random: r, log: log, now: now, maxAttempts: maxAttempts}
+func New(store *state.Store, rs *rules.Rules, p *pages.Pages, r *random.Source, log *slog.Logger, now func() time.Time, maxAttempts int, webhooks *webhook.Sender) *Admin {
+	return &Admin{store: store, rules: rs, pages: p, random: r, log: log, now: now, maxAttempts: maxAttempts, webhooks: webhooks}
 }
 
 // The admin pages: a dashboard at /admin (the review queue with Approve/Reject, plus
@@ -289,6 +291,13 @@ func (ad *Admin) Challenges(w http.ResponseWriter, r *http.Request) {
 func (ad *Admin) Rules(w http.ResponseWriter, r *http.Request) {
 	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "Rules", "Page": "rules", "Wide": true,
 		"RuleList": ad.ruleViews(), "DefaultOutcome": ad.rules.DefaultOutcome()})
+}
+
+// Webhooks serves GET /admin/webhooks: the webhooks sent, newest first, each attempt's
+// answer and the body.
+func (ad *Admin) Webhooks(w http.ResponseWriter, r *http.Request) {
+	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "Webhooks", "Page": "webhooks", "Wide": true,
+		"Deliveries": ad.webhooks.Deliveries(), "WebhooksOn": ad.webhooks.Enabled()})
 }
 
 // Review serves POST /admin/review: Approve or Reject. CSRF: the form's token must equal
