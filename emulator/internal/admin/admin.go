@@ -18,8 +18,8 @@ import (
 	"example.com/passwordless/emulator/internal/random"
 	"example.com/passwordless/emulator/internal/rules"
 	"example.com/passwordless/emulator/internal/state"
-	"example.com/passwordless/emulator/internal/webhook"
 	"example.com/passwordless/emulator/internal/vocab"
+	"example.com/passwordless/emulator/internal/webhook"
 )
 
 // Admin serves the admin pages.
