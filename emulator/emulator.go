@@ -180,6 +180,9 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.WebhookRetryDelay == 0 {
 		cfg.WebhookRetryDelay = 30 * time.Second
 	}
+	if seed != nil {
+		cfg.WebhookURLs = append(slices.Clone(cfg.WebhookURLs), seed.WebhookURLs...)
+	}
 	for _, u := range append(slices.Clone(cfg.WebhookURLs), cfg.DeliveryWebhookURL) {
 		if u == "" {
 			continue
@@ -257,8 +260,8 @@ func loadImport(path string) (*state.Seed, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.Rules != nil || len(s.TestRecipients) > 0 {
-		return nil, fmt.Errorf("emulator: import %s: rules and testRecipients are configuration, not state; pass this file as -seed-file instead", path)
+	if s.Rules != nil || len(s.TestRecipients) > 0 || len(s.WebhookURLs) > 0 {
+		return nil, fmt.Errorf("emulator: import %s: rules, testRecipients and webhookUrls are configuration, not state; pass this file as -seed-file instead", path)
 	}
 	return s, nil
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -279,5 +281,23 @@ func TestAdminWebhooksPage(t *testing.T) {
 	if status != 200 || !strings.Contains(page, "authenticator.created") || !strings.Contains(page, rc.srv.URL) || !strings.Contains(page, ": 503") ||
 		!strings.Contains(page, "PENDING") {
 		t.Fatalf("page: %d %s", status, page)
+	}
+}
+
+// A seed file can name webhook URLs too; an import that names them is refused (configuration).
+func TestSeedFileWebhookURLs(t *testing.T) {
+	rc := newReceiver(t)
+	dir := t.TempDir()
+	seed := filepath.Join(dir, "seed.json")
+	if err := os.WriteFile(seed, []byte(`{"users": [], "webhookUrls": ["`+rc.srv.URL+`"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, func(c *Config) { c.SeedFile = seed })
+	env.enrol("seeded-hook", "seeded-hook@example.com")
+	if got := rc.wait(t, 1); !strings.Contains(got[0].body, "seeded-hook") {
+		t.Fatalf("webhook %s", got[0].body)
+	}
+	if _, err := New(Config{SecretKey: testKey, DBPath: ":memory:", Import: seed}); err == nil || !strings.Contains(err.Error(), "webhookUrls") {
+		t.Fatalf("import with webhookUrls: %v", err)
 	}
 }

@@ -28,6 +28,7 @@ type Seed struct {
 	Messages       []SeedMessage     `json:"messages,omitempty"`
 	RulesJSON      json.RawMessage   `json:"rules,omitempty"`
 	TestRecipients map[string]string `json:"testRecipients,omitempty"`
+	WebhookURLs    []string          `json:"webhookUrls,omitempty"` // receive the emulator's webhooks, besides -webhook-url
 
 	Rules *rules.Rules `json:"-"` // RulesJSON parsed; nil when absent
 }
