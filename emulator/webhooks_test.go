@@ -301,3 +301,35 @@ func TestSeedFileWebhookURLs(t *testing.T) {
 		t.Fatalf("import with webhookUrls: %v", err)
 	}
 }
+
+// A user update that changes an authenticator (its default flag, a verified address)
+// announces authenticator.updated for each one changed, and nothing for the rest.
+func TestWebhooksAnnounceUpdatedAuthenticators(t *testing.T) {
+	rc := newReceiver(t)
+	env := newEnv(t, func(c *Config) { c.WebhookURLs = []string{rc.srv.URL} })
+	env.enrol("upd-user", "upd@example.com")
+	env.apiOK("POST", "/v1/users/upd-user/authenticators", map[string]any{"verificationMethod": "SMS", "phoneNumber": "+15555550188"})
+	env.apiOK("PATCH", "/v1/users/upd-user", map[string]any{"defaultVerificationMethod": "SMS"})
+	env.apiOK("PATCH", "/v1/users/upd-user", map[string]any{"displayName": "Nothing for authenticators"})
+	env.apiOK("PATCH", "/v1/users/upd-user", map[string]any{"email": "new@example.com", "emailVerified": true})
+	got := rc.wait(t, 5)
+	time.Sleep(50 * time.Millisecond)
+	var summary []string
+	rc.mu.Lock()
+	for _, g := range rc.got {
+		var ev struct {
+			Type string
+			Data map[string]any
+		}
+		json.Unmarshal([]byte(g.body), &ev)
+		summary = append(summary, ev.Type+" "+ev.Data["verificationMethod"].(string))
+	}
+	rc.mu.Unlock()
+	want := "authenticator.created EMAIL_OTP, authenticator.created SMS, authenticator.updated EMAIL_OTP, authenticator.updated SMS, authenticator.updated EMAIL_OTP"
+	if strings.Join(summary, ", ") != want {
+		t.Fatalf("events\n%s\nwant\n%s", strings.Join(summary, ", "), want)
+	}
+	if !strings.Contains(got[4].body, `"email":"new@example.com"`) || !strings.Contains(got[4].body, `"updatedAt"`) {
+		t.Fatalf("the address update: %s", got[4].body)
+	}
+}

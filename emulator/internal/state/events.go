@@ -12,13 +12,14 @@ type Event struct {
 	Data any
 }
 
-// authenticatorEvent is the data of authenticator.created and authenticator.deleted (docs:
-// advanced-usage/webhooks/authenticator-created, authenticator-deleted).
+// authenticatorEvent is the data of authenticator.created, .updated and .deleted (docs:
+// advanced-usage/webhooks/authenticator-created, authenticator-updated, authenticator-deleted).
 type authenticatorEvent struct {
 	UserID              string       `json:"userId"`
 	VerificationMethod  vocab.Method `json:"verificationMethod"`
 	UserAuthenticatorID string       `json:"userAuthenticatorId"`
-	CreatedAt           string       `json:"createdAt"`
+	CreatedAt           string       `json:"createdAt,omitempty"`
+	UpdatedAt           string       `json:"updatedAt,omitempty"`
 	DeletedAt           string       `json:"deletedAt,omitempty"`
 	Email               string       `json:"email,omitempty"`
 	PhoneNumber         string       `json:"phoneNumber,omitempty"`
@@ -32,4 +33,9 @@ func authenticatorCreated(a Authenticator) Event {
 func authenticatorDeleted(a Authenticator, at time.Time) Event {
 	return Event{Type: "authenticator.deleted", Data: authenticatorEvent{UserID: a.UserID, VerificationMethod: a.Method,
 		UserAuthenticatorID: a.ID, CreatedAt: vocab.FormatTime(a.CreatedAt), DeletedAt: vocab.FormatTime(at), Email: a.Email, PhoneNumber: a.PhoneNumber}}
+}
+
+func authenticatorUpdated(a Authenticator, at time.Time) Event {
+	return Event{Type: "authenticator.updated", Data: authenticatorEvent{UserID: a.UserID, VerificationMethod: a.Method,
+		UserAuthenticatorID: a.ID, UpdatedAt: vocab.FormatTime(at), Email: a.Email, PhoneNumber: a.PhoneNumber}}
 }

@@ -213,6 +213,10 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate) (Us
 				return fmt.Errorf("update user: %w", err)
 			}
 		}
+		before, err := listAuthenticators(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
 		if syncEmail != "" {
 			if _, err := tx.ExecContext(ctx, `UPDATE authenticators SET email = ? WHERE user_id = ? AND verification_method = ?`, syncEmail, userID, vocab.MethodEmailOTP); err != nil {
 				return fmt.Errorf("update email authenticators: %w", err)
@@ -234,7 +238,9 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate) (Us
 				return refuse(Invalid, "defaultVerificationMethod %s: the user has no authenticator of that kind.", u.DefaultMethod)
 			}
 		}
-		var err error
+		if err := s.announceUpdatedAuthenticators(ctx, tx, before); err != nil {
+			return err
+		}
 		out, err = loadUser(ctx, tx, userID)
 		return err
 	})
@@ -242,6 +248,28 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate) (Us
 		return User{}, err
 	}
 	return *out, nil
+}
+
+// announceUpdatedAuthenticators stages authenticator.updated for each of before's
+// authenticators whose address or default flag has changed since.
+func (s *Store) announceUpdatedAuthenticators(ctx context.Context, tx *txn, before []Authenticator) error {
+	if len(before) == 0 {
+		return nil
+	}
+	after, err := listAuthenticators(ctx, tx, before[0].UserID)
+	if err != nil {
+		return err
+	}
+	was := map[string]Authenticator{}
+	for _, a := range before {
+		was[a.ID] = a
+	}
+	for _, a := range after {
+		if b, ok := was[a.ID]; ok && (b.Email != a.Email || b.PhoneNumber != a.PhoneNumber || b.IsDefault != a.IsDefault) {
+			tx.events = append(tx.events, authenticatorUpdated(a, s.now()))
+		}
+	}
+	return nil
 }
 
 // DeleteUser deletes a user's data and authenticators; their actions stay unless
