@@ -71,6 +71,7 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"POST", "/v1/users/{userId}/actions/{action}", secretKey, j(api.Track)},
 		{"GET", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", secretKey, j(api.GetAction)},
 		{"PATCH", "/v1/users/{userId}/actions/{action}/{idempotencyKey}", secretKey, j(api.UpdateAction)},
+		{"POST", "/v1/users/authenticators", secretKey, j(api.BatchEnroll)},
 		{"GET", "/v1/users/{userId}/devices", secretKey, j(api.GetDevices)},
 		{"PATCH", "/v1/users/{userId}/devices/{deviceId}", secretKey, j(api.UpdateDevice)},
 		{"POST", "/v1/users/{userId}/devices/{deviceId}/invalidate", secretKey, j(api.InvalidateDevice)},

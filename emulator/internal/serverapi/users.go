@@ -1,6 +1,7 @@
 package serverapi
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -243,6 +244,16 @@ type userAuthenticator struct {
 	VerifiedAt          string       `json:"verifiedAt,omitempty"`
 	LastVerifiedAt      string       `json:"lastVerifiedAt,omitempty"`
 	IsDefault           bool         `json:"isDefault"`
+	// A passkey's credential (the SDKs' WebauthnCredential type).
+	WebauthnCredential *webauthnCredential `json:"webauthnCredential,omitempty"`
+}
+
+type webauthnCredential struct {
+	CredentialID string   `json:"credentialId"` // base64url, without padding
+	DeviceID     string   `json:"deviceId"`
+	Name         string   `json:"name"`
+	AAGUID       string   `json:"aaguid,omitempty"`
+	Transports   []string `json:"transports,omitempty"`
 }
 
 func optionalTime(t time.Time) string {
@@ -268,9 +279,18 @@ func (a *API) GetAuthenticators(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	passkeys, err := a.store.Passkeys(r.Context(), userID)
+	if err != nil {
+		return err
+	}
 	out := make([]userAuthenticator, 0, len(auths))
 	for _, au := range auths {
-		out = append(out, authenticatorJSON(au))
+		j := authenticatorJSON(au)
+		if p, ok := passkeys[au.ID]; ok {
+			j.WebauthnCredential = &webauthnCredential{CredentialID: base64.RawURLEncoding.EncodeToString(p.CredentialID), Name: p.Name,
+				AAGUID: p.AAGUID, Transports: p.Transports}
+		}
+		out = append(out, j)
 	}
 	return httpjson.Write(w, http.StatusOK, out)
 }

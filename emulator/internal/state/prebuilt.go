@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"example.com/passwordless/emulator/internal/vocab"
 )
@@ -52,7 +53,7 @@ func (s *Store) Page(ctx context.Context, k ActionKey) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	auths, err := listAuthenticators(ctx, s.db, k.UserID)
+	auths, err := codeAuthenticators(ctx, s.db, k.UserID)
 	if err != nil {
 		return Page{}, err
 	}
@@ -61,6 +62,16 @@ func (s *Store) Page(ctx context.Context, k ActionKey) (Page, error) {
 		return Page{}, err
 	}
 	return Page{Action: *a, Authenticators: auths, Pending: c}, nil
+}
+
+// codeAuthenticators are the user's authenticators the pre-built UI can challenge: those
+// a code is sent to (a passkey has no ceremony in the emulator yet).
+func codeAuthenticators(ctx context.Context, q queryer, userID string) ([]Authenticator, error) {
+	auths, err := listAuthenticators(ctx, q, userID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(auths, func(a Authenticator) bool { return !slices.Contains(vocab.OTPMethods, a.Method) }), nil
 }
 
 // PageRecipient is where the pre-built UI sends a code: one of the user's authenticators,
@@ -78,7 +89,7 @@ func (s *Store) SendPageCode(ctx context.Context, k ActionKey, to PageRecipient)
 		if err != nil {
 			return err
 		}
-		auths, err := listAuthenticators(ctx, tx, k.UserID)
+		auths, err := codeAuthenticators(ctx, tx, k.UserID)
 		if err != nil {
 			return err
 		}

@@ -46,6 +46,7 @@ const (
 	MethodSMS      Method = "SMS"
 	MethodEmailOTP Method = "EMAIL_OTP"
 	MethodWhatsApp Method = "WHATSAPP"
+	MethodPasskey  Method = "PASSKEY" // batch enrolment only, so far: no ceremony is emulated
 )
 
 // OTPMethods are the methods that send a one-time code: every user may use them
