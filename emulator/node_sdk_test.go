@@ -14,7 +14,7 @@ import (
 const nodeSDKDir = "testdata/node"
 
 // TestOfficialNodeSDK runs testdata/node/server-sdk.test.mjs: the official Node SDK,
-// unchanged, calling every method the emulator serves and asserting the documented answers.
+// unchanged, calling every one of its methods and asserting the documented answers.
 func TestOfficialNodeSDK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the Node SDK run")

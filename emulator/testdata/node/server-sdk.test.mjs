@@ -1,5 +1,5 @@
 // The official Authsignal Node SDK (@authsignal/node 2.21.0, unchanged) against the
-// emulator: every SDK method the emulator serves, asserting the answers Authsignal
+// emulator: every method of the SDK (Authsignal, CallConnect, webhook.constructEvent), asserting the answers Authsignal
 // documents (and that the SDK's own integration tests assert against the real API).
 // Run by emulator/node_sdk_test.go: AUTHSIGNAL_URL, AUTHSIGNAL_SECRET and EMULATOR_URL
 // point it at an emulator.
