@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"example.com/passwordless/auth/authsignal"
 )
 
 // receiver is a webhook endpoint that records what it gets and answers with the statuses
@@ -95,23 +97,18 @@ func TestWebhooksAnnounceAuthenticatorChanges(t *testing.T) {
 	got := rc.wait(t, 2)
 	for i, wantType := range []string{"authenticator.created", "authenticator.deleted"} {
 		checkSignature(t, got[i], env.clock.Now())
-		var ev struct {
-			Version  int            `json:"version"`
-			ID       string         `json:"id"`
-			Source   string         `json:"source"`
-			Time     string         `json:"time"`
-			TenantID string         `json:"tenantId"`
-			Type     string         `json:"type"`
-			Data     map[string]any `json:"data"`
-		}
-		if err := json.Unmarshal([]byte(got[i].body), &ev); err != nil {
+		// Read as the app's client reads a webhook, not with the emulator's own type.
+		ev, err := authsignal.VerifyWebhook(testKey, got[i].signature, []byte(got[i].body), env.clock.Now())
+		if err != nil {
 			t.Fatal(err)
 		}
+		var data map[string]any
+		json.Unmarshal(ev.Data, &data)
 		if ev.Version != 1 || ev.ID == "" || ev.Source != "https://authsignal.com" || ev.TenantID != DevTenantID || ev.Type != wantType {
 			t.Fatalf("envelope %+v", ev)
 		}
-		if ev.Data["userId"] != "wh-user" || ev.Data["verificationMethod"] != "EMAIL_OTP" || ev.Data["userAuthenticatorId"] != authID || ev.Data["email"] != "wh@example.com" {
-			t.Fatalf("%s data %v", wantType, ev.Data)
+		if data["userId"] != "wh-user" || data["verificationMethod"] != "EMAIL_OTP" || data["userAuthenticatorId"] != authID || data["email"] != "wh@example.com" {
+			t.Fatalf("%s data %v", wantType, data)
 		}
 	}
 	// The same deliveries, with their bodies and signatures, in the tooling API.
