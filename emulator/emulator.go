@@ -73,6 +73,9 @@ type Config struct {
 	// DeliveryWebhookURL, when set, is a custom email and SMS provider: every code is posted
 	// to it first as email.created or sms.created, and a non-2xx answer fails the send.
 	DeliveryWebhookURL string
+	// ActionVerifyWebhookURL, when set, must approve (2xx) every action's success by a code,
+	// before it is stored, as action.verify; otherwise the action keeps awaiting its challenge.
+	ActionVerifyWebhookURL string
 	// WebhookRetryDelay is the wait before a failed delivery is tried again; 0 = 30 s.
 	WebhookRetryDelay time.Duration
 
@@ -183,7 +186,7 @@ func New(cfg Config) (*Emulator, error) {
 	if seed != nil {
 		cfg.WebhookURLs = append(slices.Clone(cfg.WebhookURLs), seed.WebhookURLs...)
 	}
-	for _, u := range append(slices.Clone(cfg.WebhookURLs), cfg.DeliveryWebhookURL) {
+	for _, u := range append(slices.Clone(cfg.WebhookURLs), cfg.DeliveryWebhookURL, cfg.ActionVerifyWebhookURL) {
 		if u == "" {
 			continue
 		}
@@ -195,7 +198,8 @@ func New(cfg Config) (*Emulator, error) {
 		NewID: rnd.UUID, RetryDelay: cfg.WebhookRetryDelay, Log: cfg.Logger})
 	e.store, err = state.Open(context.Background(), state.Options{Path: cfg.DBPath, Limits: limits, MessageCap: cfg.MessageCap, Now: e.clock.Now,
 		Random: rnd, Codes: codes, Rules: rs, Tokens: e.tokens, Publish: e.hub.Publish, Notify: func(ev state.Event) { e.webhooks.Send(ev.Type, ev.Data) },
-		Deliver: deliverTo(e.webhooks, cfg.DeliveryWebhookURL), Log: cfg.Logger, Seed: seed})
+		Deliver: deliverTo(e.webhooks, cfg.DeliveryWebhookURL), VerifyAction: deliverTo(e.webhooks, cfg.ActionVerifyWebhookURL),
+		Log: cfg.Logger, Seed: seed})
 	if err != nil {
 		e.webhooks.Close()
 		return nil, err
@@ -216,7 +220,8 @@ func New(cfg Config) (*Emulator, error) {
 	return e, nil
 }
 
-// deliverTo hands codes to the custom delivery provider at url; nil when there is none.
+// deliverTo posts synchronous webhooks (a delivery provider's, action.verify) to url; nil
+// when there is no url.
 func deliverTo(w *webhook.Sender, url string) state.Deliver {
 	if url == "" {
 		return nil

@@ -54,6 +54,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return nil
 	})
 	deliveryURL := fs.String("delivery-webhook-url", "", "`URL` of a custom email and SMS provider: each code is posted to it first (email.created, sms.created) and a non-2xx answer fails the send")
+	actionVerifyURL := fs.String("action-verify-webhook-url", "", "`URL` that must approve (2xx) each action's success by a code before it is stored (action.verify)")
 	codeTTL := fs.Duration("code-ttl", def.CodeTTL, "how long a one-time code is valid")
 	maxAttempts := fs.Int("max-attempts", def.MaxAttempts, "wrong codes that kill a challenge")
 	sendWindow := fs.Duration("send-window", def.SendWindow, "sliding window of the per-recipient send limits")
@@ -93,7 +94,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	cfg := Config{SecretKey: *secretKey, CallConnectSecretKey: *callKey, TenantID: *tenantID, DBPath: *dbPath, RulesFile: *rulesFile, PublicURL: *publicURL, Limits: limits,
 		SeedFile: *seedFile, TestRecipients: testRecipients, MessageCap: *messageCap, Import: *importFile, ExportOnClose: *exportFile,
-		WebhookURLs: webhookURLs, DeliveryWebhookURL: *deliveryURL}
+		WebhookURLs: webhookURLs, DeliveryWebhookURL: *deliveryURL, ActionVerifyWebhookURL: *actionVerifyURL}
 	if *messageCap <= 0 {
 		return errors.New("emulator: -message-cap must be positive")
 	}

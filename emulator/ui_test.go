@@ -323,3 +323,28 @@ func TestPrebuiltPageTestRecipients(t *testing.T) {
 		t.Fatalf("a failing recipient got %d messages", len(msgs))
 	}
 }
+
+// In the pre-built UI too, a success action.verify refuses changes nothing: the page says
+// so, and the same code works once it approves.
+func TestPrebuiltPageActionVerify(t *testing.T) {
+	hook := newReceiver(t, 403, 200)
+	env := newEnv(t, func(c *Config) { c.ActionVerifyWebhookURL = hook.srv.URL })
+	app := newFakeApp(t)
+	env.apiOK("POST", "/v1/users/u1/authenticators", map[string]any{"verificationMethod": "EMAIL_OTP", "email": "jane@example.com"})
+	pageURL := stepUp(t, env, "u1", "w-av", app.srv.URL+"/withdrawals/callback")
+	b := newBrowser(t)
+	p := b.get(pageURL)
+	token := p.token(t)
+	radios := radioRE.FindAllStringSubmatch(p.body, -1)
+	b.post(env.srv.URL+"/challenge/send", url.Values{"token": {token}, "authenticatorId": {radios[0][1]}}).must(t, 200, ">Verify</button>")
+	code := env.lastCode("jane@example.com")
+	b.post(env.srv.URL+"/challenge/verify", url.Values{"token": {token}, "code": {code}}).must(t, 409, "did not accept this verification")
+	if a := env.apiOK("GET", "/v1/users/u1/actions/withdrawal/w-av", nil); a["state"] != StateChallengeRequired {
+		t.Fatalf("after a refusal: %v", a)
+	}
+	got := hook.wait(t, 1)
+	if !strings.Contains(got[0].body, `"userAuthenticatorId":"`+radios[0][1]+`"`) {
+		t.Fatalf("action.verify %s", got[0].body)
+	}
+	b.post(env.srv.URL+"/challenge/verify", url.Values{"token": {token}, "code": {code}}).must(t, 200, "app callback")
+}

@@ -330,3 +330,52 @@ func TestWebhooksAnnounceUpdatedAuthenticators(t *testing.T) {
 		t.Fatalf("the address update: %s", got[4].body)
 	}
 }
+
+// action.verify must approve an action's success by a code before anything is stored: a
+// refusal leaves the action awaiting its challenge and the code still good.
+func TestActionVerifyWebhook(t *testing.T) {
+	hook := newReceiver(t, 500, 200)
+	env := newEnv(t, func(c *Config) { c.ActionVerifyWebhookURL = hook.srv.URL })
+	ch := env.apiOK("POST", "/v1/challenge", map[string]any{"verificationMethod": "EMAIL_OTP", "action": "signInWithEmail", "email": "av@example.com", "userId": "av-user"})
+	id, key := ch["challengeId"].(string), ch["idempotencyKey"].(string)
+	code := env.lastCode("av@example.com")
+
+	if v := env.verify(id, wrongCode(code)); v["isVerified"] != false {
+		t.Fatalf("a wrong code: %v", v)
+	}
+	if v := env.verify(id, code); v["isVerified"] != false {
+		t.Fatalf("refused by action.verify: %v", v)
+	}
+	got := hook.wait(t, 1) // the wrong code was not asked about
+	checkSignature(t, got[0], env.clock.Now())
+	var ev struct {
+		Type string
+		Data map[string]any
+	}
+	json.Unmarshal([]byte(got[0].body), &ev)
+	if ev.Type != "action.verify" || ev.Data["userId"] != "av-user" || ev.Data["action"] != "signInWithEmail" || ev.Data["idempotencyKey"] != key ||
+		ev.Data["state"] != "CHALLENGE_SUCCEEDED" || ev.Data["verificationMethod"] != "EMAIL_OTP" || ev.Data["verifiedAt"] == nil {
+		t.Fatalf("action.verify %s", got[0].body)
+	}
+	if a := env.apiOK("GET", "/v1/users/av-user/actions/signInWithEmail/"+key, nil); a["state"] != "CHALLENGE_REQUIRED" {
+		t.Fatalf("after a refusal: %v", a)
+	}
+
+	if v := env.verify(id, code); v["isVerified"] != true {
+		t.Fatalf("approved: %v", v)
+	}
+	if a := env.apiOK("GET", "/v1/users/av-user/actions/signInWithEmail/"+key, nil); a["state"] != "CHALLENGE_SUCCEEDED" {
+		t.Fatalf("after approval: %v", a)
+	}
+	// An anonymous challenge has no action: nothing to ask.
+	anon := env.challengeEmail("anon-av@example.com")
+	if v := env.verify(anon, env.lastCode("anon-av@example.com")); v["isVerified"] != true {
+		t.Fatalf("anonymous: %v", v)
+	}
+	time.Sleep(50 * time.Millisecond)
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	if len(hook.got) != 2 {
+		t.Fatalf("%d action.verify calls, want 2", len(hook.got))
+	}
+}

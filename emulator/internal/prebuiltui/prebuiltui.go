@@ -293,6 +293,10 @@ func (u *UI) Verify(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, choosePageURL(tok), http.StatusSeeOther)
 		return
 	}
+	if v.Refused != "" {
+		u.renderCode(w, http.StatusConflict, tok, v.Action, *v.Pending, "The app did not accept this verification. Try again later.")
+		return
+	}
 	if v.Settled != "" {
 		u.redirectBack(w, r, v.Action, v.Settled)
 		return

@@ -256,6 +256,7 @@ func (s *Store) ResendChallenge(ctx context.Context, r Resend) (Challenge, error
 type Verification struct {
 	Verified      bool
 	FailureReason vocab.FailureReason
+	Refused       string // the right code, refused by the action.verify webhook: nothing changed
 	AttemptsLeft  int
 	Challenge     Challenge // as it stands after the attempt
 }
@@ -303,6 +304,12 @@ func (s *Store) verifyCode(ctx context.Context, tx *txn, c *Challenge, code stri
 // Verify checks a code of an API challenge. A challenge for a user settles that user's
 // action: CHALLENGE_SUCCEEDED on the right code, CHALLENGE_FAILED when the attempts run out.
 func (s *Store) Verify(ctx context.Context, challengeID, code string) (Verification, error) {
+	if pre, err := loadChallenge(ctx, s.db, challengeID, OriginAPI); err == nil {
+		refused, err := s.approveSuccess(ctx, pre, code, "")
+		if err != nil || refused != "" {
+			return Verification{Refused: refused, Challenge: *pre}, err
+		}
+	}
 	var v Verification
 	err := s.inTx(ctx, func(tx *txn) error {
 		c, err := loadAPIChallenge(ctx, tx, challengeID)

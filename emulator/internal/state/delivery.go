@@ -2,6 +2,8 @@ package state
 
 import (
 	"context"
+	"crypto/subtle"
+	"errors"
 	"fmt"
 
 	"example.com/passwordless/emulator/internal/vocab"
@@ -87,4 +89,48 @@ func (s *Store) unsend(ctx context.Context, m Message) error {
 		}
 		return nil
 	})
+}
+
+// actionVerifyEvent is the data of action.verify (docs: advanced-usage/webhooks/action-verify).
+type actionVerifyEvent struct {
+	UserID              string       `json:"userId"`
+	Action              string       `json:"action"`
+	IdempotencyKey      string       `json:"idempotencyKey"`
+	VerifiedAt          string       `json:"verifiedAt"`
+	State               vocab.State  `json:"state"`
+	VerificationMethod  vocab.Method `json:"verificationMethod"`
+	UserAuthenticatorID string       `json:"userAuthenticatorId,omitempty"`
+}
+
+// approveSuccess asks the action.verify webhook, before anything is stored, whether the
+// right code for c may make its action succeed; it returns the refusal ("" = go on). Only a
+// code that would verify, for an action still awaiting its challenge, is asked about: the
+// transaction that follows checks everything again.
+func (s *Store) approveSuccess(ctx context.Context, c *Challenge, code, authID string) (string, error) {
+	if s.verifyAction == nil || c == nil || c.UserID == "" || !s.wouldVerify(c, code) {
+		return "", nil
+	}
+	a, err := loadAction(ctx, s.db, ActionKey{UserID: c.UserID, ActionCode: c.ActionCode, IdempotencyKey: c.IdempotencyKey})
+	if errors.Is(err, errNoRow) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if a.State != vocab.StateChallengeRequired {
+		return "", nil
+	}
+	ev := actionVerifyEvent{UserID: c.UserID, Action: c.ActionCode, IdempotencyKey: c.IdempotencyKey, VerifiedAt: vocab.FormatTime(s.now()),
+		State: vocab.StateChallengeSucceeded, VerificationMethod: c.VerificationMethod, UserAuthenticatorID: authID}
+	if err := s.verifyAction(ctx, "action.verify", ev); err != nil {
+		s.log.Warn("action.verify refused a verification", "user_id", c.UserID, "action", c.ActionCode, "err", err)
+		return fmt.Sprintf("The action.verify webhook refused it (%s).", err), nil
+	}
+	return "", nil
+}
+
+// wouldVerify reports whether code is c's live code, without counting an attempt.
+func (s *Store) wouldVerify(c *Challenge, code string) bool {
+	return c.Attempts < s.limits.MaxAttempts && !c.Verified() && c.codeHash != nil && s.now().Before(c.ExpiresAt) &&
+		subtle.ConstantTimeCompare(codeHash(c.ID, code), c.codeHash) == 1
 }

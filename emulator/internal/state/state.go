@@ -77,26 +77,30 @@ type Options struct {
 	Publish    func([]Message) // receives each committed batch's sent messages; nil = none
 	Notify     func(Event)     // receives each committed event (authenticator changes); nil = none
 	Deliver    Deliver         // a custom delivery provider that must take each code first; nil = none
-	Log        *slog.Logger
-	Seed       *Seed // applied at open and again by Reset; nil = none
+	// VerifyAction is the action.verify webhook, which must approve each action's success
+	// by a code before it is stored; nil = none.
+	VerifyAction Deliver
+	Log          *slog.Logger
+	Seed         *Seed // applied at open and again by Reset; nil = none
 }
 
 // Store is the emulator's state.
 type Store struct {
-	sqlite     *sqlitedb.DB
-	db         *sql.DB // its one connection (sqlitedb.DB.Writer)
-	limits     Limits
-	messageCap int
-	now        func() time.Time
-	random     *random.Source
-	codes      Codes
-	rules      *rules.Rules
-	tokens     *token.Issuer
-	publish    func([]Message)
-	notify     func(Event)
-	deliver    Deliver
-	log        *slog.Logger
-	seed       *Seed
+	sqlite       *sqlitedb.DB
+	db           *sql.DB // its one connection (sqlitedb.DB.Writer)
+	limits       Limits
+	messageCap   int
+	now          func() time.Time
+	random       *random.Source
+	codes        Codes
+	rules        *rules.Rules
+	tokens       *token.Issuer
+	publish      func([]Message)
+	notify       func(Event)
+	deliver      Deliver
+	verifyAction Deliver
+	log          *slog.Logger
+	seed         *Seed
 
 	// The committer (commit.go): inTx's parts, and its stop.
 	parts       chan *part
@@ -112,7 +116,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
 	s := &Store{sqlite: d, db: d.Writer, limits: o.Limits, messageCap: o.MessageCap, now: o.Now, random: o.Random,
-		codes: o.Codes, rules: o.Rules, tokens: o.Tokens, publish: o.Publish, notify: o.Notify, deliver: o.Deliver, log: o.Log, seed: o.Seed,
+		codes: o.Codes, rules: o.Rules, tokens: o.Tokens, publish: o.Publish, notify: o.Notify, deliver: o.Deliver, verifyAction: o.VerifyAction, log: o.Log, seed: o.Seed,
 		parts: make(chan *part, maxBatch), stopCommits: make(chan struct{}), commitsDone: make(chan struct{})}
 	if s.publish == nil {
 		s.publish = func([]Message) {}
