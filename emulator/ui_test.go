@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -347,4 +348,34 @@ func TestPrebuiltPageActionVerify(t *testing.T) {
 		t.Fatalf("action.verify %s", got[0].body)
 	}
 	b.post(env.srv.URL+"/challenge/verify", url.Values{"token": {token}, "code": {code}}).must(t, 200, "app callback")
+}
+
+// A code the delivery provider refused is void: typed into the pre-built UI anyway (the
+// provider saw it), it does not complete the action.
+func TestPrebuiltPageRefusedDeliveryVoidsTheCode(t *testing.T) {
+	provider := newReceiver(t, 500)
+	env := newEnv(t, func(c *Config) { c.DeliveryWebhookURL = provider.srv.URL })
+	app := newFakeApp(t)
+	env.apiOK("POST", "/v1/users/u1/authenticators", map[string]any{"verificationMethod": "EMAIL_OTP", "email": "jane@example.com"})
+	pageURL := stepUp(t, env, "u1", "w-void", app.srv.URL+"/withdrawals/callback")
+	b := newBrowser(t)
+	p := b.get(pageURL)
+	token := p.token(t)
+	radios := radioRE.FindAllStringSubmatch(p.body, -1)
+	b.post(env.srv.URL+"/challenge/send", url.Values{"token": {token}, "authenticatorId": {radios[0][1]}}).must(t, 502, "delivery provider refused")
+	var ev struct{ Data struct{ Code string } }
+	json.Unmarshal([]byte(provider.wait(t, 1)[0].body), &ev)
+	if ev.Data.Code == "" {
+		t.Fatal("the provider got no code")
+	}
+	if msgs := env.messages("jane@example.com"); len(msgs) != 0 {
+		t.Fatalf("a refused code is in the outbox: %+v", msgs)
+	}
+	p = b.post(env.srv.URL+"/challenge/verify", url.Values{"token": {token}, "code": {ev.Data.Code}})
+	if strings.Contains(p.body, "app callback") {
+		t.Fatal("the refused code completed the action")
+	}
+	if a := env.apiOK("GET", "/v1/users/u1/actions/withdrawal/w-void", nil); a["state"] != StateChallengeRequired {
+		t.Fatalf("after the refused code: %v", a)
+	}
 }
