@@ -193,3 +193,15 @@ func TestSessionsSurviveARestart(t *testing.T) {
 	again := newEnv(t, func(c *Config) { c.DBPath = path; c.Now = env.clock.Now })
 	again.apiOK("POST", "/v1/sessions/validate", map[string]any{"accessToken": access})
 }
+
+// A refresh token lives 30 days; after that it is refused, even unused.
+func TestRefreshTokenExpires(t *testing.T) {
+	env := newEnv(t)
+	_, refresh := env.createSession("web", env.signedInToken("old-user", "old@example.com"))
+	env.clock.Advance(31 * 24 * time.Hour)
+	status, m := env.api("POST", "/v1/sessions/refresh", map[string]any{"refreshToken": refresh})
+	wantError(t, status, m, 400, "invalid_request")
+	if !strings.Contains(m["errorDescription"].(string), "expired") {
+		t.Fatalf("an old refresh token: %v", m)
+	}
+}
