@@ -304,10 +304,12 @@ func (s *Store) verifyCode(ctx context.Context, tx *txn, c *Challenge, code stri
 // Verify checks a code of an API challenge. A challenge for a user settles that user's
 // action: CHALLENGE_SUCCEEDED on the right code, CHALLENGE_FAILED when the attempts run out.
 func (s *Store) Verify(ctx context.Context, challengeID, code string) (Verification, error) {
-	if pre, err := loadChallenge(ctx, s.db, challengeID, OriginAPI); err == nil {
-		refused, err := s.approveSuccess(ctx, pre, code, "")
-		if err != nil || refused != "" {
-			return Verification{Refused: refused, Challenge: *pre}, err
+	if s.verifyAction != nil {
+		if pre, err := loadChallenge(ctx, s.db, challengeID, OriginAPI); err == nil {
+			refused, err := s.approveSuccess(ctx, pre, code, "")
+			if err != nil || refused != "" {
+				return Verification{Refused: refused, Challenge: *pre}, err
+			}
 		}
 	}
 	var v Verification

@@ -102,12 +102,12 @@ type actionVerifyEvent struct {
 	UserAuthenticatorID string       `json:"userAuthenticatorId,omitempty"`
 }
 
-// approveSuccess asks the action.verify webhook, before anything is stored, whether the
-// right code for c may make its action succeed; it returns the refusal ("" = go on). Only a
-// code that would verify, for an action still awaiting its challenge, is asked about: the
-// transaction that follows checks everything again.
+// approveSuccess asks the action.verify webhook (the caller checks there is one), before
+// anything is stored, whether the right code for c may make its action succeed; it returns
+// the refusal ("" = go on). Only a code that would verify, for an action still awaiting its
+// challenge, is asked about: the transaction that follows checks everything again.
 func (s *Store) approveSuccess(ctx context.Context, c *Challenge, code, authID string) (string, error) {
-	if s.verifyAction == nil || c == nil || c.UserID == "" || !s.wouldVerify(c, code) {
+	if c.UserID == "" || !s.wouldVerify(c, code) {
 		return "", nil
 	}
 	a, err := loadAction(ctx, s.db, ActionKey{UserID: c.UserID, ActionCode: c.ActionCode, IdempotencyKey: c.IdempotencyKey})

@@ -213,9 +213,13 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate) (Us
 				return fmt.Errorf("update user: %w", err)
 			}
 		}
-		before, err := listAuthenticators(ctx, tx, userID)
-		if err != nil {
-			return err
+		// Only an update that can change authenticators needs them listed, before and after.
+		var before []Authenticator
+		var err error
+		if syncEmail != "" || syncPhone != "" || u.DefaultMethod != "" {
+			if before, err = listAuthenticators(ctx, tx, userID); err != nil {
+				return err
+			}
 		}
 		if syncEmail != "" {
 			if _, err := tx.ExecContext(ctx, `UPDATE authenticators SET email = ? WHERE user_id = ? AND verification_method = ?`, syncEmail, userID, vocab.MethodEmailOTP); err != nil {
