@@ -78,13 +78,6 @@ type ruleView struct {
 	Conditions                             []string
 }
 
-func optionalTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return vocab.FormatTime(t)
-}
-
 func userURL(id string) string { return "/admin/users/" + url.PathEscape(id) }
 
 func userViews(users []state.UserWithAuthenticators) []userView {
@@ -95,7 +88,7 @@ func userViews(users []state.UserWithAuthenticators) []userView {
 			PhoneNumberVerified: u.PhoneNumberVerified}
 		for _, a := range u.Authenticators {
 			v.Auths = append(v.Auths, authView{ID: a.ID, Method: string(a.Method), Email: a.Email, PhoneNumber: a.PhoneNumber, IsDefault: a.IsDefault,
-				CreatedAt: vocab.FormatTime(a.CreatedAt), VerifiedAt: optionalTime(a.VerifiedAt), LastVerifiedAt: optionalTime(a.LastVerifiedAt)})
+				CreatedAt: vocab.FormatTime(a.CreatedAt), VerifiedAt: vocab.FormatOptionalTime(a.VerifiedAt), LastVerifiedAt: vocab.FormatOptionalTime(a.LastVerifiedAt)})
 		}
 		out = append(out, v)
 	}

@@ -183,12 +183,9 @@ func (a *API) GetCall(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := callResponse{ReferenceID: c.ReferenceID, MessageID: c.MessageID, Channel: c.Channel, To: c.To, UserID: c.UserID, Username: c.Username,
-		ActionCode: c.ActionCode, State: c.State, StartedAt: vocab.FormatTime(c.StartedAt)}
+		ActionCode: c.ActionCode, State: c.State, StartedAt: vocab.FormatTime(c.StartedAt), FinishedAt: vocab.FormatOptionalTime(c.FinishedAt)}
 	if c.Payload != "" {
 		resp.Payload = json.RawMessage(c.Payload)
-	}
-	if !c.FinishedAt.IsZero() {
-		resp.FinishedAt = vocab.FormatTime(c.FinishedAt)
 	}
 	return httpjson.Write(w, http.StatusOK, resp)
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"example.com/passwordless/emulator/internal/state"
+	"example.com/passwordless/emulator/internal/vocab"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -154,7 +155,7 @@ func decodeError(err error) error {
 		if typeErr.Field == "" {
 			return BadRequest("The request body must be a JSON object.")
 		}
-		return BadRequest("Field %q must be of type %s.", typeErr.Field, typeName(typeErr.Type.Kind().String()))
+		return BadRequest("Field %q must be of type %s.", typeErr.Field, vocab.JSONType(typeErr.Type.Kind().String()))
 	case errors.As(err, &syntaxErr):
 		return BadRequest("The request body is not valid JSON (at byte %d).", syntaxErr.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -162,20 +163,6 @@ func decodeError(err error) error {
 	default:
 		return BadRequest("The request body is not valid JSON.")
 	}
-}
-
-func typeName(kind string) string {
-	switch kind {
-	case "bool":
-		return "boolean"
-	case "map", "struct":
-		return "object"
-	case "slice", "array":
-		return "array"
-	case "int", "int64", "float64", "uint", "int32":
-		return "number"
-	}
-	return kind
 }
 
 // Fallback serves mux, answering unknown routes with JSON 404 and known paths with the

@@ -24,14 +24,9 @@ type deviceResponse struct {
 }
 
 func deviceJSON(d state.Device) deviceResponse {
-	opt := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return vocab.FormatTime(t)
-	}
-	return deviceResponse{UserID: d.UserID, DeviceID: d.DeviceID, CreatedAt: vocab.FormatTime(d.CreatedAt), AuthenticatedAt: opt(d.AuthenticatedAt),
-		InvalidatedAt: opt(d.InvalidatedAt), LastVerificationMethod: d.LastVerificationMethod, RememberedUntil: opt(d.RememberedUntil)}
+	return deviceResponse{UserID: d.UserID, DeviceID: d.DeviceID, CreatedAt: vocab.FormatTime(d.CreatedAt),
+		AuthenticatedAt: vocab.FormatOptionalTime(d.AuthenticatedAt), InvalidatedAt: vocab.FormatOptionalTime(d.InvalidatedAt),
+		LastVerificationMethod: d.LastVerificationMethod, RememberedUntil: vocab.FormatOptionalTime(d.RememberedUntil)}
 }
 
 // pathDevice reads and checks {userId} and {deviceId}.

@@ -149,8 +149,7 @@ func (a *API) ValidateSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if u != nil {
-		resp.User = updatedUserResponse{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber,
-			PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username, DisplayName: u.DisplayName, Custom: u.Custom}
+		resp.User = updatedUserJSON(*u)
 	}
 	return httpjson.Write(w, http.StatusOK, resp)
 }

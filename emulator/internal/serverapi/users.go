@@ -151,8 +151,12 @@ func (a *API) UpdateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return httpjson.Write(w, http.StatusOK, updatedUserResponse{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber,
-		PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username, DisplayName: u.DisplayName, Custom: u.Custom})
+	return httpjson.Write(w, http.StatusOK, updatedUserJSON(u))
+}
+
+func updatedUserJSON(u state.User) updatedUserResponse {
+	return updatedUserResponse{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, PhoneNumber: u.PhoneNumber,
+		PhoneNumberVerified: u.PhoneNumberVerified, Username: u.Username, DisplayName: u.DisplayName, Custom: u.Custom}
 }
 
 // DeleteUser serves DELETE /v1/users/{userId}[?actions=true] (state.Store.DeleteUser).
@@ -256,16 +260,9 @@ type webauthnCredential struct {
 	Transports   []string `json:"transports,omitempty"`
 }
 
-func optionalTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return vocab.FormatTime(t)
-}
-
 func authenticatorJSON(a state.Authenticator) userAuthenticator {
 	return userAuthenticator{UserAuthenticatorID: a.ID, UserID: a.UserID, VerificationMethod: a.Method, Email: a.Email, PhoneNumber: a.PhoneNumber,
-		CreatedAt: vocab.FormatTime(a.CreatedAt), VerifiedAt: optionalTime(a.VerifiedAt), LastVerifiedAt: optionalTime(a.LastVerifiedAt), IsDefault: a.IsDefault}
+		CreatedAt: vocab.FormatTime(a.CreatedAt), VerifiedAt: vocab.FormatOptionalTime(a.VerifiedAt), LastVerifiedAt: vocab.FormatOptionalTime(a.LastVerifiedAt), IsDefault: a.IsDefault}
 }
 
 // GetAuthenticators serves GET /v1/users/{userId}/authenticators: an empty list for an

@@ -123,7 +123,7 @@ func ParseSeed(data []byte) (*Seed, error) {
 	if err := dec.Decode(&s); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return nil, fmt.Errorf("%s: must be of type %s", te.Field, typeName(te.Type.Kind().String()))
+			return nil, fmt.Errorf("%s: must be of type %s", te.Field, vocab.JSONType(te.Type.Kind().String()))
 		}
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
@@ -159,20 +159,6 @@ func ParseSeed(data []byte) (*Seed, error) {
 		}
 	}
 	return &s, nil
-}
-
-func typeName(kind string) string {
-	switch kind {
-	case "bool":
-		return "boolean"
-	case "map", "struct":
-		return "object"
-	case "slice", "array":
-		return "array"
-	case "int", "int64", "float64", "uint", "int32":
-		return "number"
-	}
-	return kind
 }
 
 // checkTime checks an optional timestamp field.

@@ -228,3 +228,27 @@ func Language(locale string) string {
 
 // FormatTime is the timestamp format of the real API's JSON (ISO 8601, UTC, milliseconds).
 func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// FormatOptionalTime is FormatTime, or "" for the zero time (a field left out).
+func FormatOptionalTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return FormatTime(t)
+}
+
+// JSONType names a Go kind (reflect.Kind's String) as JSON calls it, for the errors about a
+// field of the wrong type in request bodies and seed files.
+func JSONType(kind string) string {
+	switch kind {
+	case "bool":
+		return "boolean"
+	case "map", "struct":
+		return "object"
+	case "slice", "array":
+		return "array"
+	case "int", "int64", "float64", "uint", "int32":
+		return "number"
+	}
+	return kind
+}
