@@ -374,7 +374,7 @@ func BenchmarkSendAtCap(b *testing.B) {
 	env := newEnv(b)
 	fill := &state.Seed{}
 	for i := range DefaultMessageCap {
-		fill.Messages = append(fill.Messages, state.SeedMessage{ID: "fill-" + strconv.Itoa(i), Channel: vocab.ChannelEmail, To: "fill" + strconv.Itoa(i) + "@example.com",
+		fill.Messages = append(fill.Messages, state.Message{ID: "fill-" + strconv.Itoa(i), Channel: vocab.ChannelEmail, To: "fill" + strconv.Itoa(i) + "@example.com",
 			Subject: "Your verification code", Body: "Your verification code is 123456. It expires in 10 minutes.", Code: "123456", CreatedAt: "2025-03-01T12:00:00.000Z"})
 	}
 	if err := env.emu.store.Import(context.Background(), fill); err != nil {

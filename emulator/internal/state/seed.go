@@ -25,7 +25,7 @@ type Seed struct {
 	Path           string            `json:"-"` // where it was read from, for messages
 	Users          []SeedUser        `json:"users"`
 	Actions        []SeedAction      `json:"actions,omitempty"`
-	Messages       []SeedMessage     `json:"messages,omitempty"`
+	Messages       []Message         `json:"messages,omitempty"` // the outbox, as GET /emulator/messages lists it
 	RulesJSON      json.RawMessage   `json:"rules,omitempty"`
 	TestRecipients map[string]string `json:"testRecipients,omitempty"`
 	WebhookURLs    []string          `json:"webhookUrls,omitempty"` // receive the emulator's webhooks, besides -webhook-url
@@ -87,18 +87,6 @@ type SeedAction struct {
 	Locale                    string          `json:"locale,omitempty"`
 	Custom                    map[string]any  `json:"custom,omitempty"`
 	TrackResult               json.RawMessage `json:"trackResult,omitempty"` // replayed for the same idempotency key
-}
-
-// SeedMessage is an outbox message of a seed file.
-type SeedMessage struct {
-	ID          string        `json:"id"`
-	Channel     vocab.Channel `json:"channel"`
-	To          string        `json:"to"`
-	Subject     string        `json:"subject,omitempty"`
-	Body        string        `json:"body"`
-	Code        string        `json:"code"`
-	ChallengeID string        `json:"challengeId,omitempty"`
-	CreatedAt   string        `json:"createdAt"`
 }
 
 // LoadSeed reads and checks a seed (or export) file; errors name the file and the field.
@@ -320,7 +308,7 @@ func checkSeedAction(a *SeedAction, users map[string]bool) error {
 
 var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
 
-func checkSeedMessage(m *SeedMessage) error {
+func checkSeedMessage(m *Message) error {
 	if m.ID == "" {
 		return errors.New(".id: required")
 	}
@@ -370,8 +358,7 @@ func (s *Store) importSeed(ctx context.Context, tx *txn, seed *Seed) error {
 		if n > 0 {
 			continue
 		}
-		msg := Message{ID: m.ID, Channel: m.Channel, To: m.To, Subject: m.Subject, Body: m.Body, Code: m.Code, ChallengeID: m.ChallengeID, CreatedAt: m.CreatedAt}
-		if _, err := insertMessage(ctx, tx, msg, ms(seedTime(m.CreatedAt, now))); err != nil {
+		if _, err := insertMessage(ctx, tx, m, ms(seedTime(m.CreatedAt, now))); err != nil {
 			return fmt.Errorf("message %s: %w", m.ID, err)
 		}
 	}
@@ -573,8 +560,8 @@ func (s *Store) Export(ctx context.Context) (*Seed, error) {
 	}
 	for i := len(msgs) - 1; i >= 0; i-- { // oldest first, as they were sent
 		m := msgs[i]
-		out.Messages = append(out.Messages, SeedMessage{ID: m.ID, Channel: m.Channel, To: m.To, Subject: m.Subject, Body: m.Body, Code: m.Code,
-			ChallengeID: m.ChallengeID, CreatedAt: m.CreatedAt})
+		m.Seq = 0 // this database's order, not state
+		out.Messages = append(out.Messages, m)
 	}
 	return out, nil
 }
