@@ -25,7 +25,15 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A message without a code: a Call Connect link.
+	if _, err := a.StartCall(ctx, NewCall{ReferenceID: "call-1", Channel: vocab.ChannelEmail, To: "alice@example.com", ActionCode: "call", LinkBase: "http://emulator"}); err != nil {
+		t.Fatal(err)
+	}
 	first := export(t, a)
+	// What -import reads: the export passes the seed file's checks.
+	if _, err := ParseSeed(first); err != nil {
+		t.Fatalf("the export is not a valid seed: %v", err)
+	}
 
 	b := newTestStore(t, nil)
 	var seed Seed
@@ -49,7 +57,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if err != nil || replay.Token != review.Token || replay.State != review.State {
 		t.Fatalf("replayed key after import: %+v, %v; want the stored answer %+v", replay, err, review)
 	}
-	if len(seed.Users) != 2 || len(seed.Actions) != 7 || len(seed.Messages) != 4 || len(seed.Users[0].Devices) != 1 {
+	if len(seed.Users) != 2 || len(seed.Actions) != 7 || len(seed.Messages) != 5 || len(seed.Users[0].Devices) != 1 {
 		t.Fatalf("export holds %d users, %d actions, %d messages, devices %v", len(seed.Users), len(seed.Actions), len(seed.Messages), seed.Users[0].Devices)
 	}
 	got, err := b.Track(ctx, Track{ActionKey: ActionKey{UserID: "alice", ActionCode: "withdrawal"}, DeviceID: "dev-alice"})
