@@ -130,20 +130,28 @@ func methodLabel(m vocab.Method, email, phone string) string {
 func choosePageURL(tok string) string { return "/challenge?token=" + url.QueryEscape(tok) }
 func codePageURL(tok string) string   { return "/challenge/code?token=" + url.QueryEscape(tok) }
 
-// ChoosePage serves GET /challenge: the methods to choose from, or the enrolment form.
-func (u *UI) ChoosePage(w http.ResponseWriter, r *http.Request) {
+// page reads the ?token= of a GET step and the page state of its action; false when it
+// has already answered with the error.
+func (u *UI) page(w http.ResponseWriter, r *http.Request) (string, state.Page, bool) {
 	tok := r.URL.Query().Get("token")
 	k, err := u.action(tok)
 	if err != nil {
 		u.fail(w, r, err)
-		return
+		return "", state.Page{}, false
 	}
 	p, err := u.store.Page(r.Context(), k)
 	if err != nil {
 		u.fail(w, r, err)
-		return
+		return "", state.Page{}, false
 	}
-	u.renderChoose(w, http.StatusOK, tok, p, "", nil)
+	return tok, p, true
+}
+
+// ChoosePage serves GET /challenge: the methods to choose from, or the enrolment form.
+func (u *UI) ChoosePage(w http.ResponseWriter, r *http.Request) {
+	if tok, p, ok := u.page(w, r); ok {
+		u.renderChoose(w, http.StatusOK, tok, p, "", nil)
+	}
 }
 
 func (u *UI) renderChoose(w http.ResponseWriter, status int, tok string, p state.Page, alert string, form url.Values) {
@@ -237,15 +245,8 @@ func (u *UI) send(w http.ResponseWriter, r *http.Request, to state.PageRecipient
 
 // CodePage serves GET /challenge/code: the form for the code in flight.
 func (u *UI) CodePage(w http.ResponseWriter, r *http.Request) {
-	tok := r.URL.Query().Get("token")
-	k, err := u.action(tok)
-	if err != nil {
-		u.fail(w, r, err)
-		return
-	}
-	p, err := u.store.Page(r.Context(), k)
-	if err != nil {
-		u.fail(w, r, err)
+	tok, p, ok := u.page(w, r)
+	if !ok {
 		return
 	}
 	if p.Pending == nil {
