@@ -26,7 +26,9 @@ const MaxBodyBytes = 1 << 20 // 1 MiB
 // give no code, emulator/README.md ("Errors") says which one the emulator answers.
 const (
 	CodeInvalidRequest       = "invalid_request"       // 400, 404, 405, 413: the request's fault
-	CodeUnauthorized         = "unauthorized"          // 401: wrong secret key or region
+	CodeUnauthorized         = "unauthorized"          // 401: wrong secret key or region; 403: a token's scope
+	CodeExpiredToken         = "expired_token"         // 401: the Client API's token has expired (the browser SDK calls onTokenExpired)
+	CodeInvalidCredential    = "invalid_credential"    // 400: a passkey the emulator does not know, or whose proof fails
 	CodeTooManyRequests      = "too_many_requests"     // 429: a send limit
 	CodeInvalidConfiguration = "invalid_configuration" // 5xx: the tenant (here: the emulator or its provider) cannot serve it
 )
@@ -77,6 +79,8 @@ func From(err error) *Error {
 		return &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests, Description: r.Description}
 	case state.Undeliverable:
 		return &Error{Status: http.StatusBadGateway, Code: CodeInvalidConfiguration, Description: r.Description}
+	case state.Forbidden:
+		return &Error{Status: http.StatusForbidden, Code: CodeUnauthorized, Description: r.Description}
 	}
 	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Description: r.Description}
 }

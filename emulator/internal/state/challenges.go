@@ -37,6 +37,7 @@ type Challenge struct {
 	UserID             string // "" for an anonymous challenge
 	ClaimedUserID      string
 	AuthenticatorID    string // the pre-built UI's chosen authenticator; "" when enrolling a new one
+	NewAuthenticatorID string // the id a new address gets once its code is verified; "" = a fresh one
 	Scope              string
 	Locale             string
 	ExpiresAt          time.Time
@@ -75,14 +76,14 @@ func (c Challenge) Status(now time.Time, maxAttempts int) string {
 }
 
 const challengeColumns = `challenge_id, origin, idempotency_key, action_code, verification_method, sms_channel, channel,
-	email, phone_number, user_id, claimed_user_id, authenticator_id, scope, locale, code_hash, expires_at, attempts, verified_at`
+	email, phone_number, user_id, claimed_user_id, authenticator_id, scope, locale, code_hash, expires_at, attempts, verified_at, new_authenticator_id`
 
 func scanChallenge(row interface{ Scan(...any) error }) (*Challenge, error) {
 	var c Challenge
 	var expires int64
 	var verified sql.NullInt64
 	err := row.Scan(&c.ID, &c.Origin, &c.IdempotencyKey, &c.ActionCode, &c.VerificationMethod, &c.SMSChannel, &c.Channel,
-		&c.Email, &c.PhoneNumber, &c.UserID, &c.ClaimedUserID, &c.AuthenticatorID, &c.Scope, &c.Locale, &c.codeHash, &expires, &c.Attempts, &verified)
+		&c.Email, &c.PhoneNumber, &c.UserID, &c.ClaimedUserID, &c.AuthenticatorID, &c.Scope, &c.Locale, &c.codeHash, &expires, &c.Attempts, &verified, &c.NewAuthenticatorID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoRow
 	}

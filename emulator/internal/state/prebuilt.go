@@ -11,7 +11,16 @@ import (
 
 // The pre-built UI's operations: an action awaiting its challenge, the code sent for it,
 // and its settlement. Each write re-checks, inside its transaction, that the action still
-// awaits its challenge.
+// awaits its challenge. The Client API (client.go) runs the same code steps on actions
+// its tokens name, with its own rule for which actions it may challenge.
+
+// surface is who runs an action's challenge: they differ in which actions they may challenge.
+type surface struct {
+	name string // in logs
+	load func(ctx context.Context, q queryer, k ActionKey) (*Action, error)
+}
+
+var prebuiltSurface = surface{name: "pre-built UI", load: awaiting}
 
 // Page is what the pre-built UI shows for an action awaiting its challenge.
 type Page struct {
@@ -96,7 +105,8 @@ func (s *Store) SendPageCode(ctx context.Context, k ActionKey, to PageRecipient)
 		if to.AuthenticatorID != "" {
 			for _, au := range auths {
 				if au.ID == to.AuthenticatorID {
-					return s.startPageChallenge(ctx, tx, a, au.ID, au.Method, au.Email, au.PhoneNumber)
+					_, err := s.startPageChallenge(ctx, tx, a, au.ID, au.Method, au.Email, au.PhoneNumber)
+					return err
 				}
 			}
 			return refuse(Invalid, "Choose one of your methods.")
@@ -104,43 +114,50 @@ func (s *Store) SendPageCode(ctx context.Context, k ActionKey, to PageRecipient)
 		if len(auths) > 0 {
 			return refuse(Invalid, "You already have a verification method; choose it.")
 		}
-		return s.startPageChallenge(ctx, tx, a, "", to.Method, to.Email, to.PhoneNumber)
+		_, err = s.startPageChallenge(ctx, tx, a, "", to.Method, to.Email, to.PhoneNumber)
+		return err
 	})
 }
 
 // startPageChallenge creates a pre-built UI challenge for the action and sends its code.
 // authID is "" when enrolling a new email or phone.
-func (s *Store) startPageChallenge(ctx context.Context, tx *txn, a *Action, authID string, m vocab.Method, email, phone string) error {
+func (s *Store) startPageChallenge(ctx context.Context, tx *txn, a *Action, authID string, m vocab.Method, email, phone string) (string, error) {
+	return s.startActionChallenge(ctx, tx, a, authID, "", m, email, phone)
+}
+
+// startActionChallenge creates a challenge for the action and sends its code; it becomes
+// the action's code in flight. newAuthID is the id a new address will be enrolled with.
+func (s *Store) startActionChallenge(ctx context.Context, tx *txn, a *Action, authID, newAuthID string, m vocab.Method, email, phone string) (string, error) {
 	id, err := s.random.UUID()
 	if err != nil {
-		return err
+		return "", err
 	}
 	channel := vocab.DeliveryChannel(m, "")
 	c := Challenge{Channel: channel, Email: email, PhoneNumber: phone}
 	// The same test-mode rules as the API: failing recipients, then fixed codes.
 	if err := s.deliverable(channel, c.Recipient()); err != nil {
-		return err
+		return "", err
 	}
 	code, err := s.codes.Code(c.Recipient())
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := s.sendCode(ctx, tx, id, channel, c.Recipient(), a.Locale, code); err != nil {
-		return err
+		return "", err
 	}
 	now := s.now()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO challenges(challenge_id, origin, idempotency_key, action_code, verification_method, channel,
-		email, phone_number, user_id, authenticator_id, locale, code_hash, expires_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, OriginPrebuilt, a.IdempotencyKey, a.ActionCode, m, channel, email, phone, a.UserID, authID, a.Locale, codeHash(id, code),
+		email, phone_number, user_id, authenticator_id, new_authenticator_id, locale, code_hash, expires_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, OriginPrebuilt, a.IdempotencyKey, a.ActionCode, m, channel, email, phone, a.UserID, authID, newAuthID, a.Locale, codeHash(id, code),
 		ms(now.Add(s.limits.CodeTTL)), ms(now)); err != nil {
-		return fmt.Errorf("insert pre-built UI challenge: %w", err)
+		return "", fmt.Errorf("insert action challenge: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE actions SET ui_challenge_id = ?, updated_at = ? WHERE user_id = ? AND action_code = ? AND idempotency_key = ?`,
 		id, ms(now), a.UserID, a.ActionCode, a.IdempotencyKey); err != nil {
-		return fmt.Errorf("link pre-built UI challenge: %w", err)
+		return "", fmt.Errorf("link action challenge: %w", err)
 	}
-	return nil
+	return id, nil
 }
 
 // PageVerification is the result of a code typed into the pre-built UI.
@@ -154,8 +171,15 @@ type PageVerification struct {
 // VerifyPageCode checks a code. Right: the action succeeds (a new address is enrolled
 // first). MaxAttempts wrong: the action fails.
 func (s *Store) VerifyPageCode(ctx context.Context, k ActionKey, code string) (PageVerification, error) {
+	return s.verifyActionCode(ctx, k, code, prebuiltSurface)
+}
+
+// verifyActionCode checks a code against the action's code in flight. Right: the action
+// succeeds (a new address is enrolled first). MaxAttempts wrong: an action that was
+// challenged fails.
+func (s *Store) verifyActionCode(ctx context.Context, k ActionKey, code string, by surface) (PageVerification, error) {
 	if s.verifyAction != nil {
-		if a, err := awaiting(ctx, s.db, k); err == nil {
+		if a, err := by.load(ctx, s.db, k); err == nil {
 			if c, err := pendingChallenge(ctx, s.db, a); err == nil && c != nil {
 				refused, err := s.approveSuccess(ctx, c, code, c.AuthenticatorID)
 				if err != nil || refused != "" {
@@ -166,7 +190,7 @@ func (s *Store) VerifyPageCode(ctx context.Context, k ActionKey, code string) (P
 	}
 	var out PageVerification
 	err := s.inTx(ctx, func(tx *txn) error {
-		a, err := awaiting(ctx, tx, k)
+		a, err := by.load(ctx, tx, k)
 		if err != nil {
 			return err
 		}
@@ -183,7 +207,7 @@ func (s *Store) VerifyPageCode(ctx context.Context, k ActionKey, code string) (P
 		case out.Verified:
 			authID := c.AuthenticatorID
 			if authID == "" {
-				auth, err := s.enrollAuthenticator(ctx, tx, a.UserID, c.VerificationMethod, c.Email, c.PhoneNumber, false)
+				auth, err := s.enrollAuthenticator(ctx, tx, a.UserID, c.NewAuthenticatorID, c.VerificationMethod, c.Email, c.PhoneNumber, false)
 				if err != nil {
 					return err
 				}
@@ -197,7 +221,7 @@ func (s *Store) VerifyPageCode(ctx context.Context, k ActionKey, code string) (P
 			}
 			out.Settled = vocab.StateChallengeSucceeded
 			return s.settlePage(ctx, tx, a, out.Settled, c.VerificationMethod, authID)
-		case out.FailureReason == vocab.FailureMaxAttemptsReached:
+		case out.FailureReason == vocab.FailureMaxAttemptsReached && a.State == vocab.StateChallengeRequired:
 			out.Settled = vocab.StateChallengeFailed
 			return s.settlePage(ctx, tx, a, out.Settled, "", "")
 		}
@@ -207,7 +231,7 @@ func (s *Store) VerifyPageCode(ctx context.Context, k ActionKey, code string) (P
 		return PageVerification{}, err
 	}
 	if out.Settled != "" {
-		s.log.Info("pre-built UI finished", "user_id", k.UserID, "action", k.ActionCode, "state", out.Settled)
+		s.log.Info(by.name+" finished", "user_id", k.UserID, "action", k.ActionCode, "state", out.Settled)
 	}
 	return out, nil
 }
@@ -229,9 +253,10 @@ func (s *Store) CancelPage(ctx context.Context, k ActionKey) (Action, error) {
 	return *a, nil
 }
 
-// settlePage settles the action (only from CHALLENGE_REQUIRED) and drops the code in flight.
+// settlePage settles the action (only from the state it was loaded in, in this
+// transaction) and drops the code in flight.
 func (s *Store) settlePage(ctx context.Context, tx *txn, a *Action, to vocab.State, m vocab.Method, authID string) error {
-	ok, err := s.moveAction(ctx, tx, a.ActionKey, to, m, authID, vocab.StateChallengeRequired)
+	ok, err := s.moveAction(ctx, tx, a.ActionKey, to, m, authID, a.State)
 	if err != nil {
 		return err
 	}

@@ -418,7 +418,7 @@ func (s *Store) importUser(ctx context.Context, tx *txn, u SeedUser, now time.Ti
 func (s *Store) importAuthenticator(ctx context.Context, tx *txn, userID string, a SeedAuthenticator, now time.Time) (string, error) {
 	m := vocab.Method(a.VerificationMethod)
 	if a.ID == "" {
-		got, err := s.enrollAuthenticator(ctx, tx, userID, m, a.Email, a.PhoneNumber, false)
+		got, err := s.enrollAuthenticator(ctx, tx, userID, "", m, a.Email, a.PhoneNumber, false)
 		return got.ID, err
 	}
 	existing, err := listAuthenticators(ctx, tx, userID)
@@ -568,7 +568,7 @@ func (s *Store) Export(ctx context.Context) (*Seed, error) {
 }
 
 // stateTables lists every table holding state, children first, for Reset.
-var stateTables = []string{"calls", "refresh_tokens", "sessions", "seen_devices", "actions", "authenticators", "challenges", "messages", "sends", "users"}
+var stateTables = []string{"ceremonies", "calls", "refresh_tokens", "sessions", "seen_devices", "actions", "authenticators", "challenges", "messages", "sends", "users"}
 
 // Reset deletes everything and re-applies the seed, so a reset returns to the start state.
 func (s *Store) Reset(ctx context.Context) error {

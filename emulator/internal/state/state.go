@@ -165,6 +165,7 @@ const (
 	Conflict                      // it no longer applies: the thing moved on meanwhile
 	Limited                       // a send limit refused it
 	Undeliverable                 // the delivery provider refused the message
+	Forbidden                     // the caller's token does not allow it (its scope)
 )
 
 // Error is an operation's refusal, with a sentence for the caller.

@@ -201,7 +201,7 @@ func TestRolledBackEnrolmentIsNotAnnounced(t *testing.T) {
 		if _, err := s.ensureUser(ctx, tx, "u-rolled-back"); err != nil {
 			return err
 		}
-		if _, err := s.enrollAuthenticator(ctx, tx, "u-rolled-back", vocab.MethodEmailOTP, "rb@example.com", "", false); err != nil {
+		if _, err := s.enrollAuthenticator(ctx, tx, "u-rolled-back", "", vocab.MethodEmailOTP, "rb@example.com", "", false); err != nil {
 			t.Fatalf("enrollAuthenticator: %v", err)
 		}
 		return errLater

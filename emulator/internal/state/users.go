@@ -288,6 +288,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string, withActions bool)
 		// Challenges are not keyed by a foreign key (anonymous ones have no user); drop the user's.
 		for _, q := range []string{
 			`DELETE FROM challenges WHERE user_id = ?1 OR claimed_user_id = ?1`,
+			`DELETE FROM ceremonies WHERE user_id = ?1`,
 			`DELETE FROM authenticators WHERE user_id = ?1`,
 			`DELETE FROM seen_devices WHERE user_id = ?1`,
 			`DELETE FROM refresh_tokens WHERE session_id IN (SELECT session_id FROM sessions WHERE user_id = ?1)`,
@@ -373,7 +374,7 @@ func (s *Store) Enroll(ctx context.Context, userID string, m vocab.Method, email
 			return err
 		}
 		var err error
-		if a, err = s.enrollAuthenticator(ctx, tx, userID, m, email, phone, isDefault); err != nil {
+		if a, err = s.enrollAuthenticator(ctx, tx, userID, "", m, email, phone, isDefault); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, email_verified = 1 WHERE user_id = ? AND email = '' AND ? <> ''`, email, userID, email); err != nil {
@@ -388,8 +389,9 @@ func (s *Store) Enroll(ctx context.Context, userID string, m vocab.Method, email
 }
 
 // enrollAuthenticator adds a verified authenticator unless the same method and recipient
-// is already enrolled (then it returns that one). The first one becomes the default.
-func (s *Store) enrollAuthenticator(ctx context.Context, tx *txn, userID string, m vocab.Method, email, phone string, isDefault bool) (Authenticator, error) {
+// is already enrolled (then it returns that one). The first one becomes the default. id
+// is the new one's id; "" makes a fresh one.
+func (s *Store) enrollAuthenticator(ctx context.Context, tx *txn, userID, id string, m vocab.Method, email, phone string, isDefault bool) (Authenticator, error) {
 	existing, err := listAuthenticators(ctx, tx, userID)
 	if err != nil {
 		return Authenticator{}, err
@@ -399,9 +401,10 @@ func (s *Store) enrollAuthenticator(ctx context.Context, tx *txn, userID string,
 			return a, nil
 		}
 	}
-	id, err := s.random.UUID()
-	if err != nil {
-		return Authenticator{}, err
+	if id == "" {
+		if id, err = s.random.UUID(); err != nil {
+			return Authenticator{}, err
+		}
 	}
 	now := fromMS(ms(s.now()))
 	if len(existing) == 0 {
@@ -514,6 +517,7 @@ func (s *Store) DeleteUserData(ctx context.Context, userID string) error {
 			`DELETE FROM actions WHERE user_id = ?1`,
 			`DELETE FROM authenticators WHERE user_id = ?1`,
 			`DELETE FROM challenges WHERE user_id = ?1 OR claimed_user_id = ?1`,
+			`DELETE FROM ceremonies WHERE user_id = ?1`,
 			`DELETE FROM users WHERE user_id = ?1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
