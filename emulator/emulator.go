@@ -79,6 +79,14 @@ type Config struct {
 	// WebhookRetryDelay is the wait before a failed delivery is tried again; 0 = 30 s.
 	WebhookRetryDelay time.Duration
 
+	// ClientOrigins are the web origins (scheme://host[:port]) of the apps that use the
+	// Client API from a browser: they may call it (CORS), frame the pre-built UI (popup
+	// mode) and run passkey ceremonies. The emulator's own origin is always allowed.
+	ClientOrigins []string
+	// RPID is the passkeys' relying party id, a domain the origins are on; "" = "localhost".
+	// An IP address cannot be one.
+	RPID string
+
 	// Import is a file of state (an export, see ExportOnClose) applied once at start.
 	Import string
 	// ExportOnClose is a file Close writes the whole state to, in the same format.
@@ -100,6 +108,8 @@ type Emulator struct {
 	clock         *testcontrols.Clock
 	tokens        *token.Issuer
 	tenantID      string
+	clientOrigins []string
+	rpID          string
 	webhooks      *webhook.Sender
 	log           *slog.Logger
 	handler       http.Handler
@@ -141,6 +151,17 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.CallConnectSecretKey == "" {
 		cfg.CallConnectSecretKey = DevCallConnectSecretKey
 	}
+	if cfg.RPID == "" {
+		cfg.RPID = "localhost"
+	}
+	if net.ParseIP(strings.Trim(cfg.RPID, "[]")) != nil || strings.ContainsAny(cfg.RPID, ":/ ") {
+		return nil, fmt.Errorf("emulator: RPID %q must be a domain name, like localhost or example.com (an IP address cannot be a passkey domain)", cfg.RPID)
+	}
+	for _, o := range cfg.ClientOrigins {
+		if err := vocab.ValidateOrigin(o); err != nil {
+			return nil, fmt.Errorf("emulator: client origin %q: %w", o, err)
+		}
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -177,7 +198,7 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, err
 		}
 	}
-	e := &Emulator{hub: outbox.NewHub(), tenantID: cfg.TenantID, clock: testcontrols.NewClock(cfg.Now), log: cfg.Logger, rulesSource: rulesSource,
+	e := &Emulator{hub: outbox.NewHub(), tenantID: cfg.TenantID, clientOrigins: cfg.ClientOrigins, rpID: cfg.RPID, clock: testcontrols.NewClock(cfg.Now), log: cfg.Logger, rulesSource: rulesSource,
 		exportOnClose: cfg.ExportOnClose, publicURL: strings.TrimRight(cfg.PublicURL, "/")}
 	e.tokens = token.NewIssuer([]byte(cfg.SecretKey), cfg.TenantID, limits.TokenTTL, e.clock.Now, rnd.UUID)
 	if cfg.WebhookRetryDelay == 0 {

@@ -140,9 +140,10 @@ func (env *testEnv) apiList(method, path string) []map[string]any {
 }
 
 // documentedErrorCodes are the codes the real API documents
-// (docs.authsignal.com/sdks/server/error-handling); the emulator answers no others.
+// (docs.authsignal.com/sdks/server/error-handling, and for the Client API
+// sdks/client/web/error-handling); the emulator answers no others.
 var documentedErrorCodes = map[string]bool{"invalid_request": true, "unauthorized": true, "too_many_requests": true,
-	"invalid_configuration": true, "invalid_credential": true}
+	"invalid_configuration": true, "invalid_credential": true, "expired_token": true}
 
 // enrol gives a user an email authenticator, so that rules can challenge them: the real
 // service answers ALLOW to a user with none.

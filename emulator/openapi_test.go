@@ -289,8 +289,15 @@ func TestOpenAPIDocument(t *testing.T) {
 				t.Errorf("%s: path parameter %q is not declared as a required path parameter", op.key(), m[1])
 			}
 		}
-		// The Server API, except the JWKS, which is public like the real one.
-		if strings.HasPrefix(op.Path, "/v1/") && !strings.HasPrefix(op.Path, "/v1/client/public/") {
+		// The Server API, except the JWKS, which is public like the real one, and the
+		// Client API, which takes a token or the tenant id (its preflights take nothing).
+		client := strings.HasPrefix(op.Path, "/v1/client/") && !strings.HasPrefix(op.Path, "/v1/client/public/")
+		if client && op.Method != "OPTIONS" && (len(op.Security) == 0 || slices.ContainsFunc(op.Security, func(s map[string][]string) bool {
+			return s["clientToken"] == nil && s["tenantId"] == nil
+		})) {
+			t.Errorf("%s: security must be clientToken or tenantId", op.key())
+		}
+		if strings.HasPrefix(op.Path, "/v1/") && !strings.HasPrefix(op.Path, "/v1/client/") {
 			if len(op.Security) != 1 || op.Security[0]["basicAuth"] == nil {
 				t.Errorf("%s: security must be basicAuth", op.key())
 			}

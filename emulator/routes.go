@@ -5,6 +5,7 @@ import (
 
 	"example.com/passwordless/emulator/internal/admin"
 	"example.com/passwordless/emulator/internal/callconnect"
+	"example.com/passwordless/emulator/internal/clientapi"
 	"example.com/passwordless/emulator/internal/httpjson"
 	"example.com/passwordless/emulator/internal/outbox"
 	"example.com/passwordless/emulator/internal/pages"
@@ -32,6 +33,7 @@ const (
 	public      auth = iota // tooling, pages and the JWKS: none (a development tool on loopback)
 	secretKey               // the Server API: HTTP Basic with the secret key, JSON errors
 	callConnect             // the Call Connect API: HTTP Basic with its own secret key
+	client                  // the Client API: a token or the tenant id (clientapi checks), CORS for the client origins
 )
 
 // routeTable is the whole HTTP surface of the emulator.
@@ -45,6 +47,9 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL)
 	ob := outbox.New(e.store, e.hub, p, e.log)
 	calls := callconnect.New(e.store, e.log, e.baseURLFor)
+	capi := clientapi.New(clientapi.Deps{Store: e.store, Tokens: e.tokens, RPID: e.rpID, RPName: "Authsignal emulator", TenantID: e.tenantID,
+		Origins: e.clientOrigins, BaseURL: e.baseURLFor, Log: e.log, Now: e.clock.Now})
+	c := capi.Handle
 	ad := admin.New(e.store, rs, p, rnd, e.log, e.clock.Now, limits.MaxAttempts, e.webhooks)
 	tc := testcontrols.New(e.store, e.clock, e.log)
 	// j adapts a handler that returns its error, which is answered as JSON.
@@ -81,6 +86,23 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"POST", "/v1/sessions/refresh", secretKey, j(api.RefreshSession)},
 		{"POST", "/v1/sessions/revoke", secretKey, j(api.RevokeSession)},
 		{"POST", "/v1/sessions/user/revoke", secretKey, j(api.RevokeUserSessions)},
+		// Client API (a token from track or a verified challenge, or the tenant id; CORS).
+		{"OPTIONS", "/v1/client/", client, capi.Preflight},
+		{"POST", "/v1/client/user-authenticators/email-otp", client, c(capi.EnrollEmailOTP)},
+		{"POST", "/v1/client/user-authenticators/sms", client, c(capi.EnrollSMS)},
+		{"POST", "/v1/client/challenge/email-otp", client, c(capi.ChallengeEmailOTP)},
+		{"POST", "/v1/client/challenge/sms", client, c(capi.ChallengeSMS)},
+		{"POST", "/v1/client/challenge/whatsapp", client, c(capi.ChallengeWhatsApp)},
+		{"POST", "/v1/client/verify/email-otp", client, c(capi.VerifyEmailOTP)},
+		{"POST", "/v1/client/verify/sms", client, c(capi.VerifySMS)},
+		{"POST", "/v1/client/verify/whatsapp", client, c(capi.VerifyWhatsApp)},
+		{"GET", "/v1/client/user-authenticators", client, c(capi.Authenticators)},
+		{"POST", "/v1/client/user-authenticators/passkey/registration-options", client, c(capi.RegistrationOptions)},
+		{"POST", "/v1/client/user-authenticators/passkey", client, c(capi.AddPasskey)},
+		{"GET", "/v1/client/user-authenticators/passkey", client, c(capi.PasskeyLookup)},
+		{"POST", "/v1/client/challenge", client, c(capi.Challenge)},
+		{"POST", "/v1/client/user-authenticators/passkey/authentication-options", client, c(capi.AuthenticationOptions)},
+		{"POST", "/v1/client/verify/passkey", client, c(capi.VerifyPasskey)},
 		// The public keys of sessions' access tokens: no secret key, like the real JWKS URL.
 		{"GET", "/v1/client/public/{tenantId}/.well-known/jwks", public, j(api.JWKS)},
 
@@ -135,7 +157,7 @@ func (e *Emulator) routes(key, callKey []byte, rs *rules.Rules, rnd *random.Sour
 		return nil, err
 	}
 	e.table = table
-	api, calls, mux := http.NewServeMux(), http.NewServeMux(), http.NewServeMux()
+	api, calls, clients, mux := http.NewServeMux(), http.NewServeMux(), http.NewServeMux(), http.NewServeMux()
 	for _, rt := range table {
 		pattern := rt.method + " " + rt.path
 		switch rt.auth {
@@ -143,12 +165,15 @@ func (e *Emulator) routes(key, callKey []byte, rs *rules.Rules, rnd *random.Sour
 			api.HandleFunc(pattern, rt.handler)
 		case callConnect:
 			calls.HandleFunc(pattern, rt.handler)
+		case client:
+			clients.HandleFunc(pattern, rt.handler)
 		default:
 			mux.HandleFunc(pattern, rt.handler)
 		}
 	}
 	mux.Handle("/v1/", httpjson.RequireKey(key, httpjson.Fallback(api)))
 	mux.Handle("/call/", httpjson.RequireKey(callKey, httpjson.Fallback(calls)))
+	mux.Handle("/v1/client/", httpjson.Fallback(clients))
 	return httpjson.Recover(e.log, securityHeaders(e.guardLocal(httpjson.Fallback(mux)))), nil
 }
 

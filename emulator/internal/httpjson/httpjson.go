@@ -85,6 +85,25 @@ func From(err error) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Description: r.Description}
 }
 
+// CheckLengths refuses the first field longer than its vocab.MaxLength; it takes pairs
+// of a field's JSON name and its value.
+func CheckLengths(nameValues ...string) error {
+	if len(nameValues)%2 != 0 {
+		panic("CheckLengths: a name without a value") // a programming error
+	}
+	for i := 0; i < len(nameValues); i += 2 {
+		name, value := nameValues[i], nameValues[i+1]
+		max, ok := vocab.MaxLength(name)
+		if !ok {
+			panic("CheckLengths: no maximum length for " + name) // a programming error
+		}
+		if len(value) > max {
+			return BadRequest("%s is longer than %d characters.", name, max)
+		}
+	}
+	return nil
+}
+
 // Write encodes v and writes it with status. Encoding happens first, so a failure writes
 // nothing and is returned (then Handle answers a 500).
 func Write(w http.ResponseWriter, status int, v any) error {

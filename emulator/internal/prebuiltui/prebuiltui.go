@@ -100,30 +100,14 @@ type authenticatorChoice struct {
 	Label string
 }
 
-func maskEmail(s string) string {
-	local, domain, ok := strings.Cut(s, "@")
-	if !ok || local == "" {
-		return s
-	}
-	r := []rune(local)
-	return string(r[0]) + "…@" + domain
-}
-
-func maskPhone(s string) string {
-	if len(s) <= 6 {
-		return s
-	}
-	return s[:3] + "…" + s[len(s)-2:]
-}
-
 func methodLabel(m vocab.Method, email, phone string) string {
 	switch m {
 	case vocab.MethodEmailOTP:
-		return "Email " + maskEmail(email)
+		return "Email " + vocab.MaskEmail(email)
 	case vocab.MethodWhatsApp:
-		return "WhatsApp " + maskPhone(phone)
+		return "WhatsApp " + vocab.MaskPhone(phone)
 	default:
-		return "SMS " + maskPhone(phone)
+		return "SMS " + vocab.MaskPhone(phone)
 	}
 }
 

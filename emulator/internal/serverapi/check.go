@@ -69,23 +69,6 @@ func checkOTPMethod(field string, m vocab.Method) error {
 	}
 }
 
-// field is a request field's JSON name and value, for checkLengths.
-type field struct{ name, value string }
-
-// checkLengths refuses the first field longer than its vocab.MaxLength.
-func checkLengths(fields ...field) error {
-	for _, f := range fields {
-		max, ok := vocab.MaxLength(f.name)
-		if !ok {
-			panic("checkLengths: no maximum length for " + f.name) // a programming error
-		}
-		if len(f.value) > max {
-			return httpjson.BadRequest("%s is longer than %d characters.", f.name, max)
-		}
-	}
-	return nil
-}
-
 // checkCustomObject checks a custom field: a JSON object (returned compact) or null ("").
 func checkCustomObject(raw json.RawMessage) (string, error) {
 	custom := strings.TrimSpace(string(raw))

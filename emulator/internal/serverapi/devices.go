@@ -39,7 +39,7 @@ func pathDevice(r *http.Request) (string, string, error) {
 	if deviceID == "" {
 		return "", "", httpjson.BadRequest("deviceId is required.")
 	}
-	if err := checkLengths(field{"deviceId", deviceID}); err != nil {
+	if err := httpjson.CheckLengths("deviceId", deviceID); err != nil {
 		return "", "", err
 	}
 	return userID, deviceID, nil

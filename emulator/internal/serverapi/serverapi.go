@@ -109,8 +109,8 @@ func (a *API) createChallenge(r *http.Request, req challengeRequest) (state.Chal
 			return state.Challenge{}, httpjson.BadRequest("%s.", err)
 		}
 	}
-	if err := checkLengths(field{"idempotencyKey", req.IdempotencyKey}, field{"scope", req.Scope}, field{"locale", req.Locale},
-		field{"ipAddress", req.IPAddress}, field{"userAgent", req.UserAgent}, field{"deviceId", req.DeviceID}); err != nil {
+	if err := httpjson.CheckLengths("idempotencyKey", req.IdempotencyKey, "scope", req.Scope, "locale", req.Locale,
+		"ipAddress", req.IPAddress, "userAgent", req.UserAgent, "deviceId", req.DeviceID); err != nil {
 		return state.Challenge{}, err
 	}
 	return a.store.CreateChallenge(r.Context(), state.NewChallenge{Method: req.VerificationMethod, ActionCode: req.Action, Email: email, PhoneNumber: phone,
@@ -296,9 +296,9 @@ func (a *API) Track(w http.ResponseWriter, r *http.Request) error {
 			return httpjson.BadRequest("%s.", err)
 		}
 	}
-	if err := checkLengths(field{"idempotencyKey", req.IdempotencyKey}, field{"redirectUrl", req.RedirectURL}, field{"scope", req.Scope},
-		field{"locale", req.Locale}, field{"ipAddress", req.IPAddress}, field{"userAgent", req.UserAgent}, field{"deviceId", req.DeviceID},
-		field{"username", req.Username}); err != nil {
+	if err := httpjson.CheckLengths("idempotencyKey", req.IdempotencyKey, "redirectUrl", req.RedirectURL, "scope", req.Scope,
+		"locale", req.Locale, "ipAddress", req.IPAddress, "userAgent", req.UserAgent, "deviceId", req.DeviceID,
+		"username", req.Username); err != nil {
 		return err
 	}
 	if t.Forced, err = testcontrols.ForcedRule(req.Custom); err != nil {

@@ -41,7 +41,7 @@ func (a *API) CreateSession(w http.ResponseWriter, r *http.Request) error {
 	if req.ClientID == "" || req.Token == "" {
 		return httpjson.BadRequest("clientId and token are required.")
 	}
-	if err := checkLengths(field{"clientId", req.ClientID}, field{"token", req.Token}); err != nil {
+	if err := httpjson.CheckLengths("clientId", req.ClientID, "token", req.Token); err != nil {
 		return err
 	}
 	claims, err := a.tokens.Parse(req.Token)
@@ -91,7 +91,7 @@ func (a *API) liveSession(r *http.Request, accessToken string, expiredOK bool) (
 	if accessToken == "" {
 		return nil, state.Session{}, httpjson.BadRequest("accessToken is required.")
 	}
-	if err := checkLengths(field{"accessToken", accessToken}); err != nil {
+	if err := httpjson.CheckLengths("accessToken", accessToken); err != nil {
 		return nil, state.Session{}, err
 	}
 	signer, err := a.sessionKeys.Signer(r.Context())
@@ -168,7 +168,7 @@ func (a *API) RefreshSession(w http.ResponseWriter, r *http.Request) error {
 	if req.RefreshToken == "" {
 		return httpjson.BadRequest("refreshToken is required.")
 	}
-	if err := checkLengths(field{"refreshToken", req.RefreshToken}); err != nil {
+	if err := httpjson.CheckLengths("refreshToken", req.RefreshToken); err != nil {
 		return err
 	}
 	st, err := a.store.RefreshSession(r.Context(), req.RefreshToken)

@@ -110,7 +110,7 @@ func (req updateUserRequest) check() (state.UserUpdate, error) {
 		dst  **string
 	}{{"username", req.Username, &u.Username}, {"displayName", req.DisplayName, &u.DisplayName}, {"locale", req.Locale, &u.Locale}} {
 		if f.v != nil {
-			if err := checkLengths(field{f.name, *f.v}); err != nil {
+			if err := httpjson.CheckLengths(f.name, *f.v); err != nil {
 				return u, err
 			}
 			*f.dst = f.v

@@ -235,9 +235,7 @@ type PasskeyAssertion struct {
 	// Action is the token's action (a sign-in with a token); nil for a discoverable
 	// sign-in, which records a new action of the passkey's user under ActionCode.
 	Action         *ActionKey
-	ActionCode     string
-	IdempotencyKey string // of the new action
-	DeviceID       string
+	DeviceID string // the browser's, recorded on the new action
 }
 
 // PasskeySignedIn is a settled passkey sign-in.
@@ -251,8 +249,12 @@ type PasskeySignedIn struct {
 // authenticator repeats or lowers it) and settles the action as CHALLENGE_SUCCEEDED by
 // PASSKEY: the token's, or a new one for a discoverable sign-in.
 func (s *Store) SignInWithPasskey(ctx context.Context, p PasskeyAssertion) (PasskeySignedIn, error) {
+	key, err := s.random.UUID() // a new action's idempotency key
+	if err != nil {
+		return PasskeySignedIn{}, err
+	}
 	var out PasskeySignedIn
-	err := s.inTx(ctx, func(tx *txn) error {
+	err = s.inTx(ctx, func(tx *txn) error {
 		var want ActionKey
 		if p.Action != nil {
 			want = *p.Action
@@ -303,7 +305,7 @@ func (s *Store) SignInWithPasskey(ctx context.Context, p PasskeyAssertion) (Pass
 				return err
 			}
 		} else {
-			k = ActionKey{UserID: a.UserID, ActionCode: c.ActionCode, IdempotencyKey: p.IdempotencyKey}
+			k = ActionKey{UserID: a.UserID, ActionCode: c.ActionCode, IdempotencyKey: key}
 			if err := s.insertActionIfAbsent(ctx, tx, Action{ActionKey: k, State: vocab.StateChallengeRequired, DeviceID: p.DeviceID}); err != nil {
 				return err
 			}

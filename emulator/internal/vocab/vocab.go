@@ -252,3 +252,33 @@ func JSONType(kind string) string {
 	}
 	return kind
 }
+
+// MaskEmail shows an address's first letter and its domain ("j…@example.com"), so a page
+// or the Client API can say where a code went without showing all of it.
+func MaskEmail(s string) string {
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" {
+		return s
+	}
+	r := []rune(local)
+	return string(r[0]) + "…@" + domain
+}
+
+// MaskPhone shows a number's first three and last two characters ("+44…23").
+func MaskPhone(s string) string {
+	if len(s) <= 6 {
+		return s
+	}
+	return s[:3] + "…" + s[len(s)-2:]
+}
+
+// ValidateOrigin accepts a web origin: http or https, a host, an optional port, and
+// nothing after it.
+func ValidateOrigin(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "/") {
+		return errors.New("it must be an origin like http://localhost:3000 (a scheme, a host, an optional port, no path)")
+	}
+	return nil
+}
