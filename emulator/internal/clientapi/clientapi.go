@@ -27,7 +27,7 @@ type API struct {
 	rpID     string
 	rpName   string
 	tenantID string
-	origins  []string // the web origins allowed to call it from a browser (CORS) and to run passkey ceremonies
+	origins  []string                   // the web origins allowed to call it from a browser (CORS) and to run passkey ceremonies
 	self     func(*http.Request) string // the emulator's own base URL: the pre-built UI runs ceremonies too
 	log      *slog.Logger
 	now      func() time.Time

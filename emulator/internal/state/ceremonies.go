@@ -234,7 +234,7 @@ type PasskeyAssertion struct {
 	SignCount    uint32
 	// Action is the token's action (a sign-in with a token); nil for a discoverable
 	// sign-in, which records a new action of the passkey's user under ActionCode.
-	Action         *ActionKey
+	Action   *ActionKey
 	DeviceID string // the browser's, recorded on the new action
 }
 
