@@ -53,6 +53,12 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		webhookURLs = append(webhookURLs, strings.TrimSpace(s))
 		return nil
 	})
+	var clientOrigins []string
+	fs.Func("client-origin", "web `ORIGIN` (like http://localhost:3000) of an app that uses the Client API from a browser: CORS, framing the pre-built UI, passkeys (repeatable)", func(s string) error {
+		clientOrigins = append(clientOrigins, strings.TrimRight(strings.TrimSpace(s), "/"))
+		return nil
+	})
+	rpID := fs.String("rp-id", "localhost", "the passkeys' relying party id: a domain the client origins are on (not an IP address)")
 	deliveryURL := fs.String("delivery-webhook-url", "", "`URL` of a custom email and SMS provider: each code is posted to it first (email.created, sms.created) and a non-2xx answer fails the send")
 	actionVerifyURL := fs.String("action-verify-webhook-url", "", "`URL` that must approve (2xx) each action's success by a code before it is stored (action.verify)")
 	codeTTL := fs.Duration("code-ttl", def.CodeTTL, "how long a one-time code is valid")
@@ -94,7 +100,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	cfg := Config{SecretKey: *secretKey, CallConnectSecretKey: *callKey, TenantID: *tenantID, DBPath: *dbPath, RulesFile: *rulesFile, PublicURL: *publicURL, Limits: limits,
 		SeedFile: *seedFile, TestRecipients: testRecipients, MessageCap: *messageCap, Import: *importFile, ExportOnClose: *exportFile,
-		WebhookURLs: webhookURLs, DeliveryWebhookURL: *deliveryURL, ActionVerifyWebhookURL: *actionVerifyURL}
+		WebhookURLs: webhookURLs, DeliveryWebhookURL: *deliveryURL, ActionVerifyWebhookURL: *actionVerifyURL,
+		ClientOrigins: clientOrigins, RPID: *rpID}
 	if *messageCap <= 0 {
 		return errors.New("emulator: -message-cap must be positive")
 	}

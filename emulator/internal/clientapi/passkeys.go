@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -156,6 +157,13 @@ func (a *API) AddPasskey(w http.ResponseWriter, r *http.Request, c caller) error
 		return a.credentialRefused(r, cer.ID, err)
 	}
 	au, err := a.store.AddPasskey(r.Context(), k, state.NewPasskey{CeremonyID: cer.ID, Passkey: p, MayAdd: c.mayAdd()})
+	var refusal *state.Error
+	if errors.As(err, &refusal) {
+		// The refusal rolled the taking of the ceremony back: its challenge is used all the same.
+		if dropErr := a.store.DropCeremony(r.Context(), cer.ID); dropErr != nil && !state.IsKind(dropErr, state.NotFound) {
+			return dropErr
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -321,7 +329,9 @@ func (a *API) VerifyPasskey(w http.ResponseWriter, r *http.Request, c caller) er
 	in, err := a.store.SignInWithPasskey(r.Context(), state.PasskeyAssertion{CeremonyID: cer.ID, CredentialID: asserted.CredentialID,
 		SignCount: asserted.SignCount, Action: c.action, DeviceID: req.DeviceID})
 	if state.IsKind(err, state.Invalid) {
-		return &httpjson.Error{Status: http.StatusBadRequest, Code: httpjson.CodeInvalidCredential, Description: err.Error()}
+		// Refused in the transaction (a counter that went back, another user's passkey),
+		// which rolled the taking of the ceremony back with it.
+		return a.credentialRefused(r, cer.ID, fmt.Errorf("%w: %s", passkey.ErrCredential, err))
 	}
 	if err != nil {
 		return err
