@@ -52,6 +52,8 @@ type config struct {
 	SessionSecret  string
 	AuthsignalKey  string
 	AuthsignalURL  string
+	TenantID       string // for the browser SDK; "" against the real service = passkeys off
+	ClientAPIURL   string // the Client API the browser SDK calls (the same host as the Server API)
 	EmulatorAddr   string
 	EmulatorRules  string
 	SendLimitPerIP int
@@ -68,6 +70,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		SessionSecret: getenv("SESSION_SECRET"),
 		AuthsignalKey: strings.TrimSpace(getenv("AUTHSIGNAL_SECRET_KEY")),
 		AuthsignalURL: strings.TrimSpace(getenv("AUTHSIGNAL_API_URL")),
+		TenantID:      strings.TrimSpace(getenv("AUTHSIGNAL_TENANT_ID")),
+		ClientAPIURL:  strings.TrimRight(strings.TrimSpace(getenv("AUTHSIGNAL_CLIENT_API_URL")), "/"),
 		EmulatorAddr:  envOr(getenv, "EMULATOR_ADDR", "127.0.0.1:4000"),
 		EmulatorRules: getenv("EMULATOR_RULES"),
 	}
@@ -97,6 +101,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("AUTHSIGNAL_API_URL must end with /v1, the Server API's version, like %s (got %s)", authsignal.DefaultBaseURL, cfg.AuthsignalURL))
 		}
 	}
+	if cfg.AuthsignalKey != "" && cfg.ClientAPIURL == "" {
+		cfg.ClientAPIURL = strings.TrimRight(cfg.AuthsignalURL, "/")
+	}
+	if cfg.ClientAPIURL != "" {
+		if u, err := url.Parse(cfg.ClientAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.HasSuffix(u.Path, "/v1") {
+			errs = append(errs, fmt.Errorf("AUTHSIGNAL_CLIENT_API_URL must be your region's Client API URL, ending in /v1, like %s", authsignal.DefaultBaseURL))
+		}
+	}
 	if _, _, err := net.SplitHostPort(cfg.EmulatorAddr); err != nil {
 		errs = append(errs, fmt.Errorf("EMULATOR_ADDR must be host:port, like 127.0.0.1:4000"))
 	}
@@ -112,6 +124,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return config{}, fmt.Errorf("invalid configuration:\n  %w", errors.Join(errs...))
 	}
 	return cfg, nil
+}
+
+// emulatorPublicURL is the embedded emulator's address for browsers: a loopback IP is
+// named localhost, so the pre-built UI can use passkeys (an IP cannot be a passkey domain).
+func emulatorPublicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err == nil && (host == "" || ip != nil && ip.IsLoopback()) {
+		return "http://localhost:" + port
+	}
+	return "http://" + addr
+}
+
+// passkeyDomain is the app's host as the passkeys' relying party id; "" (the emulator's
+// default, localhost) when the app is served on an IP address, where passkeys cannot work.
+func passkeyDomain(base *url.URL) string {
+	if net.ParseIP(base.Hostname()) != nil {
+		return ""
+	}
+	return base.Hostname()
 }
 
 // envInt reads a whole-number setting: fallback when unset; below least or not a number, it
@@ -175,8 +206,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			SecretKey: emulator.DevSecretKey,
 			DBPath:    filepath.Join(cfg.DataDir, "emulator.db"),
 			RulesFile: cfg.EmulatorRules,
-			PublicURL: "http://" + cfg.EmulatorAddr,
+			PublicURL: emulatorPublicURL(cfg.EmulatorAddr),
 			Logger:    logger.With("component", "emulator"),
+			// The app's pages use its Client API from the browser, passkeys included.
+			ClientOrigins: []string{cfg.BaseURL.Scheme + "://" + cfg.BaseURL.Host},
+			RPID:          passkeyDomain(cfg.BaseURL),
 			// The app's receiver gets the emulator's webhooks, as a tenant's would.
 			WebhookURLs: []string{cfg.BaseURL.String() + app.WebhookPath},
 		})
@@ -189,6 +223,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("start the Authsignal emulator on %s (set EMULATOR_ADDR to use another address): %w", cfg.EmulatorAddr, err)
 		}
 		apiURL, secret, outboxURL = emulatorURL+"/v1", emulator.DevSecretKey, emulatorURL+"/outbox"
+		cfg.TenantID, cfg.ClientAPIURL = emulator.DevTenantID, emulatorPublicURL(cfg.EmulatorAddr)+"/v1"
 		logger.Info("no AUTHSIGNAL_SECRET_KEY: using the local Authsignal emulator", "api", apiURL, "outbox", outboxURL, "admin", emulatorURL+"/admin")
 	}
 
@@ -202,6 +237,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		OutboxURL:     outboxURL,
 		SendsPerIP:    cfg.SendLimitPerIP,
 		WebhookSecret: secret, // Authsignal signs webhooks with the API secret key
+		TenantID:      cfg.TenantID,
+		ClientAPIURL:  cfg.ClientAPIURL,
 	}, app.Deps{
 		Store:      db,
 		Sessions:   sessions,

@@ -52,7 +52,15 @@ type Config struct {
 	// WebhookSecret is the Authsignal secret key that signs webhooks; "" turns the receiver
 	// (POST WebhookPath) off.
 	WebhookSecret string
+	// TenantID and ClientAPIURL (ending in /v1) are what the browser SDK needs to talk to
+	// Authsignal's Client API; with either empty, passkeys are off and the pages offer
+	// one-time codes only.
+	TenantID     string
+	ClientAPIURL string
 }
+
+// Passkeys reports whether the browser SDK is configured, which the passkey flows need.
+func (c Config) Passkeys() bool { return c.TenantID != "" && c.ClientAPIURL != "" }
 
 // Deps are the app's collaborators, all injected so tests can use real ones in memory.
 type Deps struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"runtime/debug"
 	"time"
 
@@ -71,13 +72,27 @@ func (s *server) accessLog(c *fiber.Ctx) error {
 // referrer policy that never sends our URLs to other sites.
 func (s *server) securityHeaders() fiber.Handler {
 	return helmet.New(helmet.Config{
-		ContentSecurityPolicy:     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+		ContentSecurityPolicy:     contentSecurityPolicy(s.cfg),
 		XFrameOptions:             "DENY",
 		ReferrerPolicy:            "same-origin",
 		CrossOriginEmbedderPolicy: "require-corp",
 		HSTSMaxAge:                hstsMaxAge(s.secureCookies),
 		PermissionPolicy:          "camera=(), microphone=(), geolocation=()",
 	})
+}
+
+// contentSecurityPolicy allows scripts and styles from the app only, and calls to
+// Authsignal's Client API origin when passkeys are on (the browser SDK's fetches): no
+// other origin.
+func contentSecurityPolicy(cfg Config) string {
+	connect := "'self'"
+	if cfg.Passkeys() {
+		if u, err := url.Parse(cfg.ClientAPIURL); err == nil && u.Host != "" {
+			connect += " " + u.Scheme + "://" + u.Host
+		}
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src " + connect +
+		"; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 }
 
 func hstsMaxAge(https bool) int {

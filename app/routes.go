@@ -35,6 +35,11 @@ func (s *server) routes(app *fiber.App, public fs.FS) {
 	app.Post("/signin/verify", s.verifyCode)
 	app.Post("/signin/resend", s.resendCode)
 	app.Post("/signout", s.signOut)
+	if s.cfg.Passkeys() {
+		app.Post("/signin/passkey", s.signInWithPasskey)
+		app.Post("/passkeys/token", s.requireUser, s.passkeyToken)
+		app.Post("/passkeys", s.requireUser, s.addPasskey)
+	}
 
 	app.Get("/account", s.requireUser, s.account)
 	app.Post("/withdrawals", s.requireUser, s.withdraw)

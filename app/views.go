@@ -16,6 +16,9 @@ type page struct {
 	Notice    string // shown in role="status"
 	NoticeBad bool   // the notice reports something that did not happen: styled as a warning
 	Data      fiber.Map
+	// Passkeys turns the browser SDK on, with the tenant and Client API it talks to.
+	Passkeys               bool
+	TenantID, ClientAPIURL string
 }
 
 // render writes a full page. Fiber renders into a buffer first, so a template error
@@ -30,6 +33,7 @@ func (s *server) render(c *fiber.Ctx, status int, name string, p page) error {
 		p.User = u
 	}
 	p.OutboxURL = s.cfg.OutboxURL
+	p.Passkeys, p.TenantID, p.ClientAPIURL = s.cfg.Passkeys(), s.cfg.TenantID, s.cfg.ClientAPIURL
 	p.NoticeBad = p.Notice != "" && isBadOutcome(c.Query("notice"))
 	// Every page is someone's: a balance, a code page, a form with its CSRF token. None may
 	// be kept by a browser or a proxy (the back button after sign-out, a shared computer).
@@ -89,6 +93,12 @@ func noticeText(key string) string {
 		return "Your sign-in took too long. Start again."
 	case "signin-mismatch":
 		return "We couldn't confirm that address with the sign-in service. Start again."
+	case "passkey-added":
+		return "Passkey added: next time, sign in with it"
+	case "passkey-failed":
+		return "No passkey was added: the sign-in service did not confirm it. Try again"
+	case "passkey-unavailable":
+		return "We couldn't confirm the passkey with the sign-in service. Try again in a moment"
 	case "withdrawal-done":
 		return "Withdrawal completed"
 	case "withdrawal-blocked":
@@ -135,7 +145,7 @@ func noticeFor(c *fiber.Ctx) string {
 func isBadOutcome(key string) bool {
 	switch key {
 	case "withdrawal-blocked", "challenge-failed", "review-rejected", "insufficient-funds", "not-yours", "invalid-token", "already-settled",
-		"check-enrolled", "check-unavailable", "withdrawal-failed", "withdrawal-cancelled":
+		"check-enrolled", "check-unavailable", "withdrawal-failed", "withdrawal-cancelled", "passkey-failed", "passkey-unavailable":
 		return true
 	}
 	return false

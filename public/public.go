@@ -5,5 +5,5 @@ import "embed"
 
 // Files is served under /static.
 //
-//go:embed *.css *.js
+//go:embed *.css *.js vendor
 var Files embed.FS

@@ -155,3 +155,21 @@ func scanUser(row *sql.Row) (User, error) {
 	u.LastSignInAt = fromNullDB(lastSignIn)
 	return u, nil
 }
+
+// ConsumeAction records that the app acted on an Authsignal action's token and reports
+// whether this was the first time: of two concurrent calls, exactly one gets true.
+func (s *Store) ConsumeAction(ctx context.Context, actionCode, idempotencyKey string) (bool, error) {
+	if actionCode == "" || idempotencyKey == "" {
+		return false, fmt.Errorf("consume action: empty action code or idempotency key")
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO consumed_actions(action_code, idempotency_key, consumed_at) VALUES (?, ?, ?)
+		ON CONFLICT DO NOTHING`, actionCode, idempotencyKey, toDB(s.now()))
+	if err != nil {
+		return false, fmt.Errorf("consume action %s: %w", actionCode, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("consume action %s: %w", actionCode, err)
+	}
+	return n == 1, nil
+}
