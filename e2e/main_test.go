@@ -29,8 +29,8 @@ var suite *harness
 type harness struct {
 	root         string // repository root
 	artifacts    string // e2e/artifacts: screenshots and HTML of failed tests
-	appURL       string // e.g. http://127.0.0.1:41234
-	emulatorURL  string // e.g. http://127.0.0.1:41235
+	appURL       string // e.g. http://localhost:41234
+	emulatorURL  string // e.g. http://localhost:41235
 	serverLog    string
 	browser      playwright.Browser
 	expect       playwright.PlaywrightAssertions

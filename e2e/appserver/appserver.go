@@ -69,7 +69,7 @@ type Options struct {
 
 // Process is one run of the binary.
 type Process struct {
-	AppURL, EmulatorURL   string // e.g. http://127.0.0.1:41234
+	AppURL, EmulatorURL   string // e.g. http://localhost:41234
 	AppPort, EmulatorPort int
 	// StartedIn is the time from exec to the app's first 200 from /healthz.
 	StartedIn time.Duration
@@ -135,9 +135,10 @@ func startOnce(ctx context.Context, bin string, o Options) (*Process, error) {
 			return nil, err
 		}
 	}
+	// Listening on 127.0.0.1, addressed as localhost: an IP address cannot be a passkey domain.
 	p := &Process{
-		AppURL:      "http://127.0.0.1:" + strconv.Itoa(appPort),
-		EmulatorURL: "http://127.0.0.1:" + strconv.Itoa(emuPort),
+		AppURL:      "http://localhost:" + strconv.Itoa(appPort),
+		EmulatorURL: "http://localhost:" + strconv.Itoa(emuPort),
 		AppPort:     appPort, EmulatorPort: emuPort,
 		exited: make(chan struct{}),
 	}
