@@ -30,11 +30,12 @@ document.addEventListener("DOMContentLoaded", () => {
         const res = await client.passkey.signIn({ action: "signInWithPasskey", autofill });
         if (res && res.data && res.data.token) {
           finish(signIn, res.data.token);
-        } else if (res && res.error && !autofill) {
-          say(signIn, "That passkey didn't work. Try again, or sign in with a code.");
+        } else if (!autofill) {
+          say(signIn, "No passkey was used. Try again, or sign in with a code.");
         }
       } catch (err) {
-        if (!autofill && !cancelled(err)) say(signIn, "Your browser could not use a passkey here. Sign in with a code.");
+        // Autofill ends quietly (the person typed instead, or a button press took over).
+        if (!autofill) say(signIn, cancelled(err) ? "No passkey was used. Try again, or sign in with a code." : "Your browser could not use a passkey here. Sign in with a code.");
       }
     };
     signIn.querySelector("[data-passkey-signin-button]").addEventListener("click", () => run(false));
