@@ -123,7 +123,7 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	appURL := "http://" + listener.Addr().String()
 	// The emulator's webhooks go to the app's receiver, as in make run.
 	em, err := emulator.New(emulator.Config{SecretKey: testSecret, DBPath: ":memory:", RulesFile: rulesFile, Now: clock.Now,
-		WebhookURLs: []string{appURL + WebhookPath}})
+		WebhookURLs: []string{appURL + WebhookPath}, ClientOrigins: []string{appURL}})
 	if err != nil {
 		t.Fatalf("emulator: %v", err)
 	}
@@ -167,7 +167,8 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 		client = settings.wrap(client)
 	}
 	web, err := New(Config{BaseURL: base, OutboxURL: emulatorURL + "/outbox", SendsPerIP: settings.sendsPerIP,
-		ReadTimeout: settings.connTimeout, IdleTimeout: settings.connTimeout, WebhookSecret: testSecret}, Deps{
+		ReadTimeout: settings.connTimeout, IdleTimeout: settings.connTimeout, WebhookSecret: testSecret,
+		TenantID: emulator.DevTenantID, ClientAPIURL: emulatorURL + "/v1"}, Deps{
 		Store:      db,
 		Sessions:   sessions,
 		Authsignal: client,

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"example.com/passwordless/emulator/internal/softauthn"
+	"example.com/passwordless/internal/softauthn"
 )
 
 // The Client API, driven as the browser SDK drives it, with a software authenticator
