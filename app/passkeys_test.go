@@ -147,7 +147,9 @@ func TestPasskeyTokensAreChecked(t *testing.T) {
 	}
 	t.Run("sign-in: an unknown user", func(t *testing.T) {
 		tok := env.passkeySignIn(a, actionPasskeySignIn)
-		fake.script(func(f *scriptedAuthsignal) { f.validate = func(r *authsignal.ValidateResponse) { r.UserID = "nobody-" + randomDigits(6) } })
+		fake.script(func(f *scriptedAuthsignal) {
+			f.validate = func(r *authsignal.ValidateResponse) { r.UserID = "nobody-" + randomDigits(6) }
+		})
 		page := env.newBrowser().postPasskeySignIn(tok)
 		fake.script(func(*scriptedAuthsignal) {})
 		mustContain(t, page, "That passkey belongs to no account here")
@@ -157,7 +159,9 @@ func TestPasskeyTokensAreChecked(t *testing.T) {
 		edit func(*authsignal.ValidateResponse)
 	}{
 		{"another user's", func(r *authsignal.ValidateResponse) { r.UserID = otherUser.ID }},
-		{"another action", func(r *authsignal.ValidateResponse) { r.Action, r.ActionCode = actionPasskeySignIn, actionPasskeySignIn }},
+		{"another action", func(r *authsignal.ValidateResponse) {
+			r.Action, r.ActionCode = actionPasskeySignIn, actionPasskeySignIn
+		}},
 		{"by a code, not a passkey", func(r *authsignal.ValidateResponse) { r.VerificationMethod = "SMS" }},
 	} {
 		t.Run("add: "+tt.name, func(t *testing.T) {
