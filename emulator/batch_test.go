@@ -74,13 +74,14 @@ func TestBatchEnrollPasskeys(t *testing.T) {
 		t.Fatalf("the conflict enrolled something: %v", auths)
 	}
 
-	// The pre-built UI does not offer a passkey (no ceremony yet): a passkey-only user is asked for an address.
+	// The pre-built UI offers a passkey-only user their passkey, and no new address (that
+	// would take an enrolled method's proof first).
 	tr := env.apiOK("POST", "/v1/users/batch-2/actions/withdrawal", map[string]any{"custom": map[string]any{"amount": 1500}})
 	if tr["state"] != "CHALLENGE_REQUIRED" {
 		t.Fatalf("track: %v", tr)
 	}
 	status, raw, _ := env.do("GET", "/challenge?token="+tr["token"].(string), nil, "")
-	if status != 200 || !strings.Contains(string(raw), `type="email"`) {
+	if status != 200 || !strings.Contains(string(raw), `data-passkey-button`) || strings.Contains(string(raw), `type="email"`) {
 		t.Fatalf("pre-built UI for a passkey-only user: %d %s", status, raw)
 	}
 

@@ -44,7 +44,7 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 	}
 	api := serverapi.New(serverapi.Deps{Store: e.store, Tokens: e.tokens, SessionKeys: session.NewKeys(e.store.SigningKey, e.clock.Now),
 		TenantID: e.tenantID, Now: e.clock.Now, Log: e.log, BaseURL: e.baseURLFor})
-	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL)
+	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL, e.clientOrigins)
 	ob := outbox.New(e.store, e.hub, p, e.log)
 	calls := callconnect.New(e.store, e.log, e.baseURLFor)
 	capi := clientapi.New(clientapi.Deps{Store: e.store, Tokens: e.tokens, RPID: e.rpID, RPName: "Authsignal emulator", TenantID: e.tenantID,
@@ -115,12 +115,14 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"GET", "/readyz", public, e.handleReadyz},
 		{"GET", "/emulator/openapi.json", public, handleOpenAPI},
 		// The pre-built UI (the token in the query or form authenticates each step).
-		{"GET", "/challenge", public, ui.ChoosePage},
-		{"POST", "/challenge/send", public, ui.Send},
-		{"POST", "/challenge/enroll", public, ui.Enroll},
-		{"GET", "/challenge/code", public, ui.CodePage},
-		{"POST", "/challenge/verify", public, ui.Verify},
-		{"POST", "/challenge/cancel", public, ui.Cancel},
+		{"GET", "/challenge", public, ui.Headers(ui.ChoosePage)},
+		{"POST", "/challenge/send", public, ui.Headers(ui.Send)},
+		{"POST", "/challenge/enroll", public, ui.Headers(ui.Enroll)},
+		{"GET", "/challenge/code", public, ui.Headers(ui.CodePage)},
+		{"POST", "/challenge/verify", public, ui.Headers(ui.Verify)},
+		{"POST", "/challenge/cancel", public, ui.Headers(ui.Cancel)},
+		{"GET", "/challenge/done", public, ui.Headers(ui.Done)},
+		{"GET", "/static/prebuilt.js", public, prebuiltui.Script},
 		// The outbox.
 		{"GET", "/outbox", public, ob.Page},
 		{"GET", "/emulator/messages", public, j(ob.ListMessages)},

@@ -222,9 +222,19 @@ func TestPrebuiltPageFailureAndCancel(t *testing.T) {
 		b.post(env.srv.URL+"/challenge/verify", url.Values{"token": {"forged"}, "code": {"123456"}}).must(t, 400)
 		b.post(env.srv.URL+"/challenge/cancel", url.Values{}).must(t, 400)
 	})
-	t.Run("allowed action is not challengeable", func(t *testing.T) {
+	t.Run("an allowed action's url shows the user's methods, and leaving it changes nothing", func(t *testing.T) {
 		m := env.apiOK("POST", "/v1/users/u1/actions/withdrawal", map[string]any{"custom": map[string]any{"amount": 5}})
-		b.get(m["url"].(string)).must(t, 409, "ALLOW")
+		p := b.get(m["url"].(string))
+		p.must(t, 200, "Your verification methods")
+		b.post(env.srv.URL+"/challenge/cancel", url.Values{"token": {p.token(t)}}).must(t, 200)
+		if v := env.apiOK("POST", "/v1/validate", map[string]any{"token": m["token"]}); v["state"] != "ALLOW" {
+			t.Fatalf("leaving an allowed action's page changed it: %v", v)
+		}
+	})
+	t.Run("a blocked action's url has nothing to confirm", func(t *testing.T) {
+		m := env.apiOK("POST", "/v1/users/u1/actions/withdrawal", map[string]any{"custom": map[string]any{"amount": 5}})
+		env.apiOK("PATCH", "/v1/users/u1/actions/withdrawal/"+m["idempotencyKey"].(string), map[string]any{"state": "BLOCK"})
+		b.get(m["url"].(string)).must(t, 409, "BLOCK")
 	})
 	t.Run("expired link", func(t *testing.T) {
 		u := stepUp(t, env, "u1", "w-exp", app.srv.URL+"/cb")

@@ -3,6 +3,8 @@
 package prebuiltui
 
 import (
+	_ "embed" // the pages' script
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +25,11 @@ import (
 // authenticates the browser for this one action and, being an unguessable bearer value a
 // cross-site page cannot read, is also the CSRF defence.
 
+// Popup mode (?mode=popup, which Authsignal's browser SDK adds for launch(url, {mode:
+// "popup"}) and {mode: "window"}): the page may be framed by the client origins, every
+// step keeps the mode, and the last step posts the SDK's messages to the app's window
+// (the parent frame or the opener) instead of redirecting.
+
 // UI serves the pre-built UI.
 type UI struct {
 	store   *state.Store
@@ -31,11 +38,58 @@ type UI struct {
 	log     *slog.Logger
 	now     func() time.Time
 	codeTTL time.Duration
+	origins []string // the client origins: they may frame the pages, and receive the popup's messages
 }
 
-// New returns the pre-built UI over store.
-func New(store *state.Store, tokens *token.Issuer, p *pages.Pages, log *slog.Logger, now func() time.Time, codeTTL time.Duration) *UI {
-	return &UI{store: store, tokens: tokens, pages: p, log: log, now: now, codeTTL: codeTTL}
+// New returns the pre-built UI over store; origins are the apps' web origins.
+func New(store *state.Store, tokens *token.Issuer, p *pages.Pages, log *slog.Logger, now func() time.Time, codeTTL time.Duration, origins []string) *UI {
+	return &UI{store: store, tokens: tokens, pages: p, log: log, now: now, codeTTL: codeTTL, origins: origins}
+}
+
+// Headers sets the pre-built UI's own policy: its script, its calls to the Client API on
+// this origin, and framing by the client origins only (popup mode).
+func (u *UI) Headers(next http.HandlerFunc) http.HandlerFunc {
+	ancestors := "'none'"
+	if len(u.origins) > 0 {
+		ancestors = strings.Join(u.origins, " ")
+	}
+	csp := "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; form-action 'self' http: https:; frame-ancestors " +
+		ancestors + "; base-uri 'none'"
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		if len(u.origins) > 0 {
+			h.Del("X-Frame-Options") // frame-ancestors says who may frame it
+		}
+		next(w, r)
+	}
+}
+
+// mode is the request's mode: "popup" or "" (redirect).
+func mode(r *http.Request) string {
+	if r.FormValue("mode") == "popup" {
+		return "popup"
+	}
+	return ""
+}
+
+// data is what every pre-built UI page gets: its script, its mode and the origins its
+// messages go to.
+func (u *UI) data(r *http.Request, title string) map[string]any {
+	origins, _ := json.Marshal(append([]string{}, u.origins...)) // [] rather than null
+	return map[string]any{"Title": title, "Prebuilt": true, "Mode": mode(r), "Origins": string(origins), "Scripts": []string{"/static/prebuilt.js"}}
+}
+
+// message shows a one-sentence page, which in popup mode the script reports to the app
+// (AUTHSIGNAL_API_ERROR) when it is an error.
+func (u *UI) message(w http.ResponseWriter, r *http.Request, status int, title, text string) {
+	d := u.data(r, title)
+	if status >= 400 {
+		d["Alert"], d["HTTPStatus"] = text, status
+	} else {
+		d["Status"] = text
+	}
+	u.pages.Render(w, status, "message", d)
 }
 
 // pageError is a page-level failure shown as a message page.
@@ -68,16 +122,16 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var se *state.Error
 	switch {
 	case errors.As(err, &pe):
-		u.pages.Message(w, pe.Status, pe.Title, pe.Text)
+		u.message(w, r, pe.Status, pe.Title, pe.Text)
 	case errors.As(err, &se) && se.Kind == state.NotFound:
-		u.pages.Message(w, http.StatusNotFound, "Action not found", "The action this link belongs to no longer exists.")
+		u.message(w, r, http.StatusNotFound, "Action not found", "The action this link belongs to no longer exists.")
 	case errors.As(err, &se) && se.Kind == state.Conflict:
-		u.pages.Message(w, http.StatusConflict, "Nothing to confirm", se.Description+" Go back to the app.")
+		u.message(w, r, http.StatusConflict, "Nothing to confirm", se.Description+" Go back to the app.")
 	case httpjson.From(err) != nil:
-		u.pages.Message(w, httpjson.From(err).Status, "Something is not right", httpjson.From(err).Description)
+		u.message(w, r, httpjson.From(err).Status, "Something is not right", httpjson.From(err).Description)
 	default:
 		u.log.Error("pre-built UI failed", "path", r.URL.Path, "err", err)
-		u.pages.Message(w, http.StatusInternalServerError, "Something went wrong", "The emulator could not handle this step; see its log.")
+		u.message(w, r, http.StatusInternalServerError, "Something went wrong", "The emulator could not handle this step; see its log.")
 	}
 }
 
@@ -111,8 +165,19 @@ func methodLabel(m vocab.Method, email, phone string) string {
 	}
 }
 
-func choosePageURL(tok string) string { return "/challenge?token=" + url.QueryEscape(tok) }
-func codePageURL(tok string) string   { return "/challenge/code?token=" + url.QueryEscape(tok) }
+func choosePageURL(tok, mode string) string {
+	return "/challenge?token=" + url.QueryEscape(tok) + modeParam(mode)
+}
+func codePageURL(tok, mode string) string {
+	return "/challenge/code?token=" + url.QueryEscape(tok) + modeParam(mode)
+}
+
+func modeParam(mode string) string {
+	if mode == "" {
+		return ""
+	}
+	return "&mode=" + mode
+}
 
 // page reads the ?token= of a GET step and the page state of its action; false when it
 // has already answered with the error.
@@ -134,30 +199,35 @@ func (u *UI) page(w http.ResponseWriter, r *http.Request) (string, state.Page, b
 // ChoosePage serves GET /challenge: the methods to choose from, or the enrolment form.
 func (u *UI) ChoosePage(w http.ResponseWriter, r *http.Request) {
 	if tok, p, ok := u.page(w, r); ok {
-		u.renderChoose(w, http.StatusOK, tok, p, "", nil)
+		u.renderChoose(w, r, http.StatusOK, tok, p, "", nil)
 	}
 }
 
-func (u *UI) renderChoose(w http.ResponseWriter, status int, tok string, p state.Page, alert string, form url.Values) {
+func (u *UI) renderChoose(w http.ResponseWriter, r *http.Request, status int, tok string, p state.Page, alert string, form url.Values) {
 	var choices []authenticatorChoice
 	for _, au := range p.Authenticators {
-		if au.Method.IsOTP() {
-			choices = append(choices, authenticatorChoice{ID: au.ID, Label: methodLabel(au.Method, au.Email, au.PhoneNumber)})
-		}
+		choices = append(choices, authenticatorChoice{ID: au.ID, Label: methodLabel(au.Method, au.Email, au.PhoneNumber)})
 	}
 	title := "Confirm it is you"
-	if len(choices) == 0 {
+	switch {
+	case len(choices) == 0 && !p.HasPasskey:
 		title = "Add a verification method"
+	case p.Action.State == vocab.StateAllow:
+		title = "Your verification methods"
 	}
-	u.pages.Render(w, status, "choose", map[string]any{"Title": title, "Token": tok, "Authenticators": choices, "Alert": alert,
-		"Method": form.Get("method"), "Email": form.Get("email"), "Phone": form.Get("phoneNumber"), "Lang": vocab.Language(p.Action.Locale)})
+	d := u.data(r, title)
+	for k, v := range map[string]any{"Token": tok, "Authenticators": choices, "HasPasskey": p.HasPasskey, "Enrol": len(choices) == 0 && !p.HasPasskey,
+		"Alert": alert, "Method": form.Get("method"), "Email": form.Get("email"), "Phone": form.Get("phoneNumber"), "Lang": vocab.Language(p.Action.Locale)} {
+		d[k] = v
+	}
+	u.pages.Render(w, status, "choose", d)
 }
 
 // readForm parses a POSTed form; false (with the page shown) when it cannot be read.
 func (u *UI) readForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, httpjson.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
-		u.pages.Message(w, http.StatusBadRequest, "Bad form", "The form could not be read.")
+		u.message(w, r, http.StatusBadRequest, "Bad form", "The form could not be read.")
 		return false
 	}
 	return true
@@ -211,7 +281,7 @@ func (u *UI) send(w http.ResponseWriter, r *http.Request, to state.PageRecipient
 		err = u.store.SendPageCode(r.Context(), k, to)
 	}
 	if err == nil {
-		http.Redirect(w, r, codePageURL(tok), http.StatusSeeOther)
+		http.Redirect(w, r, codePageURL(tok, mode(r)), http.StatusSeeOther)
 		return
 	}
 	reason := refusal(err)
@@ -224,7 +294,7 @@ func (u *UI) send(w http.ResponseWriter, r *http.Request, to state.PageRecipient
 		u.fail(w, r, err)
 		return
 	}
-	u.renderChoose(w, reason.Status, tok, p, reason.Description, form)
+	u.renderChoose(w, r, reason.Status, tok, p, reason.Description, form)
 }
 
 // CodePage serves GET /challenge/code: the form for the code in flight.
@@ -234,15 +304,19 @@ func (u *UI) CodePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Pending == nil {
-		http.Redirect(w, r, choosePageURL(tok), http.StatusSeeOther)
+		http.Redirect(w, r, choosePageURL(tok, mode(r)), http.StatusSeeOther)
 		return
 	}
-	u.renderCode(w, http.StatusOK, tok, p.Action, *p.Pending, "")
+	u.renderCode(w, r, http.StatusOK, tok, p.Action, *p.Pending, "")
 }
 
-func (u *UI) renderCode(w http.ResponseWriter, status int, tok string, a state.Action, c state.Challenge, alert string) {
-	u.pages.Render(w, status, "code", map[string]any{"Title": "Enter your code", "Token": tok, "Alert": alert, "Lang": vocab.Language(a.Locale),
-		"Recipient": methodLabel(c.VerificationMethod, c.Email, c.PhoneNumber), "TTLMinutes": int(math.Ceil(u.codeTTL.Minutes()))})
+func (u *UI) renderCode(w http.ResponseWriter, r *http.Request, status int, tok string, a state.Action, c state.Challenge, alert string) {
+	d := u.data(r, "Enter your code")
+	for k, v := range map[string]any{"Token": tok, "Alert": alert, "Lang": vocab.Language(a.Locale), "ChooseURL": choosePageURL(tok, mode(r)),
+		"Recipient": methodLabel(c.VerificationMethod, c.Email, c.PhoneNumber), "TTLMinutes": int(math.Ceil(u.codeTTL.Minutes()))} {
+		d[k] = v
+	}
+	u.pages.Render(w, status, "code", d)
 }
 
 // Verify serves POST /challenge/verify. Right: the action succeeds and the browser goes
@@ -263,9 +337,9 @@ func (u *UI) Verify(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			u.fail(w, r, err)
 		case p.Pending == nil:
-			http.Redirect(w, r, choosePageURL(tok), http.StatusSeeOther)
+			http.Redirect(w, r, choosePageURL(tok, mode(r)), http.StatusSeeOther)
 		default:
-			u.renderCode(w, http.StatusBadRequest, tok, p.Action, *p.Pending, "Enter the code we sent you.")
+			u.renderCode(w, r, http.StatusBadRequest, tok, p.Action, *p.Pending, "Enter the code we sent you.")
 		}
 		return
 	}
@@ -275,11 +349,11 @@ func (u *UI) Verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v.Pending == nil {
-		http.Redirect(w, r, choosePageURL(tok), http.StatusSeeOther)
+		http.Redirect(w, r, choosePageURL(tok, mode(r)), http.StatusSeeOther)
 		return
 	}
 	if v.Refused != "" {
-		u.renderCode(w, http.StatusConflict, tok, v.Action, *v.Pending, "The app did not accept this verification. Try again later.")
+		u.renderCode(w, r, http.StatusConflict, tok, v.Action, *v.Pending, "The app did not accept this verification. Try again later.")
 		return
 	}
 	if v.Settled != "" {
@@ -291,7 +365,7 @@ func (u *UI) Verify(w http.ResponseWriter, r *http.Request) {
 	case v.AttemptsLeft > 0 && !u.now().Before(c.ExpiresAt):
 		u.chooseAgain(w, r, tok, k, "That code has expired. Send a new one.")
 	case v.AttemptsLeft > 0 && c.Attempts > 0:
-		u.renderCode(w, http.StatusBadRequest, tok, v.Action, c, fmt.Sprintf("Incorrect code. %s left.", plural(v.AttemptsLeft, "attempt")))
+		u.renderCode(w, r, http.StatusBadRequest, tok, v.Action, c, fmt.Sprintf("Incorrect code. %s left.", plural(v.AttemptsLeft, "attempt")))
 	default:
 		u.chooseAgain(w, r, tok, k, "That code can no longer be used. Send a new one.")
 	}
@@ -304,7 +378,7 @@ func (u *UI) chooseAgain(w http.ResponseWriter, r *http.Request, tok string, k s
 		u.fail(w, r, err)
 		return
 	}
-	u.renderChoose(w, http.StatusBadRequest, tok, p, alert, nil)
+	u.renderChoose(w, r, http.StatusBadRequest, tok, p, alert, nil)
 }
 
 func plural(n int, word string) string {
@@ -329,23 +403,49 @@ func (u *UI) Cancel(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	u.redirectBack(w, r, a, vocab.StateChallengeFailed)
+	u.redirectBack(w, r, a, a.State)
+}
+
+// Done serves GET /challenge/done: where the page's script goes once the Client API
+// verified a passkey for the action (the token is the access token it answered).
+func (u *UI) Done(w http.ResponseWriter, r *http.Request) {
+	k, err := u.action(r.URL.Query().Get("token"))
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	a, err := u.store.Action(r.Context(), k)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if a.State != vocab.StateChallengeSucceeded {
+		http.Redirect(w, r, choosePageURL(r.URL.Query().Get("token"), mode(r)), http.StatusSeeOther)
+		return
+	}
+	u.redirectBack(w, r, a, a.State)
 }
 
 // redirectBack sends the browser to the action's redirectUrl with a fresh token added
-// (keeping its query), or shows a final page when there is none.
+// (keeping its query), or shows a final page when there is none. In popup mode the final
+// page hands the token to the app's window instead (AUTHSIGNAL_CLOSE_POPUP).
 func (u *UI) redirectBack(w http.ResponseWriter, r *http.Request, a state.Action, s vocab.State) {
-	if a.RedirectURL == "" {
-		if s == vocab.StateChallengeSucceeded {
-			u.pages.Message(w, http.StatusOK, "Done", "You are verified. You can close this window and go back to the app.")
-		} else {
-			u.pages.Message(w, http.StatusOK, "Not verified", "The challenge was not completed. You can close this window and go back to the app.")
-		}
-		return
-	}
 	tok, err := u.tokens.Issue(token.Action{UserID: a.UserID, ActionCode: a.ActionCode, IdempotencyKey: a.IdempotencyKey, Scope: a.Scope, Username: a.Username})
 	if err != nil {
 		u.fail(w, r, err)
+		return
+	}
+	if a.RedirectURL == "" || mode(r) == "popup" {
+		title, text := "Done", "You are verified. You can close this window and go back to the app."
+		if s != vocab.StateChallengeSucceeded {
+			title, text = "Not verified", "The challenge was not completed. You can close this window and go back to the app."
+		}
+		d := u.data(r, title)
+		d["Status"] = text
+		if mode(r) == "popup" {
+			d["FinishToken"] = tok
+		}
+		u.pages.Render(w, http.StatusOK, "message", d)
 		return
 	}
 	target, err := withToken(a.RedirectURL, tok)
@@ -372,4 +472,14 @@ func withToken(raw, tok string) (string, error) {
 		u.RawQuery += "&token=" + url.QueryEscape(tok)
 	}
 	return u.String(), nil
+}
+
+//go:embed prebuilt.js
+var script []byte
+
+// Script serves GET /static/prebuilt.js, the pages' script (same origin, so the CSP allows it).
+func Script(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(script)
 }

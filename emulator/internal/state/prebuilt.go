@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"example.com/passwordless/emulator/internal/vocab"
 )
@@ -25,11 +24,12 @@ var prebuiltSurface = surface{name: "pre-built UI", load: awaiting}
 // Page is what the pre-built UI shows for an action awaiting its challenge.
 type Page struct {
 	Action         Action
-	Authenticators []Authenticator
-	Pending        *Challenge // the code in flight, or nil
+	Authenticators []Authenticator // those a code can be sent to
+	HasPasskey     bool            // the user has a passkey, which the page's script can use
+	Pending        *Challenge      // the code in flight, or nil
 }
 
-// awaiting loads an action that must still await its challenge.
+// awaiting loads an action that must still await its challenge (or was allowed).
 func awaiting(ctx context.Context, q queryer, k ActionKey) (*Action, error) {
 	a, err := loadAction(ctx, q, k)
 	if errors.Is(err, errNoRow) {
@@ -38,7 +38,9 @@ func awaiting(ctx context.Context, q queryer, k ActionKey) (*Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.State != vocab.StateChallengeRequired {
+	// An allowed action opens too: its user enrols (none yet) or sees their methods, as
+	// a track url of a non-challenge outcome does in the real pre-built UI.
+	if a.State != vocab.StateChallengeRequired && a.State != vocab.StateAllow {
 		return nil, refuse(Conflict, "This action is not waiting for a challenge (its state is %s).", a.State)
 	}
 	return a, nil
@@ -62,7 +64,7 @@ func (s *Store) Page(ctx context.Context, k ActionKey) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	auths, err := codeAuthenticators(ctx, s.db, k.UserID)
+	all, err := listAuthenticators(ctx, s.db, k.UserID)
 	if err != nil {
 		return Page{}, err
 	}
@@ -70,17 +72,16 @@ func (s *Store) Page(ctx context.Context, k ActionKey) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	return Page{Action: *a, Authenticators: auths, Pending: c}, nil
-}
-
-// codeAuthenticators are the user's authenticators the pre-built UI can challenge: those
-// a code is sent to (a passkey has no ceremony in the emulator yet).
-func codeAuthenticators(ctx context.Context, q queryer, userID string) ([]Authenticator, error) {
-	auths, err := listAuthenticators(ctx, q, userID)
-	if err != nil {
-		return nil, err
+	p := Page{Action: *a, Pending: c}
+	for _, au := range all {
+		switch {
+		case au.Method.IsOTP():
+			p.Authenticators = append(p.Authenticators, au)
+		case au.Method == vocab.MethodPasskey:
+			p.HasPasskey = true
+		}
 	}
-	return slices.DeleteFunc(auths, func(a Authenticator) bool { return !slices.Contains(vocab.OTPMethods, a.Method) }), nil
+	return p, nil
 }
 
 // PageRecipient is where the pre-built UI sends a code: one of the user's authenticators,
@@ -98,20 +99,20 @@ func (s *Store) SendPageCode(ctx context.Context, k ActionKey, to PageRecipient)
 		if err != nil {
 			return err
 		}
-		auths, err := codeAuthenticators(ctx, tx, k.UserID)
+		auths, err := listAuthenticators(ctx, tx, k.UserID)
 		if err != nil {
 			return err
 		}
 		if to.AuthenticatorID != "" {
 			for _, au := range auths {
-				if au.ID == to.AuthenticatorID {
+				if au.ID == to.AuthenticatorID && au.Method.IsOTP() {
 					_, err := s.startPageChallenge(ctx, tx, a, au.ID, au.Method, au.Email, au.PhoneNumber)
 					return err
 				}
 			}
 			return refuse(Invalid, "Choose one of your methods.")
 		}
-		if len(auths) > 0 {
+		if len(auths) > 0 { // a passkey too: a new address needs a proof by an enrolled method first
 			return refuse(Invalid, "You already have a verification method; choose it.")
 		}
 		_, err = s.startPageChallenge(ctx, tx, a, "", to.Method, to.Email, to.PhoneNumber)
@@ -243,6 +244,9 @@ func (s *Store) CancelPage(ctx context.Context, k ActionKey) (Action, error) {
 		var err error
 		if a, err = awaiting(ctx, tx, k); err != nil {
 			return err
+		}
+		if a.State != vocab.StateChallengeRequired {
+			return nil // an allowed action stays allowed: the person only leaves the page
 		}
 		return s.settlePage(ctx, tx, a, vocab.StateChallengeFailed, "", "")
 	})

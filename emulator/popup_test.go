@@ -1,0 +1,75 @@
+package emulator
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The pre-built UI in popup mode (the browser SDK's launch(url, {mode: "popup"}) loads
+// url&mode=popup in an iframe): framed by the client origins only, the mode kept through
+// every step, and the end handed to the app's window as a token instead of a redirect.
+
+var finishTokenRE = regexp.MustCompile(`data-finish-token="([^"]+)"`)
+
+func TestPrebuiltPopupMode(t *testing.T) {
+	env := newClientEnv(t)
+	env.enrol("u-popup", "popup@example.com")
+	b := newBrowser(t)
+	app := newFakeApp(t)
+
+	resp, err := http.Get(stepUp(t, env, "u-popup", "w-popup", app.srv.URL+"/cb") + "&mode=popup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors "+appOrigin) || strings.Contains(csp, "frame-ancestors 'none'") || resp.Header.Get("X-Frame-Options") != "" {
+		t.Fatalf("popup page framing: CSP %q, X-Frame-Options %q", csp, resp.Header.Get("X-Frame-Options"))
+	}
+
+	choose := b.get(stepUp(t, env, "u-popup", "w-popup-2", app.srv.URL+"/cb") + "&mode=popup")
+	choose.must(t, 200, `data-mode="popup"`, `data-origins="[&#34;`+appOrigin+`&#34;]"`, `name="mode" value="popup"`)
+	auth := radioRE.FindStringSubmatch(choose.body)[1]
+	code := b.post(env.srv.URL+"/challenge/send", url.Values{"token": {choose.token(t)}, "authenticatorId": {auth}, "mode": {"popup"}})
+	if code.url.Query().Get("mode") != "popup" {
+		t.Fatalf("the code page lost the mode: %s", code.url)
+	}
+	done := b.post(env.srv.URL+"/challenge/verify", url.Values{"token": {code.token(t)}, "code": {env.lastCode("popup@example.com")}, "mode": {"popup"}})
+	done.must(t, 200, "You are verified")
+	m := finishTokenRE.FindStringSubmatch(done.body)
+	if m == nil {
+		t.Fatalf("the last page hands no token to the app: %s", done.body)
+	}
+	if v := env.apiOK("POST", "/v1/validate", map[string]any{"token": htmlUnescape(m[1])}); v["state"] != "CHALLENGE_SUCCEEDED" || v["idempotencyKey"] != "w-popup-2" {
+		t.Fatalf("validate the popup's token: %v", v)
+	}
+	if len(app.hits) != 0 {
+		t.Fatalf("popup mode redirected to the app: %v", app.hits)
+	}
+
+	// Cancelled: the app gets the token of a failed action.
+	cancel := b.get(stepUp(t, env, "u-popup", "w-popup-3", app.srv.URL+"/cb") + "&mode=popup")
+	gone := b.post(env.srv.URL+"/challenge/cancel", url.Values{"token": {cancel.token(t)}, "mode": {"popup"}})
+	m = finishTokenRE.FindStringSubmatch(gone.body)
+	if m == nil {
+		t.Fatalf("a cancelled popup hands no token: %s", gone.body)
+	}
+	if v := env.apiOK("POST", "/v1/validate", map[string]any{"token": htmlUnescape(m[1])}); v["state"] != "CHALLENGE_FAILED" || v["isValid"] != false {
+		t.Fatalf("validate the cancelled popup's token: %v", v)
+	}
+
+	// Without client origins, nobody may frame the pre-built UI.
+	plain := newEnv(t)
+	plain.enrol("u-plain", "plain@example.com")
+	resp, err = http.Get(stepUp(t, plain, "u-plain", "w-plain", "") + "&mode=popup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("framing without client origins: %v", resp.Header)
+	}
+}
