@@ -54,6 +54,7 @@ type config struct {
 	AuthsignalURL  string
 	TenantID       string // for the browser SDK; "" against the real service = passkeys off
 	ClientAPIURL   string // the Client API the browser SDK calls (the same host as the Server API)
+	UIOrigin       string // where the pre-built UI is served, which the step-up popup frames
 	EmulatorAddr   string
 	EmulatorRules  string
 	SendLimitPerIP int
@@ -72,6 +73,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		AuthsignalURL: strings.TrimSpace(getenv("AUTHSIGNAL_API_URL")),
 		TenantID:      strings.TrimSpace(getenv("AUTHSIGNAL_TENANT_ID")),
 		ClientAPIURL:  strings.TrimRight(strings.TrimSpace(getenv("AUTHSIGNAL_CLIENT_API_URL")), "/"),
+		UIOrigin:      strings.TrimRight(strings.TrimSpace(getenv("AUTHSIGNAL_UI_ORIGIN")), "/"),
 		EmulatorAddr:  envOr(getenv, "EMULATOR_ADDR", "127.0.0.1:4000"),
 		EmulatorRules: getenv("EMULATOR_RULES"),
 	}
@@ -103,6 +105,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if cfg.AuthsignalKey != "" && cfg.ClientAPIURL == "" {
 		cfg.ClientAPIURL = strings.TrimRight(cfg.AuthsignalURL, "/")
+	}
+	if cfg.AuthsignalKey != "" && cfg.UIOrigin == "" {
+		cfg.UIOrigin = "https://mfa.authsignal.com" // without a custom domain (docs: scenarios/launching-the-prebuilt-ui)
+	}
+	if cfg.UIOrigin != "" {
+		if u, err := url.Parse(cfg.UIOrigin); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("AUTHSIGNAL_UI_ORIGIN must be the pre-built UI's origin, like https://mfa.authsignal.com or https://auth.example.com"))
+		}
 	}
 	if cfg.ClientAPIURL != "" {
 		if u, err := url.Parse(cfg.ClientAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.HasSuffix(u.Path, "/v1") {
@@ -223,7 +233,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("start the Authsignal emulator on %s (set EMULATOR_ADDR to use another address): %w", cfg.EmulatorAddr, err)
 		}
 		apiURL, secret, outboxURL = emulatorURL+"/v1", emulator.DevSecretKey, emulatorURL+"/outbox"
-		cfg.TenantID, cfg.ClientAPIURL = emulator.DevTenantID, emulatorPublicURL(cfg.EmulatorAddr)+"/v1"
+		cfg.TenantID, cfg.ClientAPIURL, cfg.UIOrigin = emulator.DevTenantID, emulatorPublicURL(cfg.EmulatorAddr)+"/v1", emulatorPublicURL(cfg.EmulatorAddr)
 		logger.Info("no AUTHSIGNAL_SECRET_KEY: using the local Authsignal emulator", "api", apiURL, "outbox", outboxURL, "admin", emulatorURL+"/admin")
 	}
 
@@ -239,6 +249,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		WebhookSecret: secret, // Authsignal signs webhooks with the API secret key
 		TenantID:      cfg.TenantID,
 		ClientAPIURL:  cfg.ClientAPIURL,
+		// The popup only when the browser SDK has a tenant to talk to.
+		PrebuiltUIOrigin: cfg.UIOrigin,
 	}, app.Deps{
 		Store:      db,
 		Sessions:   sessions,

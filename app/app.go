@@ -57,10 +57,18 @@ type Config struct {
 	// one-time codes only.
 	TenantID     string
 	ClientAPIURL string
+	// PrebuiltUIOrigin is where the pre-built UI is served (the emulator's origin, your
+	// custom domain, or https://mfa.authsignal.com); with it and the SDK configured, the
+	// withdrawal's step-up opens in a popup (an iframe the page may frame).
+	PrebuiltUIOrigin string
 }
 
 // Passkeys reports whether the browser SDK is configured, which the passkey flows need.
 func (c Config) Passkeys() bool { return c.TenantID != "" && c.ClientAPIURL != "" }
+
+// Popup reports whether the step-up opens the pre-built UI in a popup (with JavaScript;
+// the redirect stays the fallback).
+func (c Config) Popup() bool { return c.Passkeys() && c.PrebuiltUIOrigin != "" }
 
 // Deps are the app's collaborators, all injected so tests can use real ones in memory.
 type Deps struct {

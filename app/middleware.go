@@ -75,7 +75,7 @@ func (s *server) securityHeaders() fiber.Handler {
 		ContentSecurityPolicy:     contentSecurityPolicy(s.cfg),
 		XFrameOptions:             "DENY",
 		ReferrerPolicy:            "same-origin",
-		CrossOriginEmbedderPolicy: "require-corp",
+		CrossOriginEmbedderPolicy: embedderPolicy(s.cfg),
 		HSTSMaxAge:                hstsMaxAge(s.secureCookies),
 		PermissionPolicy:          "camera=(), microphone=(), geolocation=()",
 	})
@@ -85,14 +85,34 @@ func (s *server) securityHeaders() fiber.Handler {
 // Authsignal's Client API origin when passkeys are on (the browser SDK's fetches): no
 // other origin.
 func contentSecurityPolicy(cfg Config) string {
-	connect := "'self'"
+	connect, frame, style := "'self'", "'none'", "'self'"
 	if cfg.Passkeys() {
 		if u, err := url.Parse(cfg.ClientAPIURL); err == nil && u.Host != "" {
 			connect += " " + u.Scheme + "://" + u.Host
 		}
 	}
-	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src " + connect +
-		"; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+	if cfg.Popup() {
+		// The popup is an iframe of the pre-built UI, styled by the one <style> element
+		// the SDK adds, allowed by its hash and nothing wider.
+		frame, style = cfg.PrebuiltUIOrigin, style+" "+sdkPopupStyleHash
+	}
+	return "default-src 'self'; script-src 'self'; style-src " + style + "; img-src 'self' data:; connect-src " + connect +
+		"; frame-src " + frame + "; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+}
+
+// sdkPopupStyleHash is the CSP hash of the <style> element @authsignal/browser 1.16.0
+// adds for launch(url, {mode: "popup"}) with its default size (the e2e suite fails on any
+// CSP violation, so a new SDK version with other styles is caught).
+const sdkPopupStyleHash = "'sha256-5Az4NQb6dubGZHm0w3ZAqADXELlINI1b9WNySRWe9W4='"
+
+// embedderPolicy is require-corp, except when the page frames the pre-built UI, whose
+// pages (Authsignal's, or the emulator's) do not opt in to being embedded that way; the
+// app uses nothing that needs cross-origin isolation.
+func embedderPolicy(cfg Config) string {
+	if cfg.Popup() {
+		return "unsafe-none"
+	}
+	return "require-corp"
 }
 
 func hstsMaxAge(https bool) int {

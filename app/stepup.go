@@ -84,6 +84,17 @@ func (s *server) trackStepUp(c *fiber.Ctx, user store.User, action, id, callback
 	return t, nil
 }
 
+// toChallenge sends the browser to the pre-built UI: a redirect, or, for the page's
+// script that opens it in a popup (stepup=popup in the form), its address as JSON. The
+// popup's token comes back to the same callback as the redirect's.
+func (s *server) toChallenge(c *fiber.Ctx, challengeURL string) error {
+	if s.cfg.Popup() && c.FormValue("stepup") == "popup" {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.JSON(fiber.Map{"challengeUrl": challengeURL})
+	}
+	return c.Redirect(challengeURL, fiber.StatusSeeOther)
+}
+
 // maxTokenLength bounds the callback's token before it is sent anywhere (real ones are a
 // few hundred bytes).
 const maxTokenLength = 4096

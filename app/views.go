@@ -18,6 +18,7 @@ type page struct {
 	Data      fiber.Map
 	// Passkeys turns the browser SDK on, with the tenant and Client API it talks to.
 	Passkeys               bool
+	Popup                  bool // the step-up opens in a popup
 	TenantID, ClientAPIURL string
 }
 
@@ -33,7 +34,7 @@ func (s *server) render(c *fiber.Ctx, status int, name string, p page) error {
 		p.User = u
 	}
 	p.OutboxURL = s.cfg.OutboxURL
-	p.Passkeys, p.TenantID, p.ClientAPIURL = s.cfg.Passkeys(), s.cfg.TenantID, s.cfg.ClientAPIURL
+	p.Passkeys, p.Popup, p.TenantID, p.ClientAPIURL = s.cfg.Passkeys(), s.cfg.Popup(), s.cfg.TenantID, s.cfg.ClientAPIURL
 	p.NoticeBad = p.Notice != "" && isBadOutcome(c.Query("notice"))
 	// Every page is someone's: a balance, a code page, a form with its CSRF token. None may
 	// be kept by a browser or a proxy (the back button after sign-out, a shared computer).

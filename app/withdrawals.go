@@ -89,7 +89,7 @@ func (s *server) withdraw(c *fiber.Ctx) error {
 		if err := s.store.AwaitChallenge(ctx, user.ID, w.ID, tracked.ChallengeURL, tracked.State); err != nil {
 			return fmt.Errorf("await challenge: %w", err)
 		}
-		return c.Redirect(tracked.ChallengeURL, fiber.StatusSeeOther)
+		return s.toChallenge(c, tracked.ChallengeURL)
 	default:
 		return s.settleAndNotify(c, w.ID, store.WithdrawalPending, store.WithdrawalFailed, tracked.State, "challenge-failed")
 	}
@@ -133,7 +133,7 @@ func (s *server) repeatedWithdrawal(c *fiber.Ctx, user store.User, w store.Withd
 		return s.notify(c, "withdrawal-failed")
 	case store.WithdrawalAwaitingChallenge:
 		if u, err := url.Parse(w.ChallengeURL); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
-			return c.Redirect(u.String(), fiber.StatusSeeOther)
+			return s.toChallenge(c, u.String())
 		}
 	}
 	return s.notify(c, "withdrawal-checking")

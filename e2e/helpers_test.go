@@ -24,11 +24,19 @@ type browserTest struct {
 	expect playwright.PlaywrightAssertions
 	name   string // file name prefix of the failure artifacts
 	extra  int    // browsers opened with another()
+	// noScript is a browser with JavaScript off: the pre-built UI is a redirect, not a popup.
+	noScript bool
 }
 
 // open gives the test a fresh browser context and page on the app. When the test fails,
 // a screenshot and the page's HTML are saved under e2e/artifacts/<TestName>/.
 func open(t *testing.T) *browserTest {
+	t.Helper()
+	skipWithoutBrowser(t)
+	return newBrowserTest(t, nil, "page", false)
+}
+
+func skipWithoutBrowser(t *testing.T) {
 	t.Helper()
 	if suite == nil || suite.skipReason != "" {
 		reason := "the browser suite did not start"
@@ -37,7 +45,14 @@ func open(t *testing.T) *browserTest {
 		}
 		t.Skip(reason)
 	}
-	return newBrowserTest(t, nil, "page")
+}
+
+// openWithoutJavaScript is open with JavaScript off: the app's no-script paths (the
+// pre-built UI by a redirect instead of a popup).
+func openWithoutJavaScript(t *testing.T) *browserTest {
+	t.Helper()
+	skipWithoutBrowser(t)
+	return newBrowserTest(t, nil, "noscript", true)
 }
 
 // another opens a second, independent browser (another device, or a replayed cookie)
@@ -45,14 +60,15 @@ func open(t *testing.T) *browserTest {
 func (b *browserTest) another(cookies []playwright.OptionalCookie) *browserTest {
 	b.t.Helper()
 	b.extra++
-	return newBrowserTest(b.t, cookies, fmt.Sprintf("browser%d", b.extra+1))
+	return newBrowserTest(b.t, cookies, fmt.Sprintf("browser%d", b.extra+1), b.noScript)
 }
 
-func newBrowserTest(t *testing.T, cookies []playwright.OptionalCookie, name string) *browserTest {
+func newBrowserTest(t *testing.T, cookies []playwright.OptionalCookie, name string, noScript bool) *browserTest {
 	t.Helper()
 	ctx, err := suite.browser.NewContext(playwright.BrowserNewContextOptions{
-		BaseURL: playwright.String(suite.appURL),
-		Locale:  playwright.String("en-US"),
+		BaseURL:           playwright.String(suite.appURL),
+		Locale:            playwright.String("en-US"),
+		JavaScriptEnabled: playwright.Bool(!noScript),
 	})
 	if err != nil {
 		t.Fatalf("new browser context: %v", err)
@@ -70,7 +86,7 @@ func newBrowserTest(t *testing.T, cookies []playwright.OptionalCookie, name stri
 	if err != nil {
 		t.Fatalf("new page: %v", err)
 	}
-	b := &browserTest{t: t, ctx: ctx, page: page, expect: suite.expect, name: name}
+	b := &browserTest{t: t, ctx: ctx, page: page, expect: suite.expect, name: name, noScript: noScript}
 	// Registered after the context's Close, so it runs before it (cleanups are LIFO).
 	t.Cleanup(b.saveArtifactsOnFailure)
 	return b

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/playwright-community/playwright-go"
+
+	"example.com/passwordless/auth/authsignal"
+	"example.com/passwordless/emulator"
 )
 
 // Passkeys in Chromium, with a CDP virtual authenticator standing in for the laptop's or
@@ -103,4 +107,82 @@ func TestPasskeySignUpAndSignIn(t *testing.T) {
 	}), "a browser without the passkey is told")
 	other.signIn("Email", email)
 	other.expectSignedIn(email, startBalance)
+}
+
+// A large withdrawal stepped up with the passkey: in the popup, and by the redirect (the
+// app's script blocked, as when it fails to load); the pre-built UI's own script runs the
+// passkey either way.
+func TestPasskeyStepUp(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"popup", "redirect"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			b := open(t)
+			b.noCSPViolations()
+			b.virtualAuthenticator()
+			email := uniqueEmail(t)
+			b.signIn("Email", email)
+			b.click("Add a passkey")
+			b.expectNotice("Passkey added")
+			if mode == "redirect" {
+				b.noScript = true // the pre-built UI is the page, not a popup
+				b.must(b.page.Route("**/static/authsignal.js", func(r playwright.Route) { _ = r.Abort() }), "block the app's script")
+				b.gotoPath("/account")
+			}
+
+			b.withdraw("1500")
+			b.expectOnPrebuiltUI("/challenge")
+			b.uiClick("Use your passkey")
+			b.expectPath("/account")
+			b.expectNotice("Withdrawal completed")
+			b.expectBalance("$23,500.00")
+			b.expectWithdrawal("$1,500.00", "completed")
+			if v := b.lastWithdrawalMethod(email); v != "PASSKEY" {
+				t.Fatalf("the withdrawal's action was verified by %q, want PASSKEY", v)
+			}
+		})
+	}
+}
+
+// Cancel in the popup: the app gets the failed action's token and nothing moves. Closing
+// the popup (Esc) leaves the withdrawal waiting, to be cancelled from the account page.
+func TestPopupCancelAndClose(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	b.noCSPViolations()
+	email := uniqueEmail(t)
+	b.signIn("Email", email)
+
+	b.withdraw("1500")
+	b.expectOnPrebuiltUI("/challenge")
+	b.uiClick("Cancel")
+	b.expectPath("/account")
+	b.expectNotice("Challenge failed: the withdrawal was not made")
+	b.expectBalance(startBalance)
+	b.expectWithdrawal("$1,500.00", "failed")
+
+	b.withdraw("1600")
+	b.expectOnPrebuiltUI("/challenge")
+	b.must(b.expect.Locator(b.uiButton("Send code")).ToBeVisible(), "the popup is ready")
+	b.must(b.page.Keyboard().Press("Escape"), "press Escape")
+	b.must(b.expect.Locator(b.page.Locator("#__authsignal-popup-iframe")).ToHaveCount(0), "the popup closed")
+	b.expectPath("/account")
+	b.expectBalance(startBalance)
+	b.expectWithdrawal("$1,600.00", "awaiting challenge")
+}
+
+// lastWithdrawalMethod is how the emulator says the user's withdrawal action was verified.
+func (b *browserTest) lastWithdrawalMethod(email string) string {
+	b.t.Helper()
+	api := authsignal.New(emulator.DevSecretKey, authsignal.WithBaseURL(suite.emulatorURL+"/v1"))
+	ctx := context.Background()
+	found, err := api.QueryUsers(ctx, authsignal.QueryUsersRequest{Email: email})
+	if err != nil || len(found.Users) != 1 {
+		b.t.Fatalf("the user on the emulator: %+v, %v", found, err)
+	}
+	actions, err := api.QueryActions(ctx, found.Users[0].UserID, authsignal.QueryActionsRequest{Codes: []string{"withdrawal"}})
+	if err != nil || len(actions) == 0 {
+		b.t.Fatalf("the user's withdrawal actions: %+v, %v", actions, err)
+	}
+	return actions[0].VerificationMethod
 }

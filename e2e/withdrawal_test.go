@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"context"
 	"regexp"
 	"strings"
@@ -33,7 +34,18 @@ func TestSmallWithdrawalAllowed(t *testing.T) {
 // from the outbox, comes back completed, and debits the balance once.
 func TestLargeWithdrawalChallenge(t *testing.T) {
 	t.Parallel()
-	b := open(t)
+	for _, mode := range []struct {
+		name string
+		open func(*testing.T) *browserTest
+	}{{"popup", open}, {"redirect without JavaScript", openWithoutJavaScript}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			largeWithdrawalChallenge(t, mode.open(t))
+		})
+	}
+}
+
+func largeWithdrawalChallenge(t *testing.T, b *browserTest) {
 	email := uniqueEmail(t)
 	b.signIn("Email", email)
 
@@ -62,11 +74,11 @@ func TestChallengeFailed(t *testing.T) {
 	code := b.sendChallengeCode(email)
 	wrong := wrongCode(code)
 	for i := 0; i < 4; i++ {
-		b.enterCode(wrong)
-		b.expectOnEmulator("/challenge/")
-		b.expectAlert("Incorrect code")
+		b.enterChallengeCode(wrong)
+		b.expectUIAlert(fmt.Sprintf("Incorrect code. %d attempt", 4-i))
+		b.expectOnPrebuiltUI("/challenge/")
 	}
-	b.enterCode(wrong) // the fifth: the emulator gives up and sends the browser back
+	b.enterChallengeCode(wrong) // the fifth: the emulator gives up and sends the browser back
 
 	b.expectPath("/account")
 	b.expectNotice("Challenge failed: the withdrawal was not made")
@@ -184,30 +196,73 @@ func TestUnenrolledUserIsChallengedAfterEnrolment(t *testing.T) {
 
 // ---- the emulator's pre-built UI ----
 
-// expectOnEmulator waits until the browser is on the emulator at a path starting with prefix.
-func (b *browserTest) expectOnEmulator(prefix string) {
+// The pre-built UI opens in a popup (an iframe over the app's page) when the page's
+// script runs, and by a redirect without JavaScript (openWithoutJavaScript). These helpers
+// act on it in either mode.
+
+// prebuiltUI is where the pre-built UI's page is: the popup's frame, or the whole page.
+func (b *browserTest) prebuiltUI() playwright.Locator {
+	if b.noScript {
+		return b.page.Locator("body")
+	}
+	return b.page.FrameLocator("#__authsignal-popup-iframe").Locator("body")
+}
+
+func (b *browserTest) uiButton(name string) playwright.Locator {
+	return b.prebuiltUI().GetByRole("button", playwright.LocatorGetByRoleOptions{Name: name, Exact: playwright.Bool(true)})
+}
+
+// uiClick presses a button of the pre-built UI.
+func (b *browserTest) uiClick(name string) {
 	b.t.Helper()
-	re := regexp.MustCompile("^" + regexp.QuoteMeta(suite.emulatorURL+prefix))
-	b.must(b.expect.Page(b.page).ToHaveURL(re), "expected to be on the emulator at "+prefix)
+	b.must(b.uiButton(name).Click(), "click "+name+" on the pre-built UI")
+}
+
+// expectOnPrebuiltUI waits for the pre-built UI at path: the page's address without
+// JavaScript, the popup's frame with it.
+func (b *browserTest) expectOnPrebuiltUI(path string) {
+	b.t.Helper()
+	if b.noScript {
+		re := regexp.MustCompile("^" + regexp.QuoteMeta(suite.emulatorURL+path) + `(\?.*)?$`)
+		b.must(b.expect.Page(b.page).ToHaveURL(re), "expected to be on the emulator at "+path)
+		return
+	}
+	b.must(b.expect.Locator(b.page.Locator("#__authsignal-popup-iframe")).ToBeVisible(), "the pre-built UI's popup is open")
+	b.must(b.expect.Page(b.page).ToHaveURL(regexp.MustCompile("^"+regexp.QuoteMeta(suite.appURL+"/account"))), "the app's page stays under the popup")
+}
+
+// expectUIAlert waits for the pre-built UI's alert to say text.
+func (b *browserTest) expectUIAlert(text string) {
+	b.t.Helper()
+	b.must(b.expect.Locator(b.prebuiltUI().GetByRole("alert")).ToContainText(text), fmt.Sprintf("the pre-built UI's alert should say %q", text))
 }
 
 // sendChallengeCode, on the pre-built UI, sends a code to the user's enrolled email
 // (chosen by default) and returns it from the outbox.
 func (b *browserTest) sendChallengeCode(email string) string {
 	b.t.Helper()
-	b.expectOnEmulator("/challenge")
+	b.expectOnPrebuiltUI("/challenge")
 	before := len(outbox(b.t, email))
-	b.must(b.expect.Locator(b.page.GetByRole("radio").First()).ToBeChecked(), "a method is chosen")
-	b.click("Send code")
-	b.expectOnEmulator("/challenge/code")
+	b.must(b.expect.Locator(b.prebuiltUI().GetByRole("radio").First()).ToBeChecked(), "a method is chosen")
+	b.uiClick("Send code")
+	b.must(b.expect.Locator(b.uiButton("Verify")).ToBeVisible(), "the code form")
+	b.expectOnPrebuiltUI("/challenge/code")
 	return waitForMessage(b.t, email, before).Code
+}
+
+// enterChallengeCode types a code on the pre-built UI and presses Verify.
+func (b *browserTest) enterChallengeCode(code string) {
+	b.t.Helper()
+	field := b.prebuiltUI().GetByRole("textbox", playwright.LocatorGetByRoleOptions{Name: "Code", Exact: playwright.Bool(true)})
+	b.must(field.Fill(code), "fill the pre-built UI's code")
+	b.uiClick("Verify")
 }
 
 // passChallenge completes the pre-built UI with the right code.
 func (b *browserTest) passChallenge(email string) {
 	b.t.Helper()
 	code := b.sendChallengeCode(email)
-	b.enterCode(code)
+	b.enterChallengeCode(code)
 }
 
 // recordRequests notes the URLs of the page's requests whose path contains part.

@@ -55,7 +55,7 @@ func New(d Deps) *API {
 // relyingParty is the passkeys' relying party for a request: the configured origins and
 // the emulator's own (its base URL follows the request when no public URL is set).
 func (a *API) relyingParty(r *http.Request) (*passkey.RP, error) {
-	return passkey.New(a.rpID, a.rpName, append(slices.Clone(a.origins), originOf(a.self(r))))
+	return passkey.New(a.rpID, a.rpName, append(slices.Clone(a.origins), originOf(a.self(r))), a.origins)
 }
 
 // scopeAdd lets a token add an authenticator for a user who has one already.

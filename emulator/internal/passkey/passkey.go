@@ -23,10 +23,13 @@ type RP struct {
 // timeout is how long the browser offers the ceremony (the options' timeout).
 const timeout = 5 * time.Minute
 
-// New returns the relying party rpID, with the origins whose ceremonies it accepts.
-func New(rpID, rpName string, origins []string) (*RP, error) {
+// New returns the relying party rpID, with the origins whose ceremonies it accepts, and
+// the top origins that may frame one (the apps framing the pre-built UI in a popup: a
+// passkey used in that frame is a cross-origin ceremony).
+func New(rpID, rpName string, origins, topOrigins []string) (*RP, error) {
 	w, err := webauthn.New(&webauthn.Config{
 		RPID: rpID, RPDisplayName: rpName, RPOrigins: origins,
+		RPAllowCrossOrigin: len(topOrigins) > 0, RPTopOrigins: topOrigins, RPTopOriginVerificationMode: protocol.TopOriginExplicitVerificationMode,
 		Timeouts: webauthn.TimeoutsConfig{
 			Login:        webauthn.TimeoutConfig{Enforce: false, Timeout: timeout},
 			Registration: webauthn.TimeoutConfig{Enforce: false, Timeout: timeout},

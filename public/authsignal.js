@@ -1,14 +1,48 @@
-// Passkeys with Authsignal's browser SDK (vendor/authsignal-browser-1.16.0.min.js). The
-// browser talks to Authsignal's Client API; what it brings back is a token, which the
-// server validates with Authsignal before it trusts anything. Without JavaScript the
-// passkey sections stay hidden and the one-time codes work as before.
+// The app's use of Authsignal's browser SDK (vendor/authsignal-browser-1.16.0.min.js):
+// passkeys, and the withdrawal's step-up in a popup. The browser talks to Authsignal;
+// what it brings back is a token, which the server validates with Authsignal before it
+// trusts anything. Without JavaScript the passkey sections stay hidden, the one-time
+// codes work as before and the step-up is a redirect.
 document.addEventListener("DOMContentLoaded", () => {
   const body = document.body;
-  if (!body.dataset.authsignalTenant || !window.authsignal || !window.PublicKeyCredential) return;
+  if (!body.dataset.authsignalTenant || !window.authsignal) return;
   const client = new window.authsignal.Authsignal({
     tenantId: body.dataset.authsignalTenant,
     baseUrl: body.dataset.authsignalUrl,
   });
+
+  // The step-up in a popup: the form is posted as usual, with stepup=popup; a challenge
+  // answers the pre-built UI's address, opened over the page, and its token goes to the
+  // same callback the redirect would reach.
+  const withdraw = document.querySelector("form[data-stepup-popup]");
+  if (withdraw) {
+    withdraw.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = withdraw.querySelector('button[type="submit"]');
+      button.disabled = true;
+      try {
+        const data = new FormData(withdraw);
+        data.set("stepup", "popup");
+        const resp = await fetch(withdraw.action, { method: "POST", body: new URLSearchParams(data), headers: { Accept: "application/json" } });
+        if (!(resp.headers.get("Content-Type") || "").startsWith("application/json")) {
+          // A page: the one redirected to, or (a form error) the same post again, which
+          // the withdrawal's id makes the same withdrawal.
+          if (resp.redirected) location.assign(resp.url);
+          else withdraw.submit();
+          return;
+        }
+        const { challengeUrl } = await resp.json();
+        const { token } = await client.launch(challengeUrl, { mode: "popup" });
+        // Closed without finishing (Esc, or a click beside it): the withdrawal waits, and
+        // the account page offers to cancel it.
+        location.assign(token ? "/withdrawals/callback?token=" + encodeURIComponent(token) : "/account");
+      } catch (err) {
+        withdraw.submit(); // the redirect, as without JavaScript
+      }
+    });
+  }
+
+  if (!window.PublicKeyCredential) return;
 
   // finish posts the SDK's token to the section's form: the server answers with a page.
   const finish = (section, token) => {
