@@ -168,7 +168,7 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	}
 	web, err := New(Config{BaseURL: base, OutboxURL: emulatorURL + "/outbox", SendsPerIP: settings.sendsPerIP,
 		ReadTimeout: settings.connTimeout, IdleTimeout: settings.connTimeout, WebhookSecret: testSecret,
-		TenantID: emulator.DevTenantID, ClientAPIURL: emulatorURL + "/v1"}, Deps{
+		TenantID: emulator.DevTenantID, ClientAPIURL: emulatorURL + "/v1", PrebuiltUIOrigin: emulatorURL}, Deps{
 		Store:      db,
 		Sessions:   sessions,
 		Authsignal: client,

@@ -174,3 +174,59 @@ func TestPasskeyTokensAreChecked(t *testing.T) {
 		})
 	}
 }
+
+// The page may reach the Client API and frame the pre-built UI, and nothing else: the
+// policy names those two origins only, and the SDK popup's one style by its hash.
+func TestBrowserSDKPolicy(t *testing.T) {
+	env := newTestEnv(t)
+	b, _ := env.signedIn()
+	req, _ := http.NewRequest(http.MethodGet, env.appURL+"/account", nil)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csp := resp.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"connect-src 'self' " + env.emulatorURL + ";", "frame-src " + env.emulatorURL + ";", "style-src 'self' 'sha256-", "script-src 'self';"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP lacks %q: %s", want, csp)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "*") {
+		t.Errorf("CSP is wider than it needs: %s", csp)
+	}
+	if coep := resp.Header.Get("Cross-Origin-Embedder-Policy"); coep == "require-corp" {
+		t.Errorf("COEP require-corp blocks the pre-built UI's frame")
+	}
+}
+
+// With stepup=popup (the page's script), a challenged withdrawal answers the pre-built
+// UI's address as JSON; without it, a redirect there.
+func TestPopupStepUpAnswersTheAddress(t *testing.T) {
+	env := newTestEnv(t)
+	b, _ := env.signedIn()
+	post := func(extra url.Values) *http.Response {
+		account := b.get("/account")
+		form := url.Values{"_csrf": {csrfToken(t, account.body)}, "withdrawal_id": {withdrawalID(t, account.body)}, "amount": {"1500"}}
+		for k, v := range extra {
+			form[k] = v
+		}
+		client := &http.Client{Jar: b.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.PostForm(env.appURL+"/withdrawals", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := post(url.Values{"stepup": {"popup"}})
+	defer resp.Body.Close()
+	var got map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 || !strings.HasPrefix(got["challengeUrl"], env.emulatorURL+"/challenge?token=") {
+		t.Fatalf("popup step-up: %d %v %v", resp.StatusCode, got, err)
+	}
+	plain := post(nil)
+	plain.Body.Close()
+	if plain.StatusCode != http.StatusSeeOther || !strings.HasPrefix(plain.Header.Get("Location"), env.emulatorURL+"/challenge?token=") {
+		t.Fatalf("redirect step-up: %d %s", plain.StatusCode, plain.Header.Get("Location"))
+	}
+}

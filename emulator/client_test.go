@@ -279,6 +279,10 @@ func TestClientAPIPasskeySignUpAndSignIn(t *testing.T) {
 		t.Fatalf("authenticators: %v", auths)
 	}
 
+	if status, raw, _ := env.do("GET", "/admin/users/"+user, nil, ""); status != 200 || !strings.Contains(string(raw), "credential "+credID+", sign count 0") {
+		t.Fatalf("the admin page does not show the passkey: %d %s", status, raw)
+	}
+
 	id, opts := env.discoverableOptions("signInWithPasskey")
 	answer, err := a.Assert(opts, appOrigin)
 	if err != nil {

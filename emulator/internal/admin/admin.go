@@ -4,6 +4,7 @@ package admin
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -59,6 +60,7 @@ type userView struct {
 type authView struct {
 	ID, Method, Email, PhoneNumber, CreatedAt, VerifiedAt, LastVerifiedAt string
 	IsDefault                                                             bool
+	Passkey                                                               string // a passkey's credential, for the user page
 }
 
 type actionView struct {
@@ -248,9 +250,27 @@ func (ad *Admin) User(w http.ResponseWriter, r *http.Request) {
 		ad.fail(w, r, err)
 		return
 	}
-	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "User " + id, "Page": "user", "Wide": true, "User": userViews(users)[0],
+	passkeys, err := ad.store.Passkeys(ctx, id)
+	if err != nil {
+		ad.fail(w, r, err)
+		return
+	}
+	user := userViews(users)[0]
+	for i, a := range user.Auths {
+		if p, ok := passkeys[a.ID]; ok {
+			user.Auths[i].Passkey = fmt.Sprintf("credential %s, sign count %d%s", base64.RawURLEncoding.EncodeToString(p.CredentialID), p.SignCount, nameSuffix(p.Name))
+		}
+	}
+	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "User " + id, "Page": "user", "Wide": true, "User": user,
 		"Actions": actionViews(actions, csrf), "ActionsNote": countNote(len(actions), actionTotal, "actions"),
 		"Challenges": ad.challengeViews(challenges), "ChallengesNote": countNote(len(challenges), challengeTotal, "challenges")})
+}
+
+func nameSuffix(name string) string {
+	if name == "" {
+		return ""
+	}
+	return ", " + name
 }
 
 // Actions serves GET /admin/actions.
