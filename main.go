@@ -137,10 +137,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 }
 
 // emulatorPublicURL is the embedded emulator's address for browsers: a loopback IP is
-// named localhost, so the pre-built UI can use passkeys (an IP cannot be a passkey domain).
+// named localhost, so the pre-built UI can use passkeys (an IP cannot be a passkey
+// domain). "" for port 0, known only once it listens (then the listener's address).
 func emulatorPublicURL(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); err == nil && (host == "" || ip != nil && ip.IsLoopback()) {
+	if err != nil || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsLoopback() {
 		return "http://localhost:" + port
 	}
 	return "http://" + addr
@@ -212,11 +216,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	apiURL, secret, outboxURL := cfg.AuthsignalURL, cfg.AuthsignalKey, ""
 	if cfg.AuthsignalKey == "" {
+		public := emulatorPublicURL(cfg.EmulatorAddr)
 		em, err := emulator.New(emulator.Config{
 			SecretKey: emulator.DevSecretKey,
 			DBPath:    filepath.Join(cfg.DataDir, "emulator.db"),
 			RulesFile: cfg.EmulatorRules,
-			PublicURL: emulatorPublicURL(cfg.EmulatorAddr),
+			PublicURL: public,
 			Logger:    logger.With("component", "emulator"),
 			// The app's pages use its Client API from the browser, passkeys included.
 			ClientOrigins: []string{cfg.BaseURL.Scheme + "://" + cfg.BaseURL.Host},
@@ -232,9 +237,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return fmt.Errorf("start the Authsignal emulator on %s (set EMULATOR_ADDR to use another address): %w", cfg.EmulatorAddr, err)
 		}
-		apiURL, secret, outboxURL = emulatorURL+"/v1", emulator.DevSecretKey, emulatorURL+"/outbox"
-		cfg.TenantID, cfg.ClientAPIURL, cfg.UIOrigin = emulator.DevTenantID, emulatorPublicURL(cfg.EmulatorAddr)+"/v1", emulatorPublicURL(cfg.EmulatorAddr)
-		logger.Info("no AUTHSIGNAL_SECRET_KEY: using the local Authsignal emulator", "api", apiURL, "outbox", outboxURL, "admin", emulatorURL+"/admin")
+		if public == "" {
+			public = emulatorURL
+		}
+		apiURL, secret, outboxURL = emulatorURL+"/v1", emulator.DevSecretKey, public+"/outbox"
+		cfg.TenantID, cfg.ClientAPIURL, cfg.UIOrigin = emulator.DevTenantID, public+"/v1", public
+		logger.Info("no AUTHSIGNAL_SECRET_KEY: using the local Authsignal emulator", "api", apiURL, "outbox", outboxURL, "admin", public+"/admin")
 	}
 
 	client := authsignal.New(secret, authsignal.WithBaseURL(apiURL))

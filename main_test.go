@@ -172,3 +172,37 @@ func TestLoadConfigNumbers(t *testing.T) {
 		t.Fatalf("defaults: %+v, %v", cfg, err)
 	}
 }
+
+// The browser SDK's settings: derived from the real service's URL, checked, and the
+// embedded emulator named localhost for browsers (passkeys need a domain).
+func TestLoadConfigBrowserSDK(t *testing.T) {
+	tests := []struct {
+		name                     string
+		env                      map[string]string
+		wantClient, wantUI, want string
+	}{
+		{"real service defaults", map[string]string{"AUTHSIGNAL_SECRET_KEY": "k", "AUTHSIGNAL_API_URL": "https://eu.api.authsignal.com/v1"},
+			"https://eu.api.authsignal.com/v1", "https://mfa.authsignal.com", ""},
+		{"custom domain", map[string]string{"AUTHSIGNAL_SECRET_KEY": "k", "AUTHSIGNAL_UI_ORIGIN": "https://auth.example.com/"}, "https://api.authsignal.com/v1", "https://auth.example.com", ""},
+		{"a UI origin with a path", map[string]string{"AUTHSIGNAL_SECRET_KEY": "k", "AUTHSIGNAL_UI_ORIGIN": "https://auth.example.com/x"}, "", "", "AUTHSIGNAL_UI_ORIGIN must be the pre-built UI's origin"},
+		{"a client API URL without /v1", map[string]string{"AUTHSIGNAL_SECRET_KEY": "k", "AUTHSIGNAL_CLIENT_API_URL": "https://api.authsignal.com"}, "", "", "AUTHSIGNAL_CLIENT_API_URL must be"},
+		{"emulator: set at start", map[string]string{}, "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(func(k string) string { return tt.env[k] })
+			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("loadConfig: %v, want %q", err, tt.want)
+			}
+			if err == nil && (cfg.ClientAPIURL != tt.wantClient || cfg.UIOrigin != tt.wantUI) {
+				t.Fatalf("client API %q, UI %q; want %q, %q", cfg.ClientAPIURL, cfg.UIOrigin, tt.wantClient, tt.wantUI)
+			}
+		})
+	}
+	for addr, want := range map[string]string{"127.0.0.1:4000": "http://localhost:4000", ":4000": "http://localhost:4000",
+		"[::1]:4000": "http://localhost:4000", "127.0.0.1:0": "", "10.0.0.5:4000": "http://10.0.0.5:4000"} {
+		if got := emulatorPublicURL(addr); got != want {
+			t.Errorf("emulatorPublicURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
