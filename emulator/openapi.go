@@ -10,7 +10,7 @@ import (
 // Version is the emulator's version: sent as X-Emulator-Version on every response and
 // the OpenAPI document's info.version (a test keeps the two equal). Bump it when the
 // HTTP surface changes.
-const Version = "0.3.0"
+const Version = "0.4.0"
 
 // versionHeader is the response header carrying the version.
 const versionHeader = "X-Emulator-Version"
