@@ -15,6 +15,7 @@ import (
 	"example.com/passwordless/emulator/internal/serverapi"
 	"example.com/passwordless/emulator/internal/session"
 	"example.com/passwordless/emulator/internal/testcontrols"
+	"example.com/passwordless/emulator/internal/vocab"
 )
 
 // route is one entry of the emulator's HTTP surface. The table is the single source of
@@ -88,14 +89,14 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"POST", "/v1/sessions/user/revoke", secretKey, j(api.RevokeUserSessions)},
 		// Client API (a token from track or a verified challenge, or the tenant id; CORS).
 		{"OPTIONS", "/v1/client/", client, capi.Preflight},
-		{"POST", "/v1/client/user-authenticators/email-otp", client, c(capi.EnrollEmailOTP)},
-		{"POST", "/v1/client/user-authenticators/sms", client, c(capi.EnrollSMS)},
-		{"POST", "/v1/client/challenge/email-otp", client, c(capi.ChallengeEmailOTP)},
-		{"POST", "/v1/client/challenge/sms", client, c(capi.ChallengeSMS)},
-		{"POST", "/v1/client/challenge/whatsapp", client, c(capi.ChallengeWhatsApp)},
-		{"POST", "/v1/client/verify/email-otp", client, c(capi.VerifyEmailOTP)},
-		{"POST", "/v1/client/verify/sms", client, c(capi.VerifySMS)},
-		{"POST", "/v1/client/verify/whatsapp", client, c(capi.VerifyWhatsApp)},
+		{"POST", "/v1/client/user-authenticators/email-otp", client, c(capi.EnrollOTP(vocab.MethodEmailOTP))},
+		{"POST", "/v1/client/user-authenticators/sms", client, c(capi.EnrollOTP(vocab.MethodSMS))},
+		{"POST", "/v1/client/challenge/email-otp", client, c(capi.ChallengeOTP(vocab.MethodEmailOTP))},
+		{"POST", "/v1/client/challenge/sms", client, c(capi.ChallengeOTP(vocab.MethodSMS))},
+		{"POST", "/v1/client/challenge/whatsapp", client, c(capi.ChallengeOTP(vocab.MethodWhatsApp))},
+		{"POST", "/v1/client/verify/email-otp", client, c(capi.VerifyOTP(vocab.MethodEmailOTP))},
+		{"POST", "/v1/client/verify/sms", client, c(capi.VerifyOTP(vocab.MethodSMS))},
+		{"POST", "/v1/client/verify/whatsapp", client, c(capi.VerifyOTP(vocab.MethodWhatsApp))},
 		{"GET", "/v1/client/user-authenticators", client, c(capi.Authenticators)},
 		{"POST", "/v1/client/user-authenticators/passkey/registration-options", client, c(capi.RegistrationOptions)},
 		{"POST", "/v1/client/user-authenticators/passkey", client, c(capi.AddPasskey)},

@@ -112,7 +112,7 @@ func decodeTenant(v string) (string, bool) {
 
 // Handle adapts a Client API handler: CORS for the allowed origins, the caller, and
 // errors as the SDKs read them (a body with "error").
-func (a *API) Handle(f func(http.ResponseWriter, *http.Request, caller) error) http.HandlerFunc {
+func (a *API) Handle(f Handler) http.HandlerFunc {
 	return httpjson.Handle(a.log, func(w http.ResponseWriter, r *http.Request) error {
 		a.cors(w, r)
 		c, err := a.authenticate(r)

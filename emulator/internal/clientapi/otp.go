@@ -1,7 +1,6 @@
 package clientapi
 
 import (
-	"encoding/base64"
 	"net/http"
 	"strings"
 
@@ -24,14 +23,13 @@ type enrollOTPResponse struct {
 	UserID              string `json:"userId"`
 }
 
-// EnrollEmailOTP serves POST /v1/client/user-authenticators/email-otp {email}.
-func (a *API) EnrollEmailOTP(w http.ResponseWriter, r *http.Request, c caller) error {
-	return a.enrollOTP(w, r, c, vocab.MethodEmailOTP)
-}
+// Handler is a Client API handler, given its caller; Handle serves it.
+type Handler func(http.ResponseWriter, *http.Request, caller) error
 
-// EnrollSMS serves POST /v1/client/user-authenticators/sms {phoneNumber}.
-func (a *API) EnrollSMS(w http.ResponseWriter, r *http.Request, c caller) error {
-	return a.enrollOTP(w, r, c, vocab.MethodSMS)
+// EnrollOTP serves POST /v1/client/user-authenticators/email-otp {email} (m EMAIL_OTP) and
+// /sms {phoneNumber} (m SMS).
+func (a *API) EnrollOTP(m vocab.Method) Handler {
+	return func(w http.ResponseWriter, r *http.Request, c caller) error { return a.enrollOTP(w, r, c, m) }
 }
 
 func (a *API) enrollOTP(w http.ResponseWriter, r *http.Request, c caller, m vocab.Method) error {
@@ -66,19 +64,10 @@ type challengeResponse struct {
 	ChallengeID string `json:"challengeId"`
 }
 
-// ChallengeEmailOTP serves POST /v1/client/challenge/email-otp: a code to the enrolled email.
-func (a *API) ChallengeEmailOTP(w http.ResponseWriter, r *http.Request, c caller) error {
-	return a.challengeOTP(w, r, c, vocab.MethodEmailOTP)
-}
-
-// ChallengeSMS serves POST /v1/client/challenge/sms.
-func (a *API) ChallengeSMS(w http.ResponseWriter, r *http.Request, c caller) error {
-	return a.challengeOTP(w, r, c, vocab.MethodSMS)
-}
-
-// ChallengeWhatsApp serves POST /v1/client/challenge/whatsapp.
-func (a *API) ChallengeWhatsApp(w http.ResponseWriter, r *http.Request, c caller) error {
-	return a.challengeOTP(w, r, c, vocab.MethodWhatsApp)
+// ChallengeOTP serves POST /v1/client/challenge/email-otp, /sms and /whatsapp: a code to
+// the user's enrolled authenticator of m.
+func (a *API) ChallengeOTP(m vocab.Method) Handler {
+	return func(w http.ResponseWriter, r *http.Request, c caller) error { return a.challengeOTP(w, r, c, m) }
 }
 
 func (a *API) challengeOTP(w http.ResponseWriter, r *http.Request, c caller, m vocab.Method) error {
@@ -102,25 +91,16 @@ type verifyOTPRequest struct {
 }
 
 type verifyResponse struct {
-	IsVerified        bool                `json:"isVerified"`
-	AccessToken       string              `json:"accessToken,omitempty"`
-	FailureReason     vocab.FailureReason `json:"failureReason,omitempty"`
-	UserAuthenticator *userAuthenticator  `json:"userAuthenticator,omitempty"`
+	IsVerified        bool                        `json:"isVerified"`
+	AccessToken       string                      `json:"accessToken,omitempty"`
+	FailureReason     vocab.FailureReason         `json:"failureReason,omitempty"`
+	UserAuthenticator *httpjson.UserAuthenticator `json:"userAuthenticator,omitempty"`
 }
 
-// VerifyEmailOTP serves POST /v1/client/verify/email-otp {verificationCode}.
-func (a *API) VerifyEmailOTP(w http.ResponseWriter, r *http.Request, c caller) error {
-	return a.verifyOTP(w, r, c, vocab.MethodEmailOTP)
-}
-
-// VerifySMS serves POST /v1/client/verify/sms.
-func (a *API) VerifySMS(w http.ResponseWriter, r *http.Request, c caller) error {
-	return a.verifyOTP(w, r, c, vocab.MethodSMS)
-}
-
-// VerifyWhatsApp serves POST /v1/client/verify/whatsapp.
-func (a *API) VerifyWhatsApp(w http.ResponseWriter, r *http.Request, c caller) error {
-	return a.verifyOTP(w, r, c, vocab.MethodWhatsApp)
+// VerifyOTP serves POST /v1/client/verify/email-otp, /sms and /whatsapp
+// {verificationCode}: the code of the action's challenge of m.
+func (a *API) VerifyOTP(m vocab.Method) Handler {
+	return func(w http.ResponseWriter, r *http.Request, c caller) error { return a.verifyOTP(w, r, c, m) }
 }
 
 // verifyOTP answers a wrong code with 200 and isVerified false, as the real API does;
@@ -151,40 +131,11 @@ func (a *API) verifyOTP(w http.ResponseWriter, r *http.Request, c caller, m voca
 			return err
 		}
 		if v.Authenticator != nil {
-			j := maskedAuthenticatorJSON(*v.Authenticator, nil)
+			j := httpjson.Authenticator(*v.Authenticator, nil, true)
 			out.UserAuthenticator = &j
 		}
 	}
 	return httpjson.Write(w, http.StatusOK, out)
-}
-
-// userAuthenticator is the Client API's authenticator, with its address masked (the
-// browser has no need for the whole of it).
-type userAuthenticator struct {
-	UserAuthenticatorID string              `json:"userAuthenticatorId"`
-	VerificationMethod  vocab.Method        `json:"verificationMethod"`
-	Email               string              `json:"email,omitempty"`
-	PhoneNumber         string              `json:"phoneNumber,omitempty"`
-	CreatedAt           string              `json:"createdAt"`
-	VerifiedAt          string              `json:"verifiedAt,omitempty"`
-	LastVerifiedAt      string              `json:"lastVerifiedAt,omitempty"`
-	IsDefault           bool                `json:"isDefault"`
-	WebauthnCredential  *webauthnCredential `json:"webauthnCredential,omitempty"`
-}
-
-type webauthnCredential struct {
-	CredentialID string `json:"credentialId"` // base64url, without padding
-	Name         string `json:"name"`
-	AAGUID       string `json:"aaguid,omitempty"`
-}
-
-func maskedAuthenticatorJSON(au state.Authenticator, p *state.Passkey) userAuthenticator {
-	j := userAuthenticator{UserAuthenticatorID: au.ID, VerificationMethod: au.Method, Email: vocab.MaskEmail(au.Email), PhoneNumber: vocab.MaskPhone(au.PhoneNumber),
-		CreatedAt: vocab.FormatTime(au.CreatedAt), VerifiedAt: vocab.FormatOptionalTime(au.VerifiedAt), LastVerifiedAt: vocab.FormatOptionalTime(au.LastVerifiedAt), IsDefault: au.IsDefault}
-	if p != nil {
-		j.WebauthnCredential = &webauthnCredential{CredentialID: base64.RawURLEncoding.EncodeToString(p.CredentialID), Name: p.Name, AAGUID: p.AAGUID}
-	}
-	return j
 }
 
 // Authenticators serves GET /v1/client/user-authenticators: the token's user's
@@ -202,13 +153,5 @@ func (a *API) Authenticators(w http.ResponseWriter, r *http.Request, c caller) e
 	if err != nil {
 		return err
 	}
-	out := make([]userAuthenticator, 0, len(auths))
-	for _, au := range auths {
-		var p *state.Passkey
-		if pk, ok := passkeys[au.ID]; ok {
-			p = &pk
-		}
-		out = append(out, maskedAuthenticatorJSON(au, p))
-	}
-	return httpjson.Write(w, http.StatusOK, out)
+	return httpjson.Write(w, http.StatusOK, httpjson.Authenticators(auths, passkeys, true))
 }

@@ -116,11 +116,11 @@ type addPasskeyRequest struct {
 }
 
 type addPasskeyResponse struct {
-	IsVerified          bool               `json:"isVerified"`
-	AccessToken         string             `json:"accessToken,omitempty"`
-	UserAuthenticatorID string             `json:"userAuthenticatorId,omitempty"`
-	UserID              string             `json:"userId,omitempty"`
-	UserAuthenticator   *userAuthenticator `json:"userAuthenticator,omitempty"`
+	IsVerified          bool                        `json:"isVerified"`
+	AccessToken         string                      `json:"accessToken,omitempty"`
+	UserAuthenticatorID string                      `json:"userAuthenticatorId,omitempty"`
+	UserID              string                      `json:"userId,omitempty"`
+	UserAuthenticator   *httpjson.UserAuthenticator `json:"userAuthenticator,omitempty"`
 }
 
 // AddPasskey serves POST /v1/client/user-authenticators/passkey: the new credential is
@@ -171,7 +171,7 @@ func (a *API) AddPasskey(w http.ResponseWriter, r *http.Request, c caller) error
 	if err != nil {
 		return err
 	}
-	j := maskedAuthenticatorJSON(au, &p)
+	j := httpjson.Authenticator(au, &p, true)
 	return httpjson.Write(w, http.StatusOK, addPasskeyResponse{IsVerified: true, AccessToken: tok, UserAuthenticatorID: au.ID, UserID: k.UserID, UserAuthenticator: &j})
 }
 

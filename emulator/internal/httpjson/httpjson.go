@@ -5,6 +5,7 @@ package httpjson
 import (
 	"bytes"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -249,4 +250,57 @@ const UnauthorizedDescription = "The request is unauthorized. Check that your AP
 
 func constantTimeEqual(s string, key []byte) bool {
 	return subtle.ConstantTimeCompare([]byte(s), key) == 1
+}
+
+// UserAuthenticator is the APIs' authenticator: the Server API's UserAuthenticator, which
+// the Client API answers too, with the address masked.
+type UserAuthenticator struct {
+	UserAuthenticatorID string       `json:"userAuthenticatorId"`
+	UserID              string       `json:"userId"`
+	VerificationMethod  vocab.Method `json:"verificationMethod"`
+	Email               string       `json:"email,omitempty"`
+	PhoneNumber         string       `json:"phoneNumber,omitempty"`
+	CreatedAt           string       `json:"createdAt"`
+	VerifiedAt          string       `json:"verifiedAt,omitempty"`
+	LastVerifiedAt      string       `json:"lastVerifiedAt,omitempty"`
+	IsDefault           bool         `json:"isDefault"`
+	// A passkey's credential (the SDKs' WebauthnCredential type).
+	WebauthnCredential *WebauthnCredential `json:"webauthnCredential,omitempty"`
+}
+
+// WebauthnCredential is a passkey authenticator's credential.
+type WebauthnCredential struct {
+	CredentialID string   `json:"credentialId"` // base64url, without padding
+	DeviceID     string   `json:"deviceId"`
+	Name         string   `json:"name"`
+	AAGUID       string   `json:"aaguid,omitempty"`
+	Transports   []string `json:"transports,omitempty"`
+}
+
+// Authenticator is a's answer, with its passkey's credential when p is not nil, and its
+// email or phone number masked when masked is true.
+func Authenticator(a state.Authenticator, p *state.Passkey, masked bool) UserAuthenticator {
+	j := UserAuthenticator{UserAuthenticatorID: a.ID, UserID: a.UserID, VerificationMethod: a.Method, Email: a.Email, PhoneNumber: a.PhoneNumber,
+		CreatedAt: vocab.FormatTime(a.CreatedAt), VerifiedAt: vocab.FormatOptionalTime(a.VerifiedAt), LastVerifiedAt: vocab.FormatOptionalTime(a.LastVerifiedAt), IsDefault: a.IsDefault}
+	if masked {
+		j.Email, j.PhoneNumber = vocab.MaskEmail(a.Email), vocab.MaskPhone(a.PhoneNumber)
+	}
+	if p != nil {
+		j.WebauthnCredential = &WebauthnCredential{CredentialID: base64.RawURLEncoding.EncodeToString(p.CredentialID), Name: p.Name,
+			AAGUID: p.AAGUID, Transports: p.Transports}
+	}
+	return j
+}
+
+// Authenticators is the list answer of a user's authenticators, passkeys by authenticator id.
+func Authenticators(auths []state.Authenticator, passkeys map[string]state.Passkey, masked bool) []UserAuthenticator {
+	out := make([]UserAuthenticator, 0, len(auths))
+	for _, au := range auths {
+		var p *state.Passkey
+		if pk, ok := passkeys[au.ID]; ok {
+			p = &pk
+		}
+		out = append(out, Authenticator(au, p, masked))
+	}
+	return out
 }

@@ -1,7 +1,6 @@
 package serverapi
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -237,34 +236,6 @@ func (a *API) QueryUsers(w http.ResponseWriter, r *http.Request) error {
 	return httpjson.Write(w, http.StatusOK, resp)
 }
 
-// userAuthenticator is the API's UserAuthenticator shape.
-type userAuthenticator struct {
-	UserAuthenticatorID string       `json:"userAuthenticatorId"`
-	UserID              string       `json:"userId"`
-	VerificationMethod  vocab.Method `json:"verificationMethod"`
-	Email               string       `json:"email,omitempty"`
-	PhoneNumber         string       `json:"phoneNumber,omitempty"`
-	CreatedAt           string       `json:"createdAt"`
-	VerifiedAt          string       `json:"verifiedAt,omitempty"`
-	LastVerifiedAt      string       `json:"lastVerifiedAt,omitempty"`
-	IsDefault           bool         `json:"isDefault"`
-	// A passkey's credential (the SDKs' WebauthnCredential type).
-	WebauthnCredential *webauthnCredential `json:"webauthnCredential,omitempty"`
-}
-
-type webauthnCredential struct {
-	CredentialID string   `json:"credentialId"` // base64url, without padding
-	DeviceID     string   `json:"deviceId"`
-	Name         string   `json:"name"`
-	AAGUID       string   `json:"aaguid,omitempty"`
-	Transports   []string `json:"transports,omitempty"`
-}
-
-func authenticatorJSON(a state.Authenticator) userAuthenticator {
-	return userAuthenticator{UserAuthenticatorID: a.ID, UserID: a.UserID, VerificationMethod: a.Method, Email: a.Email, PhoneNumber: a.PhoneNumber,
-		CreatedAt: vocab.FormatTime(a.CreatedAt), VerifiedAt: vocab.FormatOptionalTime(a.VerifiedAt), LastVerifiedAt: vocab.FormatOptionalTime(a.LastVerifiedAt), IsDefault: a.IsDefault}
-}
-
 // GetAuthenticators serves GET /v1/users/{userId}/authenticators: an empty list for an
 // unknown user, as GetUser answers any user.
 func (a *API) GetAuthenticators(w http.ResponseWriter, r *http.Request) error {
@@ -280,16 +251,7 @@ func (a *API) GetAuthenticators(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]userAuthenticator, 0, len(auths))
-	for _, au := range auths {
-		j := authenticatorJSON(au)
-		if p, ok := passkeys[au.ID]; ok {
-			j.WebauthnCredential = &webauthnCredential{CredentialID: base64.RawURLEncoding.EncodeToString(p.CredentialID), Name: p.Name,
-				AAGUID: p.AAGUID, Transports: p.Transports}
-		}
-		out = append(out, j)
-	}
-	return httpjson.Write(w, http.StatusOK, out)
+	return httpjson.Write(w, http.StatusOK, httpjson.Authenticators(auths, passkeys, false))
 }
 
 type enrollRequest struct {
@@ -301,8 +263,8 @@ type enrollRequest struct {
 }
 
 type enrollResponse struct {
-	Authenticator userAuthenticator `json:"authenticator"`
-	RecoveryCodes []string          `json:"recoveryCodes,omitempty"`
+	Authenticator httpjson.UserAuthenticator `json:"authenticator"`
+	RecoveryCodes []string                   `json:"recoveryCodes,omitempty"`
 }
 
 // EnrollAuthenticator serves POST /v1/users/{userId}/authenticators (state.Store.Enroll).
@@ -330,7 +292,7 @@ func (a *API) EnrollAuthenticator(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return httpjson.Write(w, http.StatusOK, enrollResponse{Authenticator: authenticatorJSON(au)})
+	return httpjson.Write(w, http.StatusOK, enrollResponse{Authenticator: httpjson.Authenticator(au, nil, false)})
 }
 
 // DeleteAuthenticator serves DELETE /v1/users/{userId}/authenticators/{userAuthenticatorId}.
