@@ -399,3 +399,50 @@ func TestClientAPIPasskeyRefusals(t *testing.T) {
 		}
 	})
 }
+
+// The user's authenticators through the Client API, masked; a WhatsApp challenge of an
+// enrolled number; and the send limit as the SDK's too_many_requests.
+func TestClientAPIAuthenticatorsWhatsAppAndLimits(t *testing.T) {
+	env := newClientEnv(t)
+	const user, phone = "u-wa", "+447700900777"
+	env.apiOK("POST", "/v1/users/"+user+"/authenticators", map[string]any{"verificationMethod": "WHATSAPP", "phoneNumber": phone})
+	tok := env.trackToken(user, "withdraw", nil)
+
+	status, raw, _ := env.do("GET", "/v1/client/user-authenticators", nil, "")
+	if status != 401 {
+		t.Fatalf("authenticators without a token: %d %s", status, raw)
+	}
+	req, _ := http.NewRequest("GET", env.srv.URL+"/v1/client/user-authenticators", nil)
+	req.Header.Set("Authorization", bearer(tok))
+	resp, err := env.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("authenticators: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	if len(list) != 1 || list[0]["verificationMethod"] != "WHATSAPP" || list[0]["phoneNumber"] != "+44…77" {
+		t.Fatalf("authenticators, masked: %v", list)
+	}
+
+	env.clientOK("POST", "/v1/client/challenge/whatsapp", nil, bearer(tok))
+	msgs := env.messages(phone)
+	if len(msgs) != 1 || msgs[0].Channel != "WHATSAPP" {
+		t.Fatalf("the WhatsApp code: %+v", msgs)
+	}
+	if v := env.clientOK("POST", "/v1/client/verify/whatsapp", map[string]any{"verificationCode": msgs[0].Code}, bearer(tok)); v["isVerified"] != true {
+		t.Fatalf("verify whatsapp: %v", v)
+	}
+	if v := env.validated(tok); v["verificationMethod"] != "WHATSAPP" || v["state"] != "CHALLENGE_SUCCEEDED" {
+		t.Fatalf("validate: %v", v)
+	}
+
+	// SMS and WhatsApp share a limit of 6 per window: the seventh is too_many_requests.
+	for i := 0; i < DefaultLimits().SMSPerWindow-1; i++ {
+		env.clientOK("POST", "/v1/client/challenge/whatsapp", nil, bearer(tok))
+	}
+	status, m, _ := env.client("POST", "/v1/client/challenge/whatsapp", nil, bearer(tok))
+	wantError(t, status, m, 429, "too_many_requests")
+}
