@@ -216,12 +216,17 @@ func TestClientAPIEmailOTPEnrolsThenAddsWithScope(t *testing.T) {
 func TestClientAPIRefusesActionsThatCannotBeChallenged(t *testing.T) {
 	env := newClientEnv(t)
 	env.enrol("u-blocked", "blocked@example.com")
-	tok := env.trackToken("u-blocked", "withdraw", nil)
+	env.registerPasskey(softauthn.New(), env.trackToken("u-blocked", "addPasskey", map[string]any{"scope": "add:authenticators"}))
+	tok := env.trackToken("u-blocked", "withdraw", map[string]any{"scope": "add:authenticators"})
 	env.apiOK("PATCH", "/v1/users/u-blocked/actions/withdraw/"+env.tokenKey(tok), map[string]any{"state": "BLOCK"})
 	status, m, _ := env.client("POST", "/v1/client/challenge/email-otp", nil, bearer(tok))
 	wantError(t, status, m, 400, "invalid_request")
 	if msgs := env.messages("blocked@example.com"); len(msgs) != 0 {
 		t.Fatalf("a blocked action sent a code")
+	}
+	for _, path := range []string{"user-authenticators/passkey/registration-options", "user-authenticators/passkey/authentication-options"} {
+		status, m, _ := env.client("POST", "/v1/client/"+path, map[string]any{}, bearer(tok))
+		wantError(t, status, m, 400, "invalid_request")
 	}
 }
 

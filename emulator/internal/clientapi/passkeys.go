@@ -81,6 +81,9 @@ func (a *API) RegistrationOptions(w http.ResponseWriter, r *http.Request, c call
 	if err := httpjson.CheckLengths("username", req.Username, "displayName", req.DisplayName); err != nil {
 		return err
 	}
+	if err := a.store.CheckClientAction(r.Context(), k); err != nil {
+		return err
+	}
 	auths, err := a.store.Authenticators(r.Context(), k.UserID)
 	if err != nil {
 		return err
@@ -226,6 +229,9 @@ func (a *API) AuthenticationOptions(w http.ResponseWriter, r *http.Request, c ca
 	}
 	var user *passkey.User
 	if c.action != nil {
+		if err := a.store.CheckClientAction(r.Context(), *c.action); err != nil {
+			return err
+		}
 		u, err := a.passkeyUser(r, c.action.UserID, "", "")
 		if err != nil {
 			return err

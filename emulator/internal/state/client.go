@@ -31,6 +31,13 @@ func clientAction(ctx context.Context, q queryer, k ActionKey) (*Action, error) 
 	return nil, refuse(Conflict, "This action cannot be challenged (its state is %s).", a.State)
 }
 
+// CheckClientAction refuses an action the Client API may not challenge, before a
+// ceremony starts for it (its end checks again).
+func (s *Store) CheckClientAction(ctx context.Context, k ActionKey) error {
+	_, err := clientAction(ctx, s.db, k)
+	return err
+}
+
 // ClientCode is a code the Client API sends: to the user's enrolled authenticator of
 // Method, or, with an address, to a new one that verifying the code enrols.
 type ClientCode struct {
