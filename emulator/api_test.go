@@ -281,7 +281,7 @@ func TestUsersAndAuthenticators(t *testing.T) {
 		t.Fatalf("patch 2 %v", u)
 	}
 	got := env.apiOK("GET", "/v1/users/u1", nil)
-	if got["isEnrolled"] != false || got["phoneNumberVerified"] != true || got["emailVerified"] != false || len(got["allowedVerificationMethods"].([]any)) != 3 {
+	if got["isEnrolled"] != false || got["phoneNumberVerified"] != true || got["emailVerified"] != false || len(got["allowedVerificationMethods"].([]any)) != 5 {
 		t.Fatalf("get %v", got)
 	}
 	for _, tt := range []struct {
@@ -592,7 +592,7 @@ func TestValidateTokens(t *testing.T) {
 	wantError(t, status, m2, 400, "invalid_request")
 }
 
-// The tenant's authenticators are the three the emulator sends codes for, all active.
+// The tenant's authenticators are the methods the emulator implements, all active.
 func TestAuthenticatorConfigurations(t *testing.T) {
 	env := newEnv(t)
 	list := env.apiList("GET", "/v1/authenticators")
@@ -603,7 +603,7 @@ func TestAuthenticatorConfigurations(t *testing.T) {
 		}
 		methods = append(methods, a["verificationMethod"].(string))
 	}
-	if strings.Join(methods, ",") != "EMAIL_OTP,SMS,WHATSAPP" {
+	if strings.Join(methods, ",") != "EMAIL_OTP,SMS,WHATSAPP,AUTHENTICATOR_APP,PASSKEY" {
 		t.Fatalf("methods %v", methods)
 	}
 	status, _, _ := env.do("GET", "/v1/authenticators", nil, "")

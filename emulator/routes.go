@@ -97,6 +97,8 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"POST", "/v1/client/verify/email-otp", client, c(capi.VerifyOTP(vocab.MethodEmailOTP))},
 		{"POST", "/v1/client/verify/sms", client, c(capi.VerifyOTP(vocab.MethodSMS))},
 		{"POST", "/v1/client/verify/whatsapp", client, c(capi.VerifyOTP(vocab.MethodWhatsApp))},
+		{"POST", "/v1/client/user-authenticators/totp", client, c(capi.EnrollTOTP)},
+		{"POST", "/v1/client/verify/totp", client, c(capi.VerifyOTP(vocab.MethodAuthenticatorApp))},
 		{"GET", "/v1/client/user-authenticators", client, c(capi.Authenticators)},
 		{"POST", "/v1/client/user-authenticators/passkey/registration-options", client, c(capi.RegistrationOptions)},
 		{"POST", "/v1/client/user-authenticators/passkey", client, c(capi.AddPasskey)},

@@ -270,7 +270,7 @@ func TestPrebuiltPageEnrolment(t *testing.T) {
 	}{
 		{"bad email", url.Values{"method": {"EMAIL_OTP"}, "email": {"nope"}}, "valid email"},
 		{"bad phone", url.Values{"method": {"SMS"}, "phoneNumber": {"0770"}}, "international format"},
-		{"no method", url.Values{"method": {"PIGEON"}}, "Choose Email, SMS or WhatsApp"},
+		{"no method", url.Values{"method": {"PIGEON"}}, "Choose Email, SMS, WhatsApp or Authenticator app"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.form.Set("token", token)

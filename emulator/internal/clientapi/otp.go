@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -97,8 +98,9 @@ type verifyResponse struct {
 	UserAuthenticator *httpjson.UserAuthenticator `json:"userAuthenticator,omitempty"`
 }
 
-// VerifyOTP serves POST /v1/client/verify/email-otp, /sms and /whatsapp
-// {verificationCode}: the code of the action's challenge of m.
+// VerifyOTP serves POST /v1/client/verify/email-otp, /sms, /whatsapp and /totp
+// {verificationCode}: the code of the action's challenge of m (for an authenticator app,
+// the app being added, or else the user's).
 func (a *API) VerifyOTP(m vocab.Method) Handler {
 	return func(w http.ResponseWriter, r *http.Request, c caller) error { return a.verifyOTP(w, r, c, m) }
 }
@@ -118,7 +120,13 @@ func (a *API) verifyOTP(w http.ResponseWriter, r *http.Request, c caller, m voca
 	if code == "" {
 		return httpjson.BadRequest("verificationCode is required.")
 	}
-	v, err := a.store.VerifyClientCode(r.Context(), k, m, code)
+	verify := a.store.VerifyClientCode
+	if m == vocab.MethodAuthenticatorApp {
+		verify = func(ctx context.Context, k state.ActionKey, _ vocab.Method, code string) (state.ClientVerification, error) {
+			return a.store.VerifyClientTOTP(ctx, k, code)
+		}
+	}
+	v, err := verify(r.Context(), k, m, code)
 	if err != nil {
 		return err
 	}
@@ -154,4 +162,29 @@ func (a *API) Authenticators(w http.ResponseWriter, r *http.Request, c caller) e
 		return err
 	}
 	return httpjson.Write(w, http.StatusOK, httpjson.Authenticators(auths, passkeys, true))
+}
+
+type enrollTOTPResponse struct {
+	UserAuthenticatorID string `json:"userAuthenticatorId"`
+	UserID              string `json:"userId"`
+	URI                 string `json:"uri"`
+	Secret              string `json:"secret"`
+}
+
+// EnrollTOTP serves POST /v1/client/user-authenticators/totp (no body): a new
+// authenticator app's otpauth URI and secret; its first right code enrols it.
+func (a *API) EnrollTOTP(w http.ResponseWriter, r *http.Request, c caller) error {
+	k, err := needToken(c)
+	if err != nil {
+		return err
+	}
+	var ignored struct{}
+	if err := httpjson.Decode(w, r, &ignored, true); err != nil {
+		return err
+	}
+	e, err := a.store.StartClientTOTP(r.Context(), k, c.mayAdd())
+	if err != nil {
+		return err
+	}
+	return httpjson.Write(w, http.StatusOK, enrollTOTPResponse{UserAuthenticatorID: e.AuthenticatorID, UserID: k.UserID, URI: e.URI, Secret: e.Secret})
 }

@@ -3,6 +3,11 @@
 package prebuiltui
 
 import (
+	"bytes"
+	"encoding/base64"
+	"html/template"
+	"image/png"
+
 	_ "embed" // the pages' script
 	"encoding/json"
 	"errors"
@@ -13,6 +18,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/pquerna/otp"
 
 	"example.com/passwordless/emulator/internal/httpjson"
 	"example.com/passwordless/emulator/internal/pages"
@@ -53,7 +60,7 @@ func (u *UI) Headers(next http.HandlerFunc) http.HandlerFunc {
 	if len(u.origins) > 0 {
 		ancestors = strings.Join(u.origins, " ")
 	}
-	csp := "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; form-action 'self' http: https:; frame-ancestors " +
+	csp := "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src data:; form-action 'self' http: https:; frame-ancestors " +
 		ancestors + "; base-uri 'none'"
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -156,6 +163,8 @@ type authenticatorChoice struct {
 
 func methodLabel(m vocab.Method, email, phone string) string {
 	switch m {
+	case vocab.MethodAuthenticatorApp:
+		return "Authenticator app"
 	case vocab.MethodEmailOTP:
 		return "Email " + vocab.MaskEmail(email)
 	case vocab.MethodWhatsApp:
@@ -260,10 +269,34 @@ func (u *UI) Enroll(w http.ResponseWriter, r *http.Request) {
 		if vocab.ValidatePhone(to.PhoneNumber) != nil {
 			bad = httpjson.BadRequest("Enter a phone number in international format, like +447700900123.")
 		}
+	case vocab.MethodAuthenticatorApp:
+		u.enrolApp(w, r)
+		return
 	default:
-		bad = httpjson.BadRequest("Choose Email, SMS or WhatsApp.")
+		bad = httpjson.BadRequest("Choose Email, SMS, WhatsApp or Authenticator app.")
 	}
 	u.send(w, r, to, bad)
+}
+
+// enrolApp starts adding an authenticator app: the code page shows its QR code.
+func (u *UI) enrolApp(w http.ResponseWriter, r *http.Request) {
+	tok := r.PostForm.Get("token")
+	k, err := u.action(tok)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if _, err := u.store.StartPageTOTP(r.Context(), k); err != nil {
+		if reason := refusal(err); reason != nil {
+			if p, perr := u.store.Page(r.Context(), k); perr == nil {
+				u.renderChoose(w, r, reason.Status, tok, p, reason.Description, r.PostForm)
+				return
+			}
+		}
+		u.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, codePageURL(tok, mode(r)), http.StatusSeeOther)
 }
 
 // send is one "send a code" step: a refusal (bad input, a bad choice, a send limit, a
@@ -313,10 +346,44 @@ func (u *UI) CodePage(w http.ResponseWriter, r *http.Request) {
 func (u *UI) renderCode(w http.ResponseWriter, r *http.Request, status int, tok string, a state.Action, c state.Challenge, alert string) {
 	d := u.data(r, "Enter your code")
 	for k, v := range map[string]any{"Token": tok, "Alert": alert, "Lang": vocab.Language(a.Locale), "ChooseURL": choosePageURL(tok, mode(r)),
-		"Recipient": methodLabel(c.VerificationMethod, c.Email, c.PhoneNumber), "TTLMinutes": int(math.Ceil(u.codeTTL.Minutes()))} {
+		"Recipient": methodLabel(c.VerificationMethod, c.Email, c.PhoneNumber), "TTLMinutes": int(math.Ceil(u.codeTTL.Minutes())),
+		"App": c.VerificationMethod == vocab.MethodAuthenticatorApp} {
 		d[k] = v
 	}
+	if c.VerificationMethod == vocab.MethodAuthenticatorApp && c.AuthenticatorID == "" {
+		// Adding an app: show what to scan, or to type.
+		p, err := u.store.Page(r.Context(), a.ActionKey)
+		if err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		if e := p.PendingTOTP; e != nil {
+			qr, err := qrCode(e.URI)
+			if err != nil {
+				u.fail(w, r, err)
+				return
+			}
+			d["Title"], d["QR"], d["Secret"] = "Add an authenticator app", qr, e.Secret
+		}
+	}
 	u.pages.Render(w, status, "code", d)
+}
+
+// qrCode is an otpauth URI as a PNG data URL, to scan with an authenticator app.
+func qrCode(uri string) (template.URL, error) {
+	key, err := otp.NewKeyFromURL(uri)
+	if err != nil {
+		return "", fmt.Errorf("read TOTP key: %w", err)
+	}
+	img, err := key.Image(200, 200)
+	if err != nil {
+		return "", fmt.Errorf("draw QR code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return "", fmt.Errorf("encode QR code: %w", err)
+	}
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), nil // made here: safe
 }
 
 // Verify serves POST /challenge/verify. Right: the action succeeds and the browser goes

@@ -48,7 +48,7 @@ func (a *API) GetUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := userResponse{IsEnrolled: e.IsEnrolled, EnrolledVerificationMethods: e.Methods, AllowedVerificationMethods: vocab.OTPMethods,
+	resp := userResponse{IsEnrolled: e.IsEnrolled, EnrolledVerificationMethods: e.Methods, AllowedVerificationMethods: vocab.AllowedMethods,
 		DefaultVerificationMethod: e.DefaultMethod}
 	if u != nil {
 		resp.Email, resp.EmailVerified, resp.PhoneNumber, resp.PhoneNumberVerified = u.Email, u.EmailVerified, u.PhoneNumber, u.PhoneNumberVerified
@@ -259,6 +259,7 @@ type enrollRequest struct {
 	OOBChannel         vocab.Method `json:"oobChannel"` // older form of verificationMethod
 	Email              string       `json:"email"`
 	PhoneNumber        string       `json:"phoneNumber"`
+	OTPURI             string       `json:"otpUri"` // AUTHENTICATOR_APP
 	IsDefault          bool         `json:"isDefault"`
 }
 
@@ -280,6 +281,16 @@ func (a *API) EnrollAuthenticator(w http.ResponseWriter, r *http.Request) error 
 	method, name := req.VerificationMethod, "verificationMethod"
 	if method == "" && req.OOBChannel != "" {
 		method, name = req.OOBChannel, "oobChannel"
+	}
+	if method == vocab.MethodAuthenticatorApp {
+		if req.OTPURI == "" || len(req.OTPURI) > 2048 {
+			return httpjson.BadRequest("otpUri is required for AUTHENTICATOR_APP (an otpauth://totp/… URI, at most 2,048 characters).")
+		}
+		au, err := a.store.EnrollTOTP(r.Context(), userID, req.OTPURI, req.IsDefault)
+		if err != nil {
+			return err
+		}
+		return httpjson.Write(w, http.StatusOK, enrollResponse{Authenticator: httpjson.Authenticator(au, nil, false)})
 	}
 	if err := checkOTPMethod(name, method); err != nil {
 		return err

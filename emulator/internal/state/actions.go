@@ -262,7 +262,7 @@ func (s *Store) Track(ctx context.Context, t Track) (TrackResult, error) {
 			a.Rules = []RuleRef{{RuleID: rule.ID, Name: rule.Name, Description: rule.Description}}
 		}
 		out = TrackResult{State: state, IdempotencyKey: t.IdempotencyKey, URL: t.BaseURL + "/challenge?token=" + tok, Token: tok,
-			IsEnrolled: enrolment.IsEnrolled, EnrolledVerificationMethods: enrolment.Methods, AllowedVerificationMethods: vocab.OTPMethods,
+			IsEnrolled: enrolment.IsEnrolled, EnrolledVerificationMethods: enrolment.Methods, AllowedVerificationMethods: vocab.AllowedMethods,
 			DefaultVerificationMethod: enrolment.DefaultMethod, RuleIDs: nonNil(a.RuleIDs)}
 		stored, err := json.Marshal(out)
 		if err != nil {

@@ -67,7 +67,7 @@ func (c Challenge) Status(now time.Time, maxAttempts int) string {
 		return "CLAIMED"
 	case c.Verified():
 		return "VERIFIED"
-	case c.codeHash == nil:
+	case c.codeHash == nil && c.VerificationMethod != vocab.MethodAuthenticatorApp: // an app's codes are not stored
 		return "USED"
 	case !now.Before(c.ExpiresAt):
 		return "EXPIRED"
@@ -286,6 +286,12 @@ func (s *Store) verifyCode(ctx context.Context, tx *txn, c *Challenge, code stri
 		c.VerifiedAt, c.codeHash = fromMS(ms(now)), nil
 		return Verification{Verified: true, Challenge: *c}, nil
 	}
+	return s.countWrongAttempt(ctx, tx, c)
+}
+
+// countWrongAttempt records a wrong code for c, and says whether it was the last allowed.
+func (s *Store) countWrongAttempt(ctx context.Context, tx *txn, c *Challenge) (Verification, error) {
+	max := s.limits.MaxAttempts
 	res, err := tx.ExecContext(ctx, `UPDATE challenges SET attempts = attempts + 1 WHERE challenge_id = ? AND attempts = ?`, c.ID, c.Attempts)
 	if err != nil {
 		return Verification{}, fmt.Errorf("count attempt: %w", err)

@@ -24,9 +24,10 @@ var prebuiltSurface = surface{name: "pre-built UI", load: awaiting}
 // Page is what the pre-built UI shows for an action awaiting its challenge.
 type Page struct {
 	Action         Action
-	Authenticators []Authenticator // those a code can be sent to
+	Authenticators []Authenticator // those a code can be sent to, and authenticator apps
 	HasPasskey     bool            // the user has a passkey, which the page's script can use
 	Pending        *Challenge      // the code in flight, or nil
+	PendingTOTP    *TOTPEnrolment  // the authenticator app being added, or nil
 }
 
 // awaiting loads an action that must still await its challenge (or was allowed).
@@ -73,9 +74,12 @@ func (s *Store) Page(ctx context.Context, k ActionKey) (Page, error) {
 		return Page{}, err
 	}
 	p := Page{Action: *a, Pending: c}
+	if p.PendingTOTP, err = pendingTOTPEnrolment(ctx, s.db, c); err != nil {
+		return Page{}, err
+	}
 	for _, au := range all {
 		switch {
-		case au.Method.IsOTP():
+		case au.Method.IsOTP() || au.Method == vocab.MethodAuthenticatorApp:
 			p.Authenticators = append(p.Authenticators, au)
 		case au.Method == vocab.MethodPasskey:
 			p.HasPasskey = true
@@ -105,6 +109,10 @@ func (s *Store) SendPageCode(ctx context.Context, k ActionKey, to PageRecipient)
 		}
 		if to.AuthenticatorID != "" {
 			for _, au := range auths {
+				if au.ID == to.AuthenticatorID && au.Method == vocab.MethodAuthenticatorApp {
+					_, err := s.startTOTPChallenge(ctx, tx, a, au.ID, "")
+					return err
+				}
 				if au.ID == to.AuthenticatorID && au.Method.IsOTP() {
 					_, err := s.startPageChallenge(ctx, tx, a, au.ID, au.Method, au.Email, au.PhoneNumber)
 					return err
@@ -200,14 +208,23 @@ func (s *Store) verifyActionCode(ctx context.Context, k ActionKey, code string, 
 		if err != nil || c == nil {
 			return err
 		}
-		if out.Verification, err = s.verifyCode(ctx, tx, c, code); err != nil {
+		check := s.verifyCode
+		if c.VerificationMethod == vocab.MethodAuthenticatorApp {
+			check = s.verifyTOTP
+		}
+		if out.Verification, err = check(ctx, tx, c, code); err != nil {
 			return err
 		}
 		out.Pending = &out.Verification.Challenge
 		switch {
 		case out.Verified:
 			authID := c.AuthenticatorID
-			if authID == "" {
+			switch {
+			case authID == "" && c.VerificationMethod == vocab.MethodAuthenticatorApp:
+				if authID, err = s.enrollTOTP(ctx, tx, a.UserID, c); err != nil {
+					return err
+				}
+			case authID == "":
 				auth, err := s.enrollAuthenticator(ctx, tx, a.UserID, c.NewAuthenticatorID, c.VerificationMethod, c.Email, c.PhoneNumber, false)
 				if err != nil {
 					return err

@@ -41,17 +41,18 @@ func (s State) Valid() bool {
 // Method is a verification method.
 type Method string
 
-// The verification methods the emulator implements: the one-time-code ones.
+// The verification methods the emulator implements.
 const (
-	MethodSMS      Method = "SMS"
-	MethodEmailOTP Method = "EMAIL_OTP"
-	MethodWhatsApp Method = "WHATSAPP"
-	MethodPasskey  Method = "PASSKEY" // batch enrolment only, so far: no ceremony is emulated
+	MethodSMS              Method = "SMS"
+	MethodEmailOTP         Method = "EMAIL_OTP"
+	MethodWhatsApp         Method = "WHATSAPP"
+	MethodPasskey          Method = "PASSKEY"
+	MethodAuthenticatorApp Method = "AUTHENTICATOR_APP" // TOTP (RFC 6238)
 )
 
-// OTPMethods are the methods that send a one-time code: every user may use them
-// (the API's allowedVerificationMethods).
-var OTPMethods = []Method{MethodEmailOTP, MethodSMS, MethodWhatsApp}
+// AllowedMethods are the methods every user may use: the ones the emulated tenant has
+// configured (the API's allowedVerificationMethods).
+var AllowedMethods = []Method{MethodEmailOTP, MethodSMS, MethodWhatsApp, MethodAuthenticatorApp, MethodPasskey}
 
 // IsOTP reports whether m sends a one-time code (the methods the emulator implements).
 func (m Method) IsOTP() bool { return m == MethodSMS || m == MethodEmailOTP || m == MethodWhatsApp }
