@@ -281,7 +281,7 @@ func TestUsersAndAuthenticators(t *testing.T) {
 		t.Fatalf("patch 2 %v", u)
 	}
 	got := env.apiOK("GET", "/v1/users/u1", nil)
-	if got["isEnrolled"] != false || got["phoneNumberVerified"] != true || got["emailVerified"] != false || len(got["allowedVerificationMethods"].([]any)) != 5 {
+	if got["isEnrolled"] != false || got["phoneNumberVerified"] != true || got["emailVerified"] != false || len(got["allowedVerificationMethods"].([]any)) != 6 {
 		t.Fatalf("get %v", got)
 	}
 	for _, tt := range []struct {
@@ -603,7 +603,7 @@ func TestAuthenticatorConfigurations(t *testing.T) {
 		}
 		methods = append(methods, a["verificationMethod"].(string))
 	}
-	if strings.Join(methods, ",") != "EMAIL_OTP,SMS,WHATSAPP,AUTHENTICATOR_APP,PASSKEY" {
+	if strings.Join(methods, ",") != "EMAIL_OTP,SMS,WHATSAPP,AUTHENTICATOR_APP,EMAIL_MAGIC_LINK,PASSKEY" {
 		t.Fatalf("methods %v", methods)
 	}
 	status, _, _ := env.do("GET", "/v1/authenticators", nil, "")

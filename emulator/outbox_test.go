@@ -327,7 +327,7 @@ func TestOutboxPage(t *testing.T) {
 		`data-events="/emulator/events?after=`,
 		`>Copy code</button>`,
 		`<caption`,
-		`<th scope="col">Code</th>`,
+		`<th scope="col">Code or link</th>`,
 		`Your verification code`, // subject
 		env.lastCode("page@example.com"),
 		`<template id="message-row">`,

@@ -45,7 +45,7 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 	}
 	api := serverapi.New(serverapi.Deps{Store: e.store, Tokens: e.tokens, SessionKeys: session.NewKeys(e.store.SigningKey, e.clock.Now),
 		TenantID: e.tenantID, Now: e.clock.Now, Log: e.log, BaseURL: e.baseURLFor})
-	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL, e.clientOrigins)
+	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL, e.clientOrigins, e.baseURLFor)
 	ob := outbox.New(e.store, e.hub, p, e.log)
 	calls := callconnect.New(e.store, e.log, e.baseURLFor)
 	capi := clientapi.New(clientapi.Deps{Store: e.store, Tokens: e.tokens, RPID: e.rpID, RPName: "Authsignal emulator", TenantID: e.tenantID,
@@ -99,6 +99,9 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"POST", "/v1/client/verify/whatsapp", client, c(capi.VerifyOTP(vocab.MethodWhatsApp))},
 		{"POST", "/v1/client/user-authenticators/totp", client, c(capi.EnrollTOTP)},
 		{"POST", "/v1/client/verify/totp", client, c(capi.VerifyOTP(vocab.MethodAuthenticatorApp))},
+		{"POST", "/v1/client/user-authenticators/email-magic-link", client, c(capi.EnrollMagicLink)},
+		{"POST", "/v1/client/challenge/email-magic-link", client, c(capi.ChallengeMagicLink)},
+		{"POST", "/v1/client/verify/email-magic-link/finalize", client, c(capi.FinalizeMagicLink)},
 		{"GET", "/v1/client/user-authenticators", client, c(capi.Authenticators)},
 		{"POST", "/v1/client/user-authenticators/passkey/registration-options", client, c(capi.RegistrationOptions)},
 		{"POST", "/v1/client/user-authenticators/passkey", client, c(capi.AddPasskey)},
@@ -126,6 +129,8 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"POST", "/challenge/cancel", public, ui.Headers(ui.Cancel)},
 		{"GET", "/challenge/done", public, ui.Headers(ui.Done)},
 		{"GET", "/static/prebuilt.js", public, prebuiltui.Script},
+		{"GET", "/magic-link/{challengeId}", public, ui.Headers(ui.LinkPage)},
+		{"POST", "/magic-link/{challengeId}", public, ui.Headers(ui.OpenLink)},
 		// The outbox.
 		{"GET", "/outbox", public, ob.Page},
 		{"GET", "/emulator/messages", public, j(ob.ListMessages)},

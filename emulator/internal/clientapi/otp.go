@@ -188,3 +188,77 @@ func (a *API) EnrollTOTP(w http.ResponseWriter, r *http.Request, c caller) error
 	}
 	return httpjson.Write(w, http.StatusOK, enrollTOTPResponse{UserAuthenticatorID: e.AuthenticatorID, UserID: k.UserID, URI: e.URI, Secret: e.Secret})
 }
+
+type enrollMagicLinkRequest struct {
+	Email string `json:"email"`
+}
+
+// EnrollMagicLink serves POST /v1/client/user-authenticators/email-magic-link {email}: a
+// link to the address; opening it enrols it.
+func (a *API) EnrollMagicLink(w http.ResponseWriter, r *http.Request, c caller) error {
+	k, err := needToken(c)
+	if err != nil {
+		return err
+	}
+	var req enrollMagicLinkRequest
+	if err := httpjson.Decode(w, r, &req, false); err != nil {
+		return err
+	}
+	email := vocab.NormalizeEmail(req.Email)
+	if err := vocab.ValidateEmail(email); err != nil {
+		return httpjson.BadRequest("email: %s", err)
+	}
+	sent, err := a.store.SendClientMagicLink(r.Context(), k, email, c.mayAdd(), a.self(r))
+	if err != nil {
+		return err
+	}
+	return httpjson.Write(w, http.StatusOK, enrollOTPResponse{UserAuthenticatorID: sent.AuthenticatorID, UserID: k.UserID})
+}
+
+// ChallengeMagicLink serves POST /v1/client/challenge/email-magic-link: a link to the
+// user's enrolled magic-link address.
+func (a *API) ChallengeMagicLink(w http.ResponseWriter, r *http.Request, c caller) error {
+	k, err := needToken(c)
+	if err != nil {
+		return err
+	}
+	var ignored struct{}
+	if err := httpjson.Decode(w, r, &ignored, true); err != nil {
+		return err
+	}
+	sent, err := a.store.SendClientMagicLink(r.Context(), k, "", false, a.self(r))
+	if err != nil {
+		return err
+	}
+	return httpjson.Write(w, http.StatusOK, challengeResponse{ChallengeID: sent.ChallengeID})
+}
+
+// FinalizeMagicLink serves POST /v1/client/verify/email-magic-link/finalize, which the SDK
+// polls every second (with {}: the docs' challengeId is not sent): isVerified false until
+// the link is opened, then the access token.
+func (a *API) FinalizeMagicLink(w http.ResponseWriter, r *http.Request, c caller) error {
+	k, err := needToken(c)
+	if err != nil {
+		return err
+	}
+	var ignored struct{}
+	if err := httpjson.Decode(w, r, &ignored, true); err != nil {
+		return err
+	}
+	verified, au, err := a.store.MagicLinkVerified(r.Context(), k)
+	if err != nil || !verified {
+		if err != nil {
+			return err
+		}
+		return httpjson.Write(w, http.StatusOK, verifyResponse{IsVerified: false})
+	}
+	out := verifyResponse{IsVerified: true}
+	if out.AccessToken, err = a.accessToken(k, c, ""); err != nil {
+		return err
+	}
+	if au != nil {
+		j := httpjson.Authenticator(*au, nil, true)
+		out.UserAuthenticator = &j
+	}
+	return httpjson.Write(w, http.StatusOK, out)
+}

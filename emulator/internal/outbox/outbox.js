@@ -42,6 +42,9 @@
     var button = row.querySelector("button.copy");
     button.setAttribute("data-code", m.code);
     button.setAttribute("aria-describedby", code.id);
+    var link = field(row, "link");
+    if (m.link) link.setAttribute("href", m.link);
+    link.hidden = !m.link;
     field(row, "to").textContent = m.to;
     field(row, "channel").textContent = m.channel;
     var subject = field(row, "subject");

@@ -14,7 +14,7 @@ import (
 //go:embed templates/*.html
 var templateFiles embed.FS
 
-var pageNames = []string{"message", "choose", "code", "outbox", "admin"}
+var pageNames = []string{"message", "choose", "code", "link", "outbox", "admin"}
 
 // Pages holds the parsed templates.
 type Pages struct {

@@ -45,12 +45,14 @@ type UI struct {
 	log     *slog.Logger
 	now     func() time.Time
 	codeTTL time.Duration
-	origins []string // the client origins: they may frame the pages, and receive the popup's messages
+	origins []string                   // the client origins: they may frame the pages, and receive the popup's messages
+	baseURL func(*http.Request) string // the emulator's own, where magic links point
 }
 
 // New returns the pre-built UI over store; origins are the apps' web origins.
-func New(store *state.Store, tokens *token.Issuer, p *pages.Pages, log *slog.Logger, now func() time.Time, codeTTL time.Duration, origins []string) *UI {
-	return &UI{store: store, tokens: tokens, pages: p, log: log, now: now, codeTTL: codeTTL, origins: origins}
+func New(store *state.Store, tokens *token.Issuer, p *pages.Pages, log *slog.Logger, now func() time.Time, codeTTL time.Duration, origins []string,
+	baseURL func(*http.Request) string) *UI {
+	return &UI{store: store, tokens: tokens, pages: p, log: log, now: now, codeTTL: codeTTL, origins: origins, baseURL: baseURL}
 }
 
 // Headers sets the pre-built UI's own policy: its script, its calls to the Client API on
@@ -165,6 +167,8 @@ func methodLabel(m vocab.Method, email, phone string) string {
 	switch m {
 	case vocab.MethodAuthenticatorApp:
 		return "Authenticator app"
+	case vocab.MethodEmailMagicLink:
+		return "Email link to " + vocab.MaskEmail(email)
 	case vocab.MethodEmailOTP:
 		return "Email " + vocab.MaskEmail(email)
 	case vocab.MethodWhatsApp:
@@ -247,7 +251,7 @@ func (u *UI) Send(w http.ResponseWriter, r *http.Request) {
 	if !u.readForm(w, r) {
 		return
 	}
-	u.send(w, r, state.PageRecipient{AuthenticatorID: r.PostForm.Get("authenticatorId")}, nil)
+	u.send(w, r, state.PageRecipient{AuthenticatorID: r.PostForm.Get("authenticatorId"), LinkBase: u.baseURL(r)}, nil)
 }
 
 // Enroll serves POST /challenge/enroll: a code to a new email or phone; verifying it enrols it.
@@ -346,8 +350,9 @@ func (u *UI) CodePage(w http.ResponseWriter, r *http.Request) {
 func (u *UI) renderCode(w http.ResponseWriter, r *http.Request, status int, tok string, a state.Action, c state.Challenge, alert string) {
 	d := u.data(r, "Enter your code")
 	for k, v := range map[string]any{"Token": tok, "Alert": alert, "Lang": vocab.Language(a.Locale), "ChooseURL": choosePageURL(tok, mode(r)),
-		"Recipient": methodLabel(c.VerificationMethod, c.Email, c.PhoneNumber), "TTLMinutes": int(math.Ceil(u.codeTTL.Minutes())),
-		"App": c.VerificationMethod == vocab.MethodAuthenticatorApp} {
+		"Recipient": recipientLabel(c), "TTLMinutes": int(math.Ceil(u.codeTTL.Minutes())),
+		"App": c.VerificationMethod == vocab.MethodAuthenticatorApp, "Link": c.VerificationMethod == vocab.MethodEmailMagicLink,
+		"DoneURL": "/challenge/done?token=" + url.QueryEscape(tok) + modeParam(mode(r))} {
 		d[k] = v
 	}
 	if c.VerificationMethod == vocab.MethodAuthenticatorApp && c.AuthenticatorID == "" {
@@ -367,6 +372,14 @@ func (u *UI) renderCode(w http.ResponseWriter, r *http.Request, status int, tok 
 		}
 	}
 	u.pages.Render(w, status, "code", d)
+}
+
+// recipientLabel says where a code or link went.
+func recipientLabel(c state.Challenge) string {
+	if c.VerificationMethod == vocab.MethodEmailMagicLink {
+		return vocab.MaskEmail(c.Email)
+	}
+	return methodLabel(c.VerificationMethod, c.Email, c.PhoneNumber)
 }
 
 // qrCode is an otpauth URI as a PNG data URL, to scan with an authenticator app.
@@ -487,7 +500,8 @@ func (u *UI) Done(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.State != vocab.StateChallengeSucceeded {
-		http.Redirect(w, r, choosePageURL(r.URL.Query().Get("token"), mode(r)), http.StatusSeeOther)
+		// Not yet (a magic link not opened yet): back to the code in flight, or the choice.
+		http.Redirect(w, r, codePageURL(r.URL.Query().Get("token"), mode(r)), http.StatusSeeOther)
 		return
 	}
 	u.redirectBack(w, r, a, a.State)
@@ -549,4 +563,42 @@ func Script(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Write(script)
+}
+
+// LinkPage serves GET /magic-link/{challengeId}?secret=…: the link in the email. It asks
+// to confirm instead of verifying on sight, so a mail scanner that fetches links signs
+// nobody in.
+func (u *UI) LinkPage(w http.ResponseWriter, r *http.Request) {
+	id, secret := r.PathValue("challengeId"), r.URL.Query().Get("secret")
+	l, err := u.store.MagicLinkFor(r.Context(), id)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if !l.Usable || secret == "" {
+		u.message(w, r, http.StatusGone, "Link expired", "This link has expired or was used already. Go back to the app and ask for a new one.")
+		return
+	}
+	d := u.data(r, "Confirm it is you")
+	d["Email"], d["Secret"], d["Action"] = vocab.MaskEmail(l.Email), secret, "/magic-link/"+url.PathEscape(id)
+	u.pages.Render(w, http.StatusOK, "link", d)
+}
+
+// OpenLink serves POST /magic-link/{challengeId} {secret}: the link confirmed. Right: the
+// action succeeds, and the tab that asked goes on (its polling or its Continue).
+func (u *UI) OpenLink(w http.ResponseWriter, r *http.Request) {
+	if !u.readForm(w, r) {
+		return
+	}
+	v, err := u.store.OpenMagicLink(r.Context(), r.PathValue("challengeId"), r.PostForm.Get("secret"))
+	switch {
+	case state.IsKind(err, state.Conflict):
+		u.message(w, r, http.StatusGone, "Link expired", "This link was replaced by a newer one, or was used already.")
+	case err != nil:
+		u.fail(w, r, err)
+	case v.Verified:
+		u.message(w, r, http.StatusOK, "You are verified", "Go back to the tab where you started: it goes on by itself.")
+	default:
+		u.message(w, r, http.StatusGone, "Link expired", "This link has expired or was used already. Go back to the app and ask for a new one.")
+	}
 }

@@ -41,9 +41,9 @@ func checkContactPhone(field, s string) (string, error) {
 // checkRecipient checks the address a code goes to: an email for EMAIL_OTP, an E.164
 // phone number for SMS and WhatsApp, each required, and returns it normalized.
 func checkRecipient(m vocab.Method, email, phone string) (string, string, error) {
-	if m == vocab.MethodEmailOTP {
+	if m == vocab.MethodEmailOTP || m == vocab.MethodEmailMagicLink {
 		if email == "" {
-			return "", "", httpjson.BadRequest("email is required for EMAIL_OTP.")
+			return "", "", httpjson.BadRequest("email is required for %s.", m)
 		}
 		e, err := checkEmail("email", email)
 		return e, "", err

@@ -17,13 +17,15 @@ type authenticatorConfiguration struct {
 }
 
 // tenantAuthenticators are the emulated tenant's: email OTP, SMS (by default as SMS),
-// WhatsApp, authenticator apps and passkeys, all active, always (vocab.AllowedMethods).
+// WhatsApp, authenticator apps, email magic links and passkeys, all active, always
+// (vocab.AllowedMethods).
 // The ids are fixed, so tests can rely on them.
 var tenantAuthenticators = []authenticatorConfiguration{
 	{AuthenticatorID: "emulator-email-otp", VerificationMethod: vocab.MethodEmailOTP, IsActive: true},
 	{AuthenticatorID: "emulator-sms", VerificationMethod: vocab.MethodSMS, IsActive: true, SMSChannel: "DEFAULT"},
 	{AuthenticatorID: "emulator-whatsapp", VerificationMethod: vocab.MethodWhatsApp, IsActive: true},
 	{AuthenticatorID: "emulator-authenticator-app", VerificationMethod: vocab.MethodAuthenticatorApp, IsActive: true},
+	{AuthenticatorID: "emulator-email-magic-link", VerificationMethod: vocab.MethodEmailMagicLink, IsActive: true},
 	{AuthenticatorID: "emulator-passkey", VerificationMethod: vocab.MethodPasskey, IsActive: true},
 }
 

@@ -292,8 +292,10 @@ func (a *API) EnrollAuthenticator(w http.ResponseWriter, r *http.Request) error 
 		}
 		return httpjson.Write(w, http.StatusOK, enrollResponse{Authenticator: httpjson.Authenticator(au, nil, false)})
 	}
-	if err := checkOTPMethod(name, method); err != nil {
-		return err
+	if method != vocab.MethodEmailMagicLink { // enrolled by its email, as EMAIL_OTP
+		if err := checkOTPMethod(name, method); err != nil {
+			return err
+		}
 	}
 	email, phone, err := checkRecipient(method, req.Email, req.PhoneNumber)
 	if err != nil {

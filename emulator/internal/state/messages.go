@@ -20,6 +20,7 @@ type Message struct {
 	Subject     string        `json:"subject,omitempty"`
 	Body        string        `json:"body"`
 	Code        string        `json:"code"`
+	Link        string        `json:"link,omitempty"` // a magic link's address
 	ChallengeID string        `json:"challengeId,omitempty"`
 	CreatedAt   string        `json:"createdAt"`
 
@@ -56,7 +57,7 @@ func (f MessageFilter) where() (string, []any) {
 // connection, which no reader may hold on to.
 func (s *Store) Messages(ctx context.Context, f MessageFilter, after int64, limit int) ([]Message, error) {
 	where, args := f.where()
-	q := `SELECT seq, message_id, channel, recipient, subject, body, code, challenge_id, created_at FROM messages WHERE ` + where + ` AND seq > +? ORDER BY seq DESC`
+	q := `SELECT seq, message_id, channel, recipient, subject, body, code, link, challenge_id, created_at FROM messages WHERE ` + where + ` AND seq > +? ORDER BY seq DESC`
 	args = append(args, after)
 	if limit > 0 {
 		q += ` LIMIT +?`
@@ -71,7 +72,7 @@ func (s *Store) Messages(ctx context.Context, f MessageFilter, after int64, limi
 	for rows.Next() {
 		var m Message
 		var created int64
-		if err := rows.Scan(&m.Seq, &m.ID, &m.Channel, &m.To, &m.Subject, &m.Body, &m.Code, &m.ChallengeID, &created); err != nil {
+		if err := rows.Scan(&m.Seq, &m.ID, &m.Channel, &m.To, &m.Subject, &m.Body, &m.Code, &m.Link, &m.ChallengeID, &created); err != nil {
 			return nil, fmt.Errorf("scan message: %w", err)
 		}
 		m.CreatedAt = vocab.FormatTime(fromMS(created))
@@ -163,8 +164,8 @@ func (s *Store) sendMessage(ctx context.Context, tx *txn, m Message) (Message, e
 }
 
 func insertMessage(ctx context.Context, tx *txn, m Message, created int64) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO messages(message_id, channel, recipient, subject, body, code, challenge_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.ID, m.Channel, m.To, m.Subject, m.Body, m.Code, m.ChallengeID, created)
+	res, err := tx.ExecContext(ctx, `INSERT INTO messages(message_id, channel, recipient, subject, body, code, link, challenge_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.Channel, m.To, m.Subject, m.Body, m.Code, m.Link, m.ChallengeID, created)
 	if err != nil {
 		return 0, fmt.Errorf("store message: %w", err)
 	}

@@ -79,7 +79,7 @@ func (s *Store) Page(ctx context.Context, k ActionKey) (Page, error) {
 	}
 	for _, au := range all {
 		switch {
-		case au.Method.IsOTP() || au.Method == vocab.MethodAuthenticatorApp:
+		case au.Method.IsOTP() || au.Method == vocab.MethodAuthenticatorApp || au.Method == vocab.MethodEmailMagicLink:
 			p.Authenticators = append(p.Authenticators, au)
 		case au.Method == vocab.MethodPasskey:
 			p.HasPasskey = true
@@ -94,6 +94,7 @@ type PageRecipient struct {
 	AuthenticatorID    string
 	Method             vocab.Method // of a new address
 	Email, PhoneNumber string       // normalized
+	LinkBase           string       // the emulator's base URL, for a magic link
 }
 
 // SendPageCode sends a code for an action awaiting its challenge; it replaces any code in flight.
@@ -111,6 +112,10 @@ func (s *Store) SendPageCode(ctx context.Context, k ActionKey, to PageRecipient)
 			for _, au := range auths {
 				if au.ID == to.AuthenticatorID && au.Method == vocab.MethodAuthenticatorApp {
 					_, err := s.startTOTPChallenge(ctx, tx, a, au.ID, "")
+					return err
+				}
+				if au.ID == to.AuthenticatorID && au.Method == vocab.MethodEmailMagicLink {
+					_, err := s.sendMagicLink(ctx, tx, a, au.ID, "", au.Email, to.LinkBase)
 					return err
 				}
 				if au.ID == to.AuthenticatorID && au.Method.IsOTP() {

@@ -48,11 +48,12 @@ const (
 	MethodWhatsApp         Method = "WHATSAPP"
 	MethodPasskey          Method = "PASSKEY"
 	MethodAuthenticatorApp Method = "AUTHENTICATOR_APP" // TOTP (RFC 6238)
+	MethodEmailMagicLink   Method = "EMAIL_MAGIC_LINK"
 )
 
 // AllowedMethods are the methods every user may use: the ones the emulated tenant has
 // configured (the API's allowedVerificationMethods).
-var AllowedMethods = []Method{MethodEmailOTP, MethodSMS, MethodWhatsApp, MethodAuthenticatorApp, MethodPasskey}
+var AllowedMethods = []Method{MethodEmailOTP, MethodSMS, MethodWhatsApp, MethodAuthenticatorApp, MethodEmailMagicLink, MethodPasskey}
 
 // IsOTP reports whether m sends a one-time code (the methods the emulator implements).
 func (m Method) IsOTP() bool { return m == MethodSMS || m == MethodEmailOTP || m == MethodWhatsApp }
