@@ -61,8 +61,8 @@ func TestSeedExampleLoadsIdempotently(t *testing.T) {
 		t.Fatalf("authenticators after reload %v, before %v", after, before)
 	}
 	users := env2.counts().Users
-	if users != 3 {
-		t.Fatalf("%d users after reload, want 3", users)
+	if users != 4 {
+		t.Fatalf("%d users after reload, want 4", users)
 	}
 	// Reset returns to the seeded state.
 	env2.apiOK("POST", "/v1/users/extra/actions/signIn", nil)
@@ -70,7 +70,7 @@ func TestSeedExampleLoadsIdempotently(t *testing.T) {
 		t.Fatalf("reset: %d", status)
 	}
 	users = env2.counts().Users
-	if users != 3 || len(authenticatorIDs(env2, "demo-user")) != 2 {
+	if users != 4 || len(authenticatorIDs(env2, "demo-user")) != 2 {
 		t.Fatalf("after reset: %d users, demo authenticators %v", users, authenticatorIDs(env2, "demo-user"))
 	}
 }

@@ -3,6 +3,7 @@ package emulator
 import (
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +155,22 @@ func TestServerAPIEnrolsAnAuthenticatorApp(t *testing.T) {
 	tr := env.apiOK("POST", "/v1/users/u-srv-app/actions/withdrawal", map[string]any{"custom": map[string]any{"amount": 1500}})
 	if tr["state"] != "CHALLENGE_REQUIRED" || tr["enrolledVerificationMethods"].([]any)[0] != "AUTHENTICATOR_APP" {
 		t.Fatalf("track: %v", tr)
+	}
+}
+
+// The seed file's authenticator app and magic-link address work, and an export keeps them.
+func TestSeedAuthenticatorAppAndMagicLink(t *testing.T) {
+	env := newEnv(t, func(c *Config) { c.SeedFile = "seed.example.json"; c.ClientOrigins = []string{appOrigin} })
+	tok := env.trackToken("app-user", "withdrawal", map[string]any{"custom": map[string]any{"amount": 1500}})
+	if v := env.clientOK("POST", "/v1/client/verify/totp", map[string]any{"verificationCode": appCode(t, "JBSWY3DPEHPK3PXP", env.clock.Now())}, bearer(tok)); v["isVerified"] != true {
+		t.Fatalf("the seeded app's code: %v", v)
+	}
+	env.clientOK("POST", "/v1/client/challenge/email-magic-link", nil, bearer(env.trackToken("app-user", "signIn", nil)))
+	if msgs := env.messages("app@example.com"); len(msgs) != 1 || msgs[0].Link == "" {
+		t.Fatalf("the seeded magic-link address: %+v", msgs)
+	}
+	status, raw, _ := env.do("GET", "/emulator/export", nil, "")
+	if status != 200 || !strings.Contains(string(raw), "secret=JBSWY3DPEHPK3PXP") || !strings.Contains(string(raw), `"EMAIL_MAGIC_LINK"`) {
+		t.Fatalf("export: %d %s", status, raw)
 	}
 }

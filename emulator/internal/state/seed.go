@@ -55,6 +55,7 @@ type SeedAuthenticator struct {
 	VerificationMethod string `json:"verificationMethod"`
 	Email              string `json:"email,omitempty"`
 	PhoneNumber        string `json:"phoneNumber,omitempty"`
+	OTPURI             string `json:"otpUri,omitempty"` // AUTHENTICATOR_APP: otpauth://totp/…?secret=…
 	Verified           *bool  `json:"verified,omitempty"`
 	IsDefault          bool   `json:"isDefault,omitempty"`
 	CreatedAt          string `json:"createdAt,omitempty"`
@@ -234,9 +235,16 @@ func checkSeedUser(u *SeedUser) error {
 
 func checkSeedAuthenticator(a *SeedAuthenticator) error {
 	switch vocab.Method(a.VerificationMethod) {
-	case vocab.MethodEmailOTP:
+	case vocab.MethodAuthenticatorApp:
+		if a.OTPURI == "" || a.Email != "" || a.PhoneNumber != "" {
+			return errors.New(": AUTHENTICATOR_APP needs otpUri and no email or phoneNumber")
+		}
+		if _, err := totpSecret(a.OTPURI); err != nil {
+			return fmt.Errorf(".otpUri: %v", err)
+		}
+	case vocab.MethodEmailOTP, vocab.MethodEmailMagicLink:
 		if a.Email == "" || a.PhoneNumber != "" {
-			return errors.New(": EMAIL_OTP needs email and no phoneNumber")
+			return fmt.Errorf(": %s needs email and no phoneNumber", a.VerificationMethod)
 		}
 		a.Email = vocab.NormalizeEmail(a.Email)
 		if err := vocab.ValidateEmail(a.Email); err != nil {
@@ -251,9 +259,12 @@ func checkSeedAuthenticator(a *SeedAuthenticator) error {
 			return fmt.Errorf(".phoneNumber: %v", err)
 		}
 	case "":
-		return errors.New(".verificationMethod: required (EMAIL_OTP, SMS or WHATSAPP)")
+		return errors.New(".verificationMethod: required (EMAIL_OTP, EMAIL_MAGIC_LINK, SMS, WHATSAPP or AUTHENTICATOR_APP)")
 	default:
-		return fmt.Errorf(".verificationMethod: %q is not one of EMAIL_OTP, SMS, WHATSAPP", a.VerificationMethod)
+		return fmt.Errorf(".verificationMethod: %q is not one of EMAIL_OTP, EMAIL_MAGIC_LINK, SMS, WHATSAPP, AUTHENTICATOR_APP", a.VerificationMethod)
+	}
+	if a.OTPURI != "" && vocab.Method(a.VerificationMethod) != vocab.MethodAuthenticatorApp {
+		return errors.New(".otpUri: only for AUTHENTICATOR_APP")
 	}
 	// The emulator only has verified authenticators (server-side enrolment vouches for them).
 	if a.Verified != nil && !*a.Verified {
@@ -419,7 +430,10 @@ func (s *Store) importAuthenticator(ctx context.Context, tx *txn, userID string,
 	m := vocab.Method(a.VerificationMethod)
 	if a.ID == "" {
 		got, err := s.enrollAuthenticator(ctx, tx, userID, "", m, a.Email, a.PhoneNumber, false)
-		return got.ID, err
+		if err != nil {
+			return "", err
+		}
+		return got.ID, s.importTOTPSecret(ctx, tx, got.ID, a)
 	}
 	existing, err := listAuthenticators(ctx, tx, userID)
 	if err != nil {
@@ -439,7 +453,22 @@ func (s *Store) importAuthenticator(ctx context.Context, tx *txn, userID string,
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, userID, m, a.Email, a.PhoneNumber, len(existing) == 0, ms(created), ms(seedTime(a.VerifiedAt, created)), lastVerified); err != nil {
 		return "", fmt.Errorf("insert authenticator %s: %w", a.ID, err)
 	}
-	return a.ID, nil
+	return a.ID, s.importTOTPSecret(ctx, tx, a.ID, a)
+}
+
+// importTOTPSecret stores an authenticator app's secret from its otpUri (none for others).
+func (s *Store) importTOTPSecret(ctx context.Context, tx *txn, authID string, a SeedAuthenticator) error {
+	if a.OTPURI == "" {
+		return nil
+	}
+	secret, err := totpSecret(a.OTPURI)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO totp_secrets(authenticator_id, secret) VALUES (?, ?) ON CONFLICT DO NOTHING`, authID, secret); err != nil {
+		return fmt.Errorf("insert TOTP secret: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) importAction(ctx context.Context, tx *txn, a SeedAction, now time.Time) error {
@@ -492,6 +521,17 @@ func (s *Store) Export(ctx context.Context) (*Seed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export devices: %w", err)
 	}
+	otpURIs := map[string]string{}
+	secrets, err := queryAll(ctx, s.db, func(rows *sql.Rows) ([2]string, error) {
+		var v [2]string
+		return v, rows.Scan(&v[0], &v[1])
+	}, `SELECT authenticator_id, secret FROM totp_secrets`)
+	if err != nil {
+		return nil, fmt.Errorf("export TOTP secrets: %w", err)
+	}
+	for _, v := range secrets {
+		otpURIs[v[0]] = totpURI(v[1])
+	}
 	auths, err := queryAll(ctx, s.db, func(rows *sql.Rows) (Authenticator, error) { return scanAuthenticator(rows) },
 		// Passkeys are not in the seed format yet (their credentials would be): left out.
 		`SELECT `+authenticatorColumns+` FROM authenticators WHERE verification_method <> 'PASSKEY' ORDER BY created_at, rowid`)
@@ -522,7 +562,7 @@ func (s *Store) Export(ctx context.Context) (*Seed, error) {
 			continue
 		}
 		sa := SeedAuthenticator{ID: a.ID, VerificationMethod: string(a.Method), Email: a.Email, PhoneNumber: a.PhoneNumber, IsDefault: a.IsDefault,
-			CreatedAt: vocab.FormatTime(a.CreatedAt)}
+			CreatedAt: vocab.FormatTime(a.CreatedAt), OTPURI: otpURIs[a.ID]}
 		if !a.VerifiedAt.IsZero() {
 			sa.VerifiedAt = vocab.FormatTime(a.VerifiedAt)
 		}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -247,12 +248,9 @@ func (s *Store) enrollTOTP(ctx context.Context, tx *txn, userID string, c *Chall
 // EnrollTOTP enrols an authenticator app the server vouches for (the Server API's
 // enrolment with an otpUri), as verified.
 func (s *Store) EnrollTOTP(ctx context.Context, userID, otpURI string, isDefault bool) (Authenticator, error) {
-	key, err := otp.NewKeyFromURL(otpURI)
-	if err != nil || key.Type() != "totp" || key.Secret() == "" {
-		return Authenticator{}, refuse(Invalid, "otpUri must be an otpauth://totp/… URI with a secret.")
-	}
-	if _, err := totp.GenerateCodeCustom(key.Secret(), s.now(), totpOpts); err != nil {
-		return Authenticator{}, refuse(Invalid, "otpUri's secret is not valid base32.")
+	secret, err := totpSecret(otpURI)
+	if err != nil {
+		return Authenticator{}, refuse(Invalid, "otpUri: %s.", err)
 	}
 	var a Authenticator
 	err = s.inTx(ctx, func(tx *txn) error {
@@ -271,7 +269,7 @@ func (s *Store) EnrollTOTP(ctx context.Context, userID, otpURI string, isDefault
 		if a, err = s.enrollAuthenticator(ctx, tx, userID, "", vocab.MethodAuthenticatorApp, "", "", isDefault); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO totp_secrets(authenticator_id, secret) VALUES (?, ?)`, a.ID, key.Secret())
+		_, err = tx.ExecContext(ctx, `INSERT INTO totp_secrets(authenticator_id, secret) VALUES (?, ?)`, a.ID, secret)
 		return err
 	})
 	return a, err
@@ -291,4 +289,21 @@ func pendingTOTPEnrolment(ctx context.Context, q queryer, c *Challenge) (*TOTPEn
 		return nil, fmt.Errorf("load TOTP enrolment: %w", err)
 	}
 	return &e, nil
+}
+
+// totpSecret is an otpauth URI's secret, checked to be usable.
+func totpSecret(uri string) (string, error) {
+	key, err := otp.NewKeyFromURL(uri)
+	if err != nil || key.Type() != "totp" || key.Secret() == "" {
+		return "", errors.New("it must be an otpauth://totp/… URI with a secret")
+	}
+	if _, err := totp.GenerateCodeCustom(key.Secret(), time.Unix(0, 0), totpOpts); err != nil {
+		return "", errors.New("its secret is not valid base32")
+	}
+	return key.Secret(), nil
+}
+
+// totpURI is an exported authenticator app's URI: the secret is what matters.
+func totpURI(secret string) string {
+	return "otpauth://totp/" + url.PathEscape(totpIssuer) + "?issuer=" + url.QueryEscape(totpIssuer) + "&secret=" + secret
 }
