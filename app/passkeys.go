@@ -20,54 +20,71 @@ const (
 	actionPasskeySignIn = "signInWithPasskey"
 )
 
+// newMethod is a sign-in method a signed-in person adds in the browser with the SDK: the
+// action it is tracked as, the verification method its success must be by, and the
+// notice names of its outcome.
+type newMethod struct {
+	action, method, notice string
+}
+
+var (
+	passkeyMethod = newMethod{action: actionAddPasskey, method: "PASSKEY", notice: "passkey"}
+	appMethod     = newMethod{action: "addAuthenticatorApp", method: "AUTHENTICATOR_APP", notice: "app"}
+)
+
 // scopeAddAuthenticators lets a track token add an authenticator for a user who has one
 // already; only a signed-in person gets one, right after an OTP sign-in proved who they are.
 const scopeAddAuthenticators = "add:authenticators"
 
-// passkeyToken serves POST /passkeys/token (JavaScript, with the CSRF header): a track
-// token that lets this user's browser create a passkey.
-func (s *server) passkeyToken(c *fiber.Ctx) error {
-	if !s.cfg.Passkeys() {
-		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "Passkeys are not set up."})
-	}
+// methodToken serves POST /passkeys/token and /authenticator-app/token (JavaScript, with
+// the CSRF header): a track token that lets this user's browser add the method.
+func (s *server) methodToken(m newMethod) fiber.Handler {
+	return func(c *fiber.Ctx) error { return s.newMethodToken(c, m) }
+}
+
+func (s *server) newMethodToken(c *fiber.Ctx, m newMethod) error {
 	user, _ := currentUser(c)
-	res, err := s.authsignal.Track(c.UserContext(), user.ID, actionAddPasskey, authsignal.TrackAttributes{
+	res, err := s.authsignal.Track(c.UserContext(), user.ID, m.action, authsignal.TrackAttributes{
 		IdempotencyKey: s.randomID(16), Scope: scopeAddAuthenticators, Username: user.Email,
 		IPAddress: c.IP(), UserAgent: string(c.Request().Header.UserAgent()), DeviceID: deviceID(c),
 	})
 	if err != nil {
-		s.log.Warn("authsignal call failed", "call", "track", "action", actionAddPasskey, "request_id", c.Locals(localReqID), "err", err)
+		s.log.Warn("authsignal call failed", "call", "track", "action", m.action, "request_id", c.Locals(localReqID), "err", err)
 		return c.Status(fiber.StatusBadGateway).JSON(fiber.Map{"error": "The sign-in service is not answering. Try again in a moment."})
 	}
 	switch res.State {
 	case authsignal.StateBlock, authsignal.StateReviewRequired:
-		return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "A passkey cannot be added to this account right now."})
+		return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "This cannot be added to this account right now."})
 	}
 	return c.JSON(fiber.Map{"token": res.Token, "username": user.Email})
 }
 
-// addPasskey serves POST /passkeys: the browser created the passkey with the token; the
-// server checks with Authsignal that it did, for this user.
-func (s *server) addPasskey(c *fiber.Ctx) error {
+// methodAdded serves POST /passkeys and /authenticator-app: the browser added the method
+// with the token; the server checks with Authsignal that it did, for this user.
+func (s *server) methodAdded(m newMethod) fiber.Handler {
+	return func(c *fiber.Ctx) error { return s.newMethodAdded(c, m) }
+}
+
+func (s *server) newMethodAdded(c *fiber.Ctx, m newMethod) error {
 	user, _ := currentUser(c)
-	v, ok, err := s.validatedPasskeyToken(c, actionAddPasskey)
+	v, ok, err := s.validatedToken(c, m.action, m.method)
 	if err != nil {
-		s.log.Warn("authsignal call failed", "call", "validate", "action", actionAddPasskey, "request_id", c.Locals(localReqID), "err", err)
-		return c.Redirect("/account?notice=passkey-unavailable", fiber.StatusSeeOther)
+		s.log.Warn("authsignal call failed", "call", "validate", "action", m.action, "request_id", c.Locals(localReqID), "err", err)
+		return c.Redirect("/account?notice="+m.notice+"-unavailable", fiber.StatusSeeOther)
 	}
 	if !ok || v.UserID != user.ID {
-		s.log.Warn("passkey not added", "request_id", c.Locals(localReqID), "user_id", user.ID, "token_user_id", v.UserID)
-		return c.Redirect("/account?notice=passkey-failed", fiber.StatusSeeOther)
+		s.log.Warn("sign-in method not added", "method", m.method, "request_id", c.Locals(localReqID), "user_id", user.ID, "token_user_id", v.UserID)
+		return c.Redirect("/account?notice="+m.notice+"-failed", fiber.StatusSeeOther)
 	}
-	s.log.Info("passkey added", "user_id", user.ID)
-	return c.Redirect("/account?notice=passkey-added", fiber.StatusSeeOther)
+	s.log.Info("sign-in method added", "method", m.method, "user_id", user.ID)
+	return c.Redirect("/account?notice="+m.notice+"-added", fiber.StatusSeeOther)
 }
 
 // signInWithPasskey serves POST /signin/passkey: the browser signed in with a passkey; the
 // server checks the token with Authsignal, uses it once, and starts a session for the
 // passkey's user.
 func (s *server) signInWithPasskey(c *fiber.Ctx) error {
-	v, ok, err := s.validatedPasskeyToken(c, actionPasskeySignIn)
+	v, ok, err := s.validatedToken(c, actionPasskeySignIn, passkeyMethod.method)
 	if err != nil {
 		status, msg := s.authsignalFailure(c, "validate", err)
 		return s.renderSignIn(c, status, signInForm{}, msg, "")
@@ -105,9 +122,9 @@ func (s *server) signInWithPasskey(c *fiber.Ctx) error {
 	return c.Redirect("/account", fiber.StatusSeeOther)
 }
 
-// validatedPasskeyToken validates the posted token and reports whether it is a passkey
-// success of action; err is a failure to ask Authsignal.
-func (s *server) validatedPasskeyToken(c *fiber.Ctx, action string) (*authsignal.ValidateResponse, bool, error) {
+// validatedToken validates the posted token and reports whether it is a success of action
+// by method; err is a failure to ask Authsignal.
+func (s *server) validatedToken(c *fiber.Ctx, action, method string) (*authsignal.ValidateResponse, bool, error) {
 	tok := c.FormValue("token")
 	if tok == "" || len(tok) > maxTokenLength {
 		return &authsignal.ValidateResponse{}, false, nil
@@ -119,7 +136,7 @@ func (s *server) validatedPasskeyToken(c *fiber.Ctx, action string) (*authsignal
 	if err != nil {
 		return nil, false, err
 	}
-	ok := v.IsValid && v.State == authsignal.StateChallengeSucceeded && v.VerificationMethod == "PASSKEY" && actionOf(v) == action
+	ok := v.IsValid && v.State == authsignal.StateChallengeSucceeded && v.VerificationMethod == method && actionOf(v) == action
 	return v, ok, nil
 }
 

@@ -37,8 +37,10 @@ func (s *server) routes(app *fiber.App, public fs.FS) {
 	app.Post("/signout", s.signOut)
 	if s.cfg.Passkeys() {
 		app.Post("/signin/passkey", s.signInWithPasskey)
-		app.Post("/passkeys/token", s.requireUser, s.passkeyToken)
-		app.Post("/passkeys", s.requireUser, s.addPasskey)
+		app.Post("/passkeys/token", s.requireUser, s.methodToken(passkeyMethod))
+		app.Post("/passkeys", s.requireUser, s.methodAdded(passkeyMethod))
+		app.Post("/authenticator-app/token", s.requireUser, s.methodToken(appMethod))
+		app.Post("/authenticator-app", s.requireUser, s.methodAdded(appMethod))
 	}
 
 	app.Get("/account", s.requireUser, s.account)

@@ -100,6 +100,12 @@ func noticeText(key string) string {
 		return "No passkey was added: the sign-in service did not confirm it. Try again"
 	case "passkey-unavailable":
 		return "We couldn't confirm the passkey with the sign-in service. Try again in a moment"
+	case "app-added":
+		return "Authenticator app added: it can confirm withdrawals"
+	case "app-failed":
+		return "No authenticator app was added: the sign-in service did not confirm it. Try again"
+	case "app-unavailable":
+		return "We couldn't confirm the authenticator app with the sign-in service. Try again in a moment"
 	case "withdrawal-done":
 		return "Withdrawal completed"
 	case "withdrawal-blocked":
@@ -146,7 +152,7 @@ func noticeFor(c *fiber.Ctx) string {
 func isBadOutcome(key string) bool {
 	switch key {
 	case "withdrawal-blocked", "challenge-failed", "review-rejected", "insufficient-funds", "not-yours", "invalid-token", "already-settled",
-		"check-enrolled", "check-unavailable", "withdrawal-failed", "withdrawal-cancelled", "passkey-failed", "passkey-unavailable":
+		"check-enrolled", "check-unavailable", "withdrawal-failed", "withdrawal-cancelled", "passkey-failed", "passkey-unavailable", "app-failed", "app-unavailable":
 		return true
 	}
 	return false

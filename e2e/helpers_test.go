@@ -69,6 +69,8 @@ func newBrowserTest(t *testing.T, cookies []playwright.OptionalCookie, name stri
 		BaseURL:           playwright.String(suite.appURL),
 		Locale:            playwright.String("en-US"),
 		JavaScriptEnabled: playwright.Bool(!noScript),
+		// No animations: the SDK's popup then opens without a transition under the pointer.
+		ReducedMotion: playwright.ReducedMotionReduce,
 	})
 	if err != nil {
 		t.Fatalf("new browser context: %v", err)

@@ -227,7 +227,8 @@ func (b *browserTest) expectOnPrebuiltUI(path string) {
 		b.must(b.expect.Page(b.page).ToHaveURL(re), "expected to be on the emulator at "+path)
 		return
 	}
-	b.must(b.expect.Locator(b.page.Locator("#__authsignal-popup-iframe")).ToBeVisible(), "the pre-built UI's popup is open")
+	// Ready: the page inside said so (AUTHSIGNAL_READY), and the SDK showed the frame.
+	b.must(b.expect.Locator(b.page.Locator("#__authsignal-popup-iframe.as-iframe-ready")).ToBeVisible(), "the pre-built UI's popup is open")
 	b.must(b.expect.Page(b.page).ToHaveURL(regexp.MustCompile("^"+regexp.QuoteMeta(suite.appURL+"/account"))), "the app's page stays under the popup")
 }
 

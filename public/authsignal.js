@@ -42,6 +42,45 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // An authenticator app: a token to add it, the key to type into the app, its first code.
+  const app = document.querySelector("[data-app-add]");
+  if (app) {
+    app.hidden = false;
+    const status = app.querySelector("[data-app-status]");
+    const form = app.querySelector("[data-app-form]");
+    app.querySelector("[data-app-start]").addEventListener("click", async (event) => {
+      event.target.disabled = true;
+      status.textContent = "";
+      try {
+        const csrf = form.querySelector('input[name="_csrf"]').value;
+        const resp = await fetch("/authenticator-app/token", { method: "POST", headers: { "X-CSRF-Token": csrf } });
+        const started = await resp.json();
+        if (!resp.ok) throw new Error(started.error);
+        client.setToken(started.token);
+        const res = await client.totp.enroll();
+        if (!res || !res.data) throw new Error((res && res.error) || "the sign-in service refused");
+        app.querySelector("[data-app-secret]").textContent = res.data.secret;
+        app.querySelector("[data-app-uri]").href = res.data.uri;
+        app.querySelector("[data-app-enrol]").hidden = false;
+        app.querySelector("#app-code").focus();
+      } catch (err) {
+        status.textContent = "No authenticator app was added: " + err.message + ".";
+        event.target.disabled = false;
+      }
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      status.textContent = "";
+      const res = await client.totp.verify({ code: app.querySelector("#app-code").value.trim() });
+      if (res && res.data && res.data.isVerified && res.data.token) {
+        form.querySelector('input[name="token"]').value = res.data.token;
+        form.submit();
+        return;
+      }
+      status.textContent = "That code didn't work. Check the key in your app and try the newest code.";
+    });
+  }
+
   if (!window.PublicKeyCredential) return;
 
   // finish posts the SDK's token to the section's form: the server answers with a page.

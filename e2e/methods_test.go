@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/playwright-community/playwright-go"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+)
+
+// Sign-in methods beyond codes: an authenticator app added on the account page (the key
+// read from the page, its codes computed here as the person's app would), then a
+// withdrawal stepped up with it in the pre-built UI's popup.
+
+func appCodeAt(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	code, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+func TestAuthenticatorAppStepUp(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	b.noCSPViolations()
+	email := uniqueEmail(t)
+	b.signIn("Email", email)
+
+	b.click("Add an authenticator app")
+	secretField := b.page.Locator("[data-app-secret]")
+	b.must(b.expect.Locator(secretField).Not().ToBeEmpty(), "the key is shown")
+	secret, err := secretField.TextContent()
+	b.must(err, "read the key")
+	b.fill("Code from the app", appCodeAt(t, secret, time.Now()))
+	b.click("Verify and add")
+	b.expectNotice("Authenticator app added")
+
+	b.withdraw("1500")
+	b.expectOnPrebuiltUI("/challenge")
+	b.must(b.prebuiltUI().GetByRole("radio", playwright.LocatorGetByRoleOptions{Name: "Authenticator app"}).Check(), "choose the app")
+	b.uiClick("Send code")
+	b.must(b.expect.Locator(b.prebuiltUI().GetByText("Enter the 6-digit code your authenticator app shows")).ToBeVisible(), "the app's code page")
+	// The next step's code: the one just used to add the app works only once.
+	b.enterChallengeCode(appCodeAt(t, secret, time.Now().Add(30*time.Second)))
+	b.expectPath("/account")
+	b.expectNotice("Withdrawal completed")
+	b.expectBalance("$23,500.00")
+	if m := b.lastWithdrawalMethod(email); m != "AUTHENTICATOR_APP" {
+		t.Fatalf("verified by %q, want AUTHENTICATOR_APP", m)
+	}
+}
