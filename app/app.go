@@ -31,6 +31,8 @@ type Authsignal interface {
 	GetAction(ctx context.Context, userID, action, idempotencyKey string) (*authsignal.Action, error)
 	GetUser(ctx context.Context, userID string) (*authsignal.User, error)
 	Validate(ctx context.Context, req authsignal.ValidateRequest) (*authsignal.ValidateResponse, error)
+	DeleteAuthenticator(ctx context.Context, userID, authenticatorID string) error
+	UpdateUser(ctx context.Context, userID string, req authsignal.UpdateUserRequest) (*authsignal.UpdatedUser, error)
 }
 
 // Config holds the settings the handlers need; main builds it from the environment.

@@ -23,6 +23,7 @@ const (
 	deviceCookie  = "device_id"
 	localUser     = "user"       // store.User of the signed-in visitor
 	localToken    = "sessionJWT" // the verified session token, for sign-out
+	localSignedIn = "signedIn"   // time.Time the session began
 	localDevice   = "deviceID"
 	localReqID    = "requestid"
 )
@@ -159,6 +160,7 @@ func (s *server) loadSession(c *fiber.Ctx) error {
 	}
 	c.Locals(localUser, user)
 	c.Locals(localToken, token)
+	c.Locals(localSignedIn, claims.SignedIn)
 	return c.Next()
 }
 

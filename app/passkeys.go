@@ -43,6 +43,9 @@ func (s *server) methodToken(m newMethod) fiber.Handler {
 }
 
 func (s *server) newMethodToken(c *fiber.Ctx, m newMethod) error {
+	if !s.fresh(c) {
+		return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "sign in again first: adding a method needs a sign-in from the last 10 minutes"})
+	}
 	user, _ := currentUser(c)
 	res, err := s.authsignal.Track(c.UserContext(), user.ID, m.action, authsignal.TrackAttributes{
 		IdempotencyKey: s.randomID(16), Scope: scopeAddAuthenticators, Username: user.Email,

@@ -44,6 +44,11 @@ func (s *server) routes(app *fiber.App, public fs.FS) {
 	}
 
 	app.Get("/account", s.requireUser, s.account)
+	app.Get("/methods", s.requireUser, s.methodsPage)
+	app.Post("/methods/address", s.requireUser, s.addAddress)
+	app.Post("/methods/address/verify", s.requireUser, s.verifyAddress)
+	app.Post("/methods/:id/remove", s.requireUser, s.removeMethod)
+	app.Post("/methods/:id/default", s.requireUser, s.defaultMethod)
 	app.Post("/withdrawals", s.requireUser, s.withdraw)
 	app.Get("/withdrawals/callback", s.requireUser, s.withdrawalCallback)
 	app.Post("/withdrawals/:id/check", s.requireUser, s.checkWithdrawal)

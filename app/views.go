@@ -100,6 +100,12 @@ func noticeText(key string) string {
 		return "No passkey was added: the sign-in service did not confirm it. Try again"
 	case "passkey-unavailable":
 		return "We couldn't confirm the passkey with the sign-in service. Try again in a moment"
+	case "method-added":
+		return "Sign-in method added"
+	case "method-removed":
+		return "Sign-in method removed"
+	case "method-default":
+		return "Default method changed"
 	case "app-added":
 		return "Authenticator app added: it can confirm withdrawals"
 	case "app-failed":

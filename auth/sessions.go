@@ -70,8 +70,9 @@ type Sessions struct {
 
 // Claims are what a verified session token says.
 type Claims struct {
-	SessionID string // the jti, the store's session id
-	UserID    string // the sub
+	SessionID string    // the jti, the store's session id
+	UserID    string    // the sub
+	SignedIn  time.Time // when the session began: the sign-in, a challenge completed then
 	ExpiresAt time.Time
 }
 
@@ -173,7 +174,7 @@ func (s *Sessions) Verify(ctx context.Context, token string) (Claims, error) {
 	case !s.now().Before(sess.ExpiresAt):
 		return Claims{}, invalid(errors.New("session expired"))
 	}
-	return Claims{SessionID: rc.ID, UserID: rc.Subject, ExpiresAt: rc.ExpiresAt.Time.UTC()}, nil
+	return Claims{SessionID: rc.ID, UserID: rc.Subject, SignedIn: sess.CreatedAt.UTC(), ExpiresAt: rc.ExpiresAt.Time.UTC()}, nil
 }
 
 // Revoke ends the session the token names. The token must be genuine (our

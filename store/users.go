@@ -173,3 +173,56 @@ func (s *Store) ConsumeAction(ctx context.Context, actionCode, idempotencyKey st
 	}
 	return n == 1, nil
 }
+
+// ErrAddressTaken is an email or phone number another user signs in with.
+var ErrAddressTaken = errors.New("address belongs to another user")
+
+// ErrLastAddress is removing the only email or phone number a user has: every user keeps
+// one to sign in with a code.
+var ErrLastAddress = errors.New("the user's only address")
+
+// SetUserAddress gives the user an email (column "email") or phone number ("phone") to
+// sign in with, replacing the one they had; ErrAddressTaken when another user has it.
+func (s *Store) SetUserAddress(ctx context.Context, userID, column, value string) error {
+	if column != "email" && column != "phone" {
+		return fmt.Errorf("unknown user column %q", column)
+	}
+	if column == "email" {
+		value = NormalizeEmail(value)
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var owner string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE `+column+` = ?`, value).Scan(&owner)
+		switch {
+		case err == nil && owner != userID:
+			return ErrAddressTaken
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("find address owner: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE users SET `+column+` = ? WHERE id = ?`, value, userID)
+		if err != nil {
+			return fmt.Errorf("set user %s: %w", column, err)
+		}
+		return rowsOrNotFound(res, "set address of user "+userID)
+	})
+}
+
+// ClearUserAddress removes the user's email or phone number; ErrLastAddress when it is
+// their only one.
+func (s *Store) ClearUserAddress(ctx context.Context, userID, column string) error {
+	other := map[string]string{"email": "phone", "phone": "email"}[column]
+	if other == "" {
+		return fmt.Errorf("unknown user column %q", column)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET `+column+` = NULL WHERE id = ? AND `+other+` IS NOT NULL`, userID)
+	if err != nil {
+		return fmt.Errorf("clear user %s: %w", column, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if _, err := s.GetUser(ctx, userID); err != nil {
+			return err
+		}
+		return ErrLastAddress
+	}
+	return nil
+}
