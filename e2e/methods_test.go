@@ -52,3 +52,35 @@ func TestAuthenticatorAppStepUp(t *testing.T) {
 		t.Fatalf("verified by %q, want AUTHENTICATOR_APP", m)
 	}
 }
+
+// A person adds a phone, removes their email, and signs in with the phone into the same
+// account; the last method cannot be removed (the page offers no Remove for it).
+func TestAddPhoneRemoveEmail(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	email, phone := uniqueEmail(t), uniquePhone(t)
+	b.signIn("Email", email)
+	b.withdraw("100")
+	b.expectNotice("Withdrawal completed")
+
+	b.must(b.page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Sign-in methods"}).Click(), "open Sign-in methods")
+	b.expectPath("/methods")
+	b.must(b.page.GetByRole("radio", playwright.PageGetByRoleOptions{Name: "SMS", Exact: playwright.Bool(true)}).Check(), "choose SMS")
+	before := len(outbox(t, phone))
+	b.fill("Phone number", phone)
+	b.click("Send code")
+	b.fill("Code", waitForMessage(t, phone, before).Code)
+	b.click("Verify")
+	b.expectNotice("Sign-in method added")
+
+	b.must(b.page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Remove Email code to " + email[:1] + "…@example.com"}).Click(), "remove the email")
+	b.expectNotice("Sign-in method removed")
+	b.must(b.expect.Locator(b.page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Remove"})).ToHaveCount(0), "the last method has no Remove")
+
+	b.click("Sign out")
+	b.must(b.expect.Locator(b.button("Sign out")).ToHaveCount(0), "signed out")
+	other := b.another(nil)
+	other.signIn("SMS", phone)
+	other.expectSignedIn(phone, "$24,900.00")
+	other.expectWithdrawal("$100.00", "completed")
+}

@@ -845,3 +845,43 @@ func BenchmarkFindOrCreateUser(b *testing.B) {
 		}
 	})
 }
+
+func TestUserAddresses(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openMemory(t)
+	ada := mustUser(t, s, "ada@example.com")
+	bob := mustUser(t, s, "bob@example.com")
+	steps := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"a phone for Ada", func() error { return s.SetUserAddress(ctx, ada.ID, "phone", "+15550001111") }, nil},
+		{"the same phone for Bob", func() error { return s.SetUserAddress(ctx, bob.ID, "phone", "+15550001111") }, ErrAddressTaken},
+		{"Ada's own email again, spelled otherwise", func() error { return s.SetUserAddress(ctx, ada.ID, "email", " ADA@example.com") }, nil},
+		{"Ada's email for Bob", func() error { return s.SetUserAddress(ctx, bob.ID, "email", "ada@example.com") }, ErrAddressTaken},
+		{"Ada without her email", func() error { return s.ClearUserAddress(ctx, ada.ID, "email") }, nil},
+		{"Ada without her phone too", func() error { return s.ClearUserAddress(ctx, ada.ID, "phone") }, ErrLastAddress},
+		{"Bob without his only address", func() error { return s.ClearUserAddress(ctx, bob.ID, "email") }, ErrLastAddress},
+		{"an unknown user", func() error { return s.ClearUserAddress(ctx, "nobody", "email") }, ErrNotFound},
+		{"a column that is not an address", func() error { return s.SetUserAddress(ctx, ada.ID, "id", "x") }, nil},
+	}
+	for _, st := range steps {
+		err := st.do()
+		if st.name == "a column that is not an address" {
+			if err == nil {
+				t.Errorf("%s: no error", st.name)
+			}
+			continue
+		}
+		if !errors.Is(err, st.want) && !(st.want == nil && err == nil) {
+			t.Errorf("%s: %v, want %v", st.name, err, st.want)
+		}
+	}
+	if u, _ := s.GetUser(ctx, ada.ID); u.Email != "" || u.Phone != "+15550001111" {
+		t.Errorf("Ada = %+v", u)
+	}
+	if u, _ := s.GetUser(ctx, bob.ID); u.Email != "bob@example.com" || u.Phone != "" {
+		t.Errorf("Bob = %+v", u)
+	}
+}
