@@ -33,6 +33,9 @@ type Authsignal interface {
 	Validate(ctx context.Context, req authsignal.ValidateRequest) (*authsignal.ValidateResponse, error)
 	DeleteAuthenticator(ctx context.Context, userID, authenticatorID string) error
 	UpdateUser(ctx context.Context, userID string, req authsignal.UpdateUserRequest) (*authsignal.UpdatedUser, error)
+	// The Client API's magic link, called with a track token.
+	ChallengeEmailMagicLink(ctx context.Context, token string) error
+	FinalizeEmailMagicLink(ctx context.Context, token string) (*authsignal.MagicLinkStatus, error)
 }
 
 // Config holds the settings the handlers need; main builds it from the environment.

@@ -32,6 +32,14 @@ type methodRow struct {
 	IsDefault         bool
 }
 
+// addableMethod is a method an address is added as: a code method, or Email link.
+func addableMethod(key string) (signInMethod, bool) {
+	if key == linkSignIn.Key {
+		return linkSignIn, true
+	}
+	return findMethod(key)
+}
+
 // methodLabel names an authenticator for its owner, its address masked.
 func methodLabel(a authsignal.UserAuthenticator) string {
 	switch a.VerificationMethod {
@@ -92,7 +100,7 @@ func (s *server) renderMethods(c *fiber.Ctx, status int, errMsg, notice string, 
 		form = fiber.Map{}
 	}
 	return s.render(c, status, "methods", page{Title: "Sign-in methods", Error: errMsg, Notice: notice,
-		Data: fiber.Map{"Methods": rows, "Removable": len(rows) > 1, "Fresh": s.fresh(c), "Form": form, "Channels": signInMethods()}})
+		Data: fiber.Map{"Methods": rows, "Removable": len(rows) > 1, "Fresh": s.fresh(c), "Form": form, "Channels": append(signInMethods(), linkSignIn)}})
 }
 
 // notStale refuses a change on a session that began too long ago.
@@ -111,13 +119,13 @@ func (s *server) addAddress(c *fiber.Ctx) error {
 	}
 	user, _ := currentUser(c)
 	form := fiber.Map{"Method": c.FormValue("method"), "Email": c.FormValue("email"), "Phone": c.FormValue("phone")}
-	method, ok := findMethod(c.FormValue("method"))
+	method, ok := addableMethod(c.FormValue("method"))
 	if !ok {
-		return s.renderMethods(c, fiber.StatusBadRequest, "Choose Email, SMS or WhatsApp.", "", form)
+		return s.renderMethods(c, fiber.StatusBadRequest, "Choose Email, SMS, WhatsApp or Email link.", "", form)
 	}
 	var recipient string
 	var err error
-	if method.Key == "email" {
+	if method.Key == "email" || method.Key == linkSignIn.Key {
 		recipient, err = normalizeEmail(c.FormValue("email"))
 	} else {
 		recipient, err = normalizePhone(c.FormValue("phone"))
@@ -132,9 +140,13 @@ func (s *server) addAddress(c *fiber.Ctx) error {
 	if !ok {
 		return s.renderMethods(c, fiber.StatusTooManyRequests, tooManySendsMessage, "", form)
 	}
-	req := authsignal.ChallengeRequest{VerificationMethod: method.VerificationMethod, Action: "addSignInMethod", UserID: user.ID,
+	proof := method // a link address is proved by a code to it, like an email
+	if method.Key == linkSignIn.Key {
+		proof, _ = findMethod("email")
+	}
+	req := authsignal.ChallengeRequest{VerificationMethod: proof.VerificationMethod, Action: "addSignInMethod", UserID: user.ID,
 		IPAddress: c.IP(), UserAgent: c.Get(fiber.HeaderUserAgent), DeviceID: deviceID(c), Locale: preferredLocale(c.Get(fiber.HeaderAcceptLanguage))}
-	if method.Key == "email" {
+	if proof.Key == "email" {
 		req.Email = recipient
 	} else {
 		req.PhoneNumber = recipient
@@ -172,7 +184,7 @@ func (s *server) verifyAddress(c *fiber.Ctx) error {
 	if err != nil || len(parts) != 4 || parts[0] != user.ID {
 		return s.renderMethods(c, fiber.StatusBadRequest, "That code form has expired. Add the address again.", "", nil)
 	}
-	method, _ := findMethod(parts[1])
+	method, _ := addableMethod(parts[1])
 	recipient, challengeID := parts[2], parts[3]
 	code := strings.TrimSpace(c.FormValue("code"))
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
@@ -193,11 +205,15 @@ func (s *server) verifyAddress(c *fiber.Ctx) error {
 		}
 		return s.renderAddressCode(c, fiber.StatusUnprocessableEntity, pending, method, recipient, wrongCodeMessage)
 	}
-	if !verifiedAddressMatches(store.PendingSignIn{Method: method.Key, Recipient: recipient}, res) {
+	proofKey := method.Key
+	if proofKey == linkSignIn.Key {
+		proofKey = "email"
+	}
+	if !verifiedAddressMatches(store.PendingSignIn{Method: proofKey, Recipient: recipient}, res) {
 		return s.renderMethods(c, fiber.StatusBadRequest, "We couldn't confirm that address with the sign-in service. Add it again.", "", nil)
 	}
 	column := "phone"
-	if method.Key == "email" {
+	if proofKey == "email" {
 		column = "email"
 	}
 	if err := s.store.SetUserAddress(c.UserContext(), user.ID, column, recipient); errors.Is(err, store.ErrAddressTaken) {

@@ -72,12 +72,12 @@ type signInForm struct {
 }
 
 func (s *server) renderSignIn(c *fiber.Ctx, status int, form signInForm, errMsg, notice string) error {
-	if _, ok := findMethod(form.Method); !ok {
+	if _, ok := findMethod(form.Method); !ok && form.Method != linkSignIn.Key {
 		form.Method = "email"
 	}
 	return s.render(c, status, "signin", page{
 		Title: "Sign in", Error: errMsg, Notice: notice,
-		Data: fiber.Map{"Form": form, "Methods": signInMethods()},
+		Data: fiber.Map{"Form": form, "Methods": append(signInMethods(), linkSignIn)},
 	})
 }
 
@@ -85,6 +85,9 @@ func (s *server) renderSignIn(c *fiber.Ctx, status int, form signInForm, errMsg,
 // challenge server-side, bound to a signed, short-lived cookie.
 func (s *server) sendCode(c *fiber.Ctx) error {
 	form := signInForm{Method: c.FormValue("method"), Email: c.FormValue("email"), Phone: c.FormValue("phone")}
+	if form.Method == linkSignIn.Key {
+		return s.sendLink(c, form)
+	}
 	method, ok := findMethod(form.Method)
 	if !ok {
 		return s.renderSignIn(c, fiber.StatusBadRequest, form, "Choose how to receive your code: Email, SMS or WhatsApp.", "")
@@ -248,6 +251,12 @@ func (s *server) codePage(c *fiber.Ctx) error {
 }
 
 func (s *server) renderCodePage(c *fiber.Ctx, status int, pending store.PendingSignIn, errMsg, notice string) error {
+	if pending.Method == linkSignIn.Key {
+		return s.render(c, status, "verify", page{
+			Title: "Check your email", Error: errMsg, Notice: notice,
+			Data: fiber.Map{"Recipient": pending.Recipient, "Link": true},
+		})
+	}
 	method, _ := findMethod(pending.Method)
 	return s.render(c, status, "verify", page{
 		Title: "Enter your code", Error: errMsg, Notice: notice,
@@ -270,6 +279,9 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 	}
 	if !ok {
 		return s.restartSignIn(c, nil, "signin-expired")
+	}
+	if pending.Method == linkSignIn.Key {
+		return s.continueLink(c, pending)
 	}
 	code := strings.TrimSpace(c.FormValue("code"))
 	if !sixDigits.MatchString(code) {
@@ -332,7 +344,14 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 	if err := s.ensureEnrolled(ctx, user.ID, method, pending.Recipient); err != nil {
 		s.log.Warn("authsignal call failed", "call", "enroll authenticator", "request_id", c.Locals(localReqID), "user_id", user.ID, "err", err)
 	}
-	if err := s.store.TouchSignIn(ctx, user.ID, pending.Method); err != nil {
+	return s.startSession(c, user, pending, pending.Method)
+}
+
+// startSession ends a pending sign-in with a new session for user, who signed in by
+// method ("email", "sms" or "whatsapp": recorded for the withdrawal's enrolment).
+func (s *server) startSession(c *fiber.Ctx, user store.User, pending store.PendingSignIn, method string) error {
+	ctx := c.UserContext()
+	if err := s.store.TouchSignIn(ctx, user.ID, method); err != nil {
 		return fmt.Errorf("record sign-in: %w", err)
 	}
 	// A brand-new session on every sign-in, so a session id planted before sign-in
@@ -385,6 +404,9 @@ func (s *server) resendCode(c *fiber.Ctx) error {
 	}
 	if until, locked := s.guessLimiter.lockedUntil(pending.Recipient); locked {
 		return s.renderCodePage(c, fiber.StatusTooManyRequests, pending, lockedMessage(until), "")
+	}
+	if pending.Method == linkSignIn.Key {
+		return s.renderCodePage(c, fiber.StatusBadRequest, pending, "To get a new link, start again with your email.", "")
 	}
 	release, ok := s.reserveSend(c, pending.Recipient)
 	if !ok {

@@ -10,17 +10,20 @@ import (
 // PendingSignIn ties a sign-in in progress (identified by ID, which the app
 // puts in a short-lived signed cookie) to its Authsignal challenge, so the
 // challenge id never comes from the browser. Method is "email", "sms" or
-// "whatsapp"; Recipient is the email or phone number the code was sent to.
+// "whatsapp"; Recipient is the email or phone number the code was sent to. For a
+// sign-in by link, Method is "link" and ChallengeID the action's token ("" when
+// the address gets no link).
 type PendingSignIn struct {
 	ID, ChallengeID, Method, Recipient string
 	WrongAttempts                      int
 	CreatedAt, ExpiresAt               time.Time
 }
 
-// CreatePendingSignIn stores a new pending sign-in. ID, ChallengeID, Method,
-// Recipient and ExpiresAt are required; a zero CreatedAt means now.
+// CreatePendingSignIn stores a new pending sign-in. ID, Method, Recipient and ExpiresAt
+// are required, and ChallengeID except for a sign-in by link ("link") to an address that
+// gets none; a zero CreatedAt means now.
 func (s *Store) CreatePendingSignIn(ctx context.Context, p PendingSignIn) error {
-	if p.ID == "" || p.ChallengeID == "" || p.Method == "" || p.Recipient == "" || p.ExpiresAt.IsZero() {
+	if p.ID == "" || (p.ChallengeID == "" && p.Method != "link") || p.Method == "" || p.Recipient == "" || p.ExpiresAt.IsZero() {
 		return errors.New("create pending sign-in: id, challenge id, method, recipient and expiry are required")
 	}
 	if p.WrongAttempts < 0 {

@@ -226,3 +226,13 @@ func (s *Store) ClearUserAddress(ctx context.Context, userID, column string) err
 	}
 	return nil
 }
+
+// FindUserByEmail returns the user who signs in with email, or ErrNotFound; it creates
+// nobody (a sign-in by link goes only to a known address).
+func (s *Store) FindUserByEmail(ctx context.Context, email string) (User, error) {
+	u, err := scanUser(s.reads.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, NormalizeEmail(email)))
+	if err != nil {
+		return User{}, fmt.Errorf("find user by email: %w", err)
+	}
+	return u, nil
+}

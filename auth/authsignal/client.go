@@ -122,6 +122,7 @@ type call struct {
 	query  url.Values // optional
 	body   any        // optional; marshalled to JSON once so every attempt re-sends the same bytes
 	out    any        // optional; where the JSON response is decoded
+	bearer string     // a Client API call's token; "" = the secret key (the Server API)
 }
 
 // do runs a call with the retry policy of the official SDKs: a request that got
@@ -184,7 +185,11 @@ func (c *Client) attempt(ctx context.Context, cl call, op, target string, payloa
 	if err != nil {
 		return false, fmt.Errorf("authsignal: %s: build request: %w", op, err)
 	}
-	req.SetBasicAuth(c.secretKey, "")
+	if cl.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+cl.bearer)
+	} else {
+		req.SetBasicAuth(c.secretKey, "")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
 	if payload != nil {

@@ -263,3 +263,31 @@ func setIf(q url.Values, key, value string) {
 		q.Set(key, value)
 	}
 }
+
+// The Client API, called from the server with a track token (as the browser SDK would):
+// for an email magic link, whose sending and result the server keeps to itself.
+
+// ChallengeEmailMagicLink emails the token's user a magic link to their enrolled
+// EMAIL_MAGIC_LINK address (POST /client/challenge/email-magic-link).
+func (c *Client) ChallengeEmailMagicLink(ctx context.Context, token string) error {
+	var out struct {
+		ChallengeID string `json:"challengeId"`
+	}
+	return c.do(ctx, call{method: http.MethodPost, op: "/client/challenge/email-magic-link", path: "/client/challenge/email-magic-link", body: struct{}{}, out: &out, bearer: token})
+}
+
+// MagicLinkStatus is the answer of POST /client/verify/email-magic-link/finalize.
+type MagicLinkStatus struct {
+	IsVerified  bool   `json:"isVerified"`
+	AccessToken string `json:"accessToken,omitempty"` // once verified: validate it
+}
+
+// FinalizeEmailMagicLink reports whether the token's magic link was opened.
+func (c *Client) FinalizeEmailMagicLink(ctx context.Context, token string) (*MagicLinkStatus, error) {
+	var out MagicLinkStatus
+	err := c.do(ctx, call{method: http.MethodPost, op: "/client/verify/email-magic-link/finalize", path: "/client/verify/email-magic-link/finalize", body: struct{}{}, out: &out, bearer: token})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

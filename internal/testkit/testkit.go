@@ -63,6 +63,7 @@ type Message struct {
 	Subject     string `json:"subject"`
 	Body        string `json:"body"`
 	Code        string `json:"code"`
+	Link        string `json:"link"` // a magic link's address
 	ChallengeID string `json:"challengeId"`
 	CreatedAt   string `json:"createdAt"`
 }
