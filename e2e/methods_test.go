@@ -84,3 +84,47 @@ func TestAddPhoneRemoveEmail(t *testing.T) {
 	other.expectSignedIn(phone, "$24,900.00")
 	other.expectWithdrawal("$100.00", "completed")
 }
+
+// Sign-in by a link from the outbox: the email added as a link method, then the link
+// opened from the outbox's "Open link" in another browser, and Continue.
+func TestSignInByLink(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	email := uniqueEmail(t)
+	b.signIn("Email", email)
+	b.gotoPath("/methods")
+	b.must(b.page.GetByRole("radio", playwright.PageGetByRoleOptions{Name: "Email link", Exact: playwright.Bool(true)}).Check(), "choose Email link")
+	before := len(outbox(t, email))
+	b.fill("Email", email)
+	b.click("Send code")
+	b.fill("Code", waitForMessage(t, email, before).Code)
+	b.click("Verify")
+	b.expectNotice("Sign-in method added")
+	b.click("Sign out")
+	b.must(b.expect.Locator(b.button("Sign out")).ToHaveCount(0), "signed out")
+
+	b.gotoPath("/signin")
+	b.must(b.page.GetByRole("radio", playwright.PageGetByRoleOptions{Name: "Email link", Exact: playwright.Bool(true)}).Check(), "choose Email link")
+	before = len(outbox(t, email))
+	b.fill("Email", email)
+	b.click("Send code")
+	b.expectText("Check your email")
+	if m := waitForAnyMessage(t, email, before); m.Link == "" {
+		t.Fatalf("the email has no link: %+v", m)
+	}
+
+	inbox := b.another(nil)
+	_, err := inbox.page.Goto(suite.emulatorURL + "/outbox?to=" + email)
+	inbox.must(err, "open the outbox")
+	open := inbox.page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Open link"}).First()
+	href, err := open.GetAttribute("href")
+	inbox.must(err, "read the link")
+	_, err = inbox.page.Goto(href)
+	inbox.must(err, "open the link")
+	inbox.click("Confirm")
+	inbox.expectText("You are verified")
+
+	b.click("Continue")
+	b.expectPath("/account")
+	b.expectSignedIn(email, startBalance)
+}
