@@ -34,12 +34,9 @@ func (a *API) EnrollOTP(m vocab.Method) Handler {
 }
 
 func (a *API) enrollOTP(w http.ResponseWriter, r *http.Request, c caller, m vocab.Method) error {
-	k, err := needToken(c)
-	if err != nil {
-		return err
-	}
 	var req enrollOTPRequest
-	if err := httpjson.Decode(w, r, &req, false); err != nil {
+	k, err := tokenRequest(w, r, c, &req, false)
+	if err != nil {
 		return err
 	}
 	code := state.ClientCode{Method: m, MayAdd: c.mayAdd()}
@@ -61,6 +58,16 @@ func (a *API) enrollOTP(w http.ResponseWriter, r *http.Request, c caller, m voca
 	return httpjson.Write(w, http.StatusOK, enrollOTPResponse{UserAuthenticatorID: sent.AuthenticatorID, UserID: k.UserID})
 }
 
+// tokenRequest starts a call for a token's action: the action, and the body decoded into
+// dst (optional: an empty body is "{}").
+func tokenRequest(w http.ResponseWriter, r *http.Request, c caller, dst any, optional bool) (state.ActionKey, error) {
+	k, err := needToken(c)
+	if err != nil {
+		return k, err
+	}
+	return k, httpjson.Decode(w, r, dst, optional)
+}
+
 type challengeResponse struct {
 	ChallengeID string `json:"challengeId"`
 }
@@ -72,12 +79,9 @@ func (a *API) ChallengeOTP(m vocab.Method) Handler {
 }
 
 func (a *API) challengeOTP(w http.ResponseWriter, r *http.Request, c caller, m vocab.Method) error {
-	k, err := needToken(c)
-	if err != nil {
-		return err
-	}
 	var ignored struct{} // the SDK sends no body; the docs allow {userAuthenticatorId}
-	if err := httpjson.Decode(w, r, &ignored, true); err != nil {
+	k, err := tokenRequest(w, r, c, &ignored, true)
+	if err != nil {
 		return err
 	}
 	sent, err := a.store.SendClientCode(r.Context(), k, state.ClientCode{Method: m})
@@ -108,12 +112,9 @@ func (a *API) VerifyOTP(m vocab.Method) Handler {
 // verifyOTP answers a wrong code with 200 and isVerified false, as the real API does;
 // the SDK then shows failureReason.
 func (a *API) verifyOTP(w http.ResponseWriter, r *http.Request, c caller, m vocab.Method) error {
-	k, err := needToken(c)
-	if err != nil {
-		return err
-	}
 	var req verifyOTPRequest
-	if err := httpjson.Decode(w, r, &req, false); err != nil {
+	k, err := tokenRequest(w, r, c, &req, false)
+	if err != nil {
 		return err
 	}
 	code := strings.TrimSpace(req.VerificationCode)
@@ -174,12 +175,9 @@ type enrollTOTPResponse struct {
 // EnrollTOTP serves POST /v1/client/user-authenticators/totp (no body): a new
 // authenticator app's otpauth URI and secret; its first right code enrols it.
 func (a *API) EnrollTOTP(w http.ResponseWriter, r *http.Request, c caller) error {
-	k, err := needToken(c)
-	if err != nil {
-		return err
-	}
 	var ignored struct{}
-	if err := httpjson.Decode(w, r, &ignored, true); err != nil {
+	k, err := tokenRequest(w, r, c, &ignored, true)
+	if err != nil {
 		return err
 	}
 	e, err := a.store.StartClientTOTP(r.Context(), k, c.mayAdd())
@@ -196,12 +194,9 @@ type enrollMagicLinkRequest struct {
 // EnrollMagicLink serves POST /v1/client/user-authenticators/email-magic-link {email}: a
 // link to the address; opening it enrols it.
 func (a *API) EnrollMagicLink(w http.ResponseWriter, r *http.Request, c caller) error {
-	k, err := needToken(c)
-	if err != nil {
-		return err
-	}
 	var req enrollMagicLinkRequest
-	if err := httpjson.Decode(w, r, &req, false); err != nil {
+	k, err := tokenRequest(w, r, c, &req, false)
+	if err != nil {
 		return err
 	}
 	email := vocab.NormalizeEmail(req.Email)
@@ -218,12 +213,9 @@ func (a *API) EnrollMagicLink(w http.ResponseWriter, r *http.Request, c caller) 
 // ChallengeMagicLink serves POST /v1/client/challenge/email-magic-link: a link to the
 // user's enrolled magic-link address.
 func (a *API) ChallengeMagicLink(w http.ResponseWriter, r *http.Request, c caller) error {
-	k, err := needToken(c)
-	if err != nil {
-		return err
-	}
 	var ignored struct{}
-	if err := httpjson.Decode(w, r, &ignored, true); err != nil {
+	k, err := tokenRequest(w, r, c, &ignored, true)
+	if err != nil {
 		return err
 	}
 	sent, err := a.store.SendClientMagicLink(r.Context(), k, "", false, a.self(r))
@@ -237,12 +229,9 @@ func (a *API) ChallengeMagicLink(w http.ResponseWriter, r *http.Request, c calle
 // polls every second (with {}: the docs' challengeId is not sent): isVerified false until
 // the link is opened, then the access token.
 func (a *API) FinalizeMagicLink(w http.ResponseWriter, r *http.Request, c caller) error {
-	k, err := needToken(c)
-	if err != nil {
-		return err
-	}
 	var ignored struct{}
-	if err := httpjson.Decode(w, r, &ignored, true); err != nil {
+	k, err := tokenRequest(w, r, c, &ignored, true)
+	if err != nil {
 		return err
 	}
 	verified, au, err := a.store.MagicLinkVerified(r.Context(), k)
