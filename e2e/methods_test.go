@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,4 +129,34 @@ func TestSignInByLink(t *testing.T) {
 	b.click("Continue")
 	b.expectPath("/account")
 	b.expectSignedIn(email, startBalance)
+}
+
+// The pages load without a console error: no missing icon, no blocked resource.
+func TestPagesHaveNoConsoleErrors(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	var mu sync.Mutex
+	var errs []string
+	b.page.OnConsole(func(m playwright.ConsoleMessage) {
+		if m.Type() == "error" {
+			mu.Lock()
+			errs = append(errs, m.Text()+" at "+b.page.URL())
+			mu.Unlock()
+		}
+	})
+	email := uniqueEmail(t)
+	b.signIn("Email", email)
+	for _, path := range []string{"/account", "/methods"} {
+		b.gotoPath(path)
+		b.must(b.page.WaitForLoadState(playwright.PageWaitForLoadStateOptions{State: playwright.LoadStateNetworkidle}), "load "+path)
+	}
+	for _, u := range []string{suite.emulatorURL + "/outbox", suite.emulatorURL + "/admin"} {
+		_, err := b.page.Goto(u, playwright.PageGotoOptions{WaitUntil: playwright.WaitUntilStateLoad})
+		b.must(err, "open "+u)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) > 0 {
+		t.Fatalf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
 }

@@ -120,6 +120,7 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"GET", "/healthz", public, e.handleHealthz},
 		{"GET", "/readyz", public, e.handleReadyz},
 		{"GET", "/emulator/openapi.json", public, handleOpenAPI},
+		{"GET", "/favicon.svg", public, pages.Favicon},
 		// The pre-built UI (the token in the query or form authenticates each step).
 		{"GET", "/challenge", public, ui.Headers(ui.ChoosePage)},
 		{"POST", "/challenge/send", public, ui.Headers(ui.Send)},

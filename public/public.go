@@ -5,5 +5,5 @@ import "embed"
 
 // Files is served under /static.
 //
-//go:embed *.css *.js vendor
+//go:embed *.css *.js *.svg vendor
 var Files embed.FS

@@ -59,3 +59,14 @@ func (p *Pages) Message(w http.ResponseWriter, status int, title, text string) {
 	}
 	p.Render(w, status, "message", data)
 }
+
+// favicon is the emulator's icon: a key on amber, to tell its tabs from the app's.
+const favicon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#b25e09"/>` +
+	`<circle cx="12" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/><path d="M17 16h10v4M23 16v3" stroke="#fff" stroke-width="3" fill="none"/></svg>`
+
+// Favicon serves GET /favicon.svg.
+func Favicon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Write([]byte(favicon))
+}
