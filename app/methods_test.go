@@ -150,3 +150,27 @@ func TestMakeDefault(t *testing.T) {
 		t.Fatalf("default: %+v %v", u, err)
 	}
 }
+
+// Every notice is shown by its severity: what happened, what is not finished, what did
+// not happen.
+func TestNoticesBySeverity(t *testing.T) {
+	env := newTestEnv(t)
+	b, _ := env.signedIn()
+	for _, tt := range []struct{ key, class string }{
+		{"withdrawal-done", `class="notice success"`},
+		{"withdrawal-held", `class="notice info"`},
+		{"withdrawal-blocked", `class="notice warning"`},
+		{"no-such-notice", `Balance:`},
+	} {
+		page := b.get("/account?notice=" + tt.key)
+		mustContain(t, page, tt.class)
+		if tt.key == "no-such-notice" {
+			mustNotContain(t, page, `class="notice`)
+		}
+	}
+	for key, n := range notices {
+		if n.text == "" || n.severity == "" {
+			t.Errorf("notice %q has no text or severity", key)
+		}
+	}
+}

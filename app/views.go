@@ -8,14 +8,14 @@ import (
 
 // page is the data every template gets; handlers add their own fields in Data.
 type page struct {
-	Title     string
-	CSRF      string
-	User      any
-	OutboxURL string
-	Error     string // shown in role="alert"
-	Notice    string // shown in role="status"
-	NoticeBad bool   // the notice reports something that did not happen: styled as a warning
-	Data      fiber.Map
+	Title      string
+	CSRF       string
+	User       any
+	OutboxURL  string
+	Error      string   // shown in role="alert"
+	Notice     string   // shown in role="status"
+	NoticeKind severity // the notice's severity: its CSS class
+	Data       fiber.Map
 	// Passkeys turns the browser SDK on, with the tenant and Client API it talks to.
 	Passkeys               bool
 	Popup                  bool // the step-up opens in a popup
@@ -35,7 +35,12 @@ func (s *server) render(c *fiber.Ctx, status int, name string, p page) error {
 	}
 	p.OutboxURL = s.cfg.OutboxURL
 	p.Passkeys, p.Popup, p.TenantID, p.ClientAPIURL = s.cfg.Passkeys(), s.cfg.Popup(), s.cfg.TenantID, s.cfg.ClientAPIURL
-	p.NoticeBad = p.Notice != "" && isBadOutcome(c.Query("notice"))
+	if p.Notice != "" {
+		p.NoticeKind = noticeSuccess
+		if n, ok := notices[c.Query("notice")]; ok && n.text == p.Notice {
+			p.NoticeKind = n.severity
+		}
+	}
 	// Every page is someone's: a balance, a code page, a form with its CSRF token. None may
 	// be kept by a browser or a proxy (the back button after sign-out, a shared computer).
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -80,95 +85,62 @@ func (s *server) notFound(c *fiber.Ctx) error {
 	return fiber.ErrNotFound
 }
 
-// noticeText maps the keys that redirects carry in ?notice= to the sentences people see.
-// Only these fixed sentences can appear: the query string can't inject text.
-func noticeText(key string) string {
-	switch key {
-	case "signed-out":
-		return "You have signed out."
-	case "code-expired":
-		return "That code can no longer be used. Ask for a new one."
-	case "too-many-attempts":
-		return "Too many attempts with that code. Ask for a new one."
-	case "signin-expired":
-		return "Your sign-in took too long. Start again."
-	case "signin-mismatch":
-		return "We couldn't confirm that address with the sign-in service. Start again."
-	case "passkey-added":
-		return "Passkey added: next time, sign in with it"
-	case "passkey-failed":
-		return "No passkey was added: the sign-in service did not confirm it. Try again"
-	case "passkey-unavailable":
-		return "We couldn't confirm the passkey with the sign-in service. Try again in a moment"
-	case "method-added":
-		return "Sign-in method added"
-	case "method-removed":
-		return "Sign-in method removed"
-	case "method-default":
-		return "Default method changed"
-	case "app-added":
-		return "Authenticator app added: it can confirm withdrawals"
-	case "app-failed":
-		return "No authenticator app was added: the sign-in service did not confirm it. Try again"
-	case "app-unavailable":
-		return "We couldn't confirm the authenticator app with the sign-in service. Try again in a moment"
-	case "withdrawal-done":
-		return "Withdrawal completed"
-	case "withdrawal-blocked":
-		return "Withdrawal blocked"
-	case "withdrawal-held":
-		return "Withdrawal held for review"
-	case "challenge-failed":
-		return "Challenge failed: the withdrawal was not made"
-	case "already-settled":
-		return "Nothing changed: this withdrawal was already settled"
-	case "not-yours":
-		return "Nothing changed: that link is not valid for your account"
-	case "invalid-token":
-		return "Nothing changed: that link is invalid or has expired"
-	case "challenge-pending":
-		return "The challenge was not completed; the withdrawal is still waiting"
-	case "review-pending":
-		return "Still held for review"
-	case "review-approved":
-		return "Review approved: withdrawal completed"
-	case "review-rejected":
-		return "Review rejected: the withdrawal was not made"
-	case "insufficient-funds":
-		return "The withdrawal failed: your balance is too low"
-	case "withdrawal-failed":
-		return "Nothing was taken: this withdrawal did not go through"
-	case "withdrawal-checking":
-		return "This withdrawal is being checked: nothing has been taken yet, and it will be settled in a few minutes"
-	case "withdrawal-cancelled":
-		return "Withdrawal cancelled: nothing was taken"
-	case "check-enrolled":
-		return "Nothing was taken: your account was not yet set up for security checks. It is now; please make the withdrawal again"
-	case "check-unavailable":
-		return "Nothing was taken: we couldn't set up the security check for your account. Please try again in a moment"
-	}
-	return ""
+// severity is how a notice is shown.
+type severity string
+
+// The severities, one CSS class each.
+const (
+	noticeSuccess severity = "success" // it happened: money moved, a method was added
+	noticeInfo    severity = "info"    // nothing is wrong, it is not finished (held, pending, checking)
+	noticeWarning severity = "warning" // it did not happen: nothing moved
+	noticeError   severity = "error"   // the person must start again (shown as an alert)
+)
+
+type notice struct {
+	text     string
+	severity severity
 }
 
-func noticeFor(c *fiber.Ctx) string {
-	return noticeText(c.Query("notice"))
+// notices maps the keys that redirects carry in ?notice= to the sentences people see and
+// how they are shown. Only these fixed sentences can appear: the query string can't inject
+// text.
+var notices = map[string]notice{
+	"signed-out":           {"You have signed out.", noticeInfo},
+	"code-expired":         {"That code can no longer be used. Ask for a new one.", noticeError},
+	"too-many-attempts":    {"Too many attempts with that code. Ask for a new one.", noticeError},
+	"signin-expired":       {"Your sign-in took too long. Start again.", noticeError},
+	"signin-mismatch":      {"We couldn't confirm that address with the sign-in service. Start again.", noticeError},
+	"passkey-added":        {"Passkey added: next time, sign in with it", noticeSuccess},
+	"passkey-failed":       {"No passkey was added: the sign-in service did not confirm it. Try again", noticeWarning},
+	"passkey-unavailable":  {"We couldn't confirm the passkey with the sign-in service. Try again in a moment", noticeWarning},
+	"method-added":         {"Sign-in method added", noticeSuccess},
+	"method-removed":       {"Sign-in method removed", noticeSuccess},
+	"method-default":       {"Default method changed", noticeSuccess},
+	"app-added":            {"Authenticator app added: it can confirm withdrawals", noticeSuccess},
+	"app-failed":           {"No authenticator app was added: the sign-in service did not confirm it. Try again", noticeWarning},
+	"app-unavailable":      {"We couldn't confirm the authenticator app with the sign-in service. Try again in a moment", noticeWarning},
+	"withdrawal-done":      {"Withdrawal completed", noticeSuccess},
+	"withdrawal-blocked":   {"Withdrawal blocked", noticeWarning},
+	"withdrawal-held":      {"Withdrawal held for review", noticeInfo},
+	"challenge-failed":     {"Challenge failed: the withdrawal was not made", noticeWarning},
+	"already-settled":      {"Nothing changed: this withdrawal was already settled", noticeWarning},
+	"not-yours":            {"Nothing changed: that link is not valid for your account", noticeWarning},
+	"invalid-token":        {"Nothing changed: that link is invalid or has expired", noticeWarning},
+	"challenge-pending":    {"The challenge was not completed; the withdrawal is still waiting", noticeInfo},
+	"review-pending":       {"Still held for review", noticeInfo},
+	"review-approved":      {"Review approved: withdrawal completed", noticeSuccess},
+	"review-rejected":      {"Review rejected: the withdrawal was not made", noticeWarning},
+	"insufficient-funds":   {"The withdrawal failed: your balance is too low", noticeWarning},
+	"withdrawal-failed":    {"Nothing was taken: this withdrawal did not go through", noticeWarning},
+	"withdrawal-checking":  {"This withdrawal is being checked: nothing has been taken yet, and it will be settled in a few minutes", noticeInfo},
+	"withdrawal-cancelled": {"Withdrawal cancelled: nothing was taken", noticeWarning},
+	"check-enrolled":       {"Nothing was taken: your account was not yet set up for security checks. It is now; please make the withdrawal again", noticeWarning},
+	"check-unavailable":    {"Nothing was taken: we couldn't set up the security check for your account. Please try again in a moment", noticeWarning},
 }
 
-// isBadOutcome tells the notices that report money that did not move.
-func isBadOutcome(key string) bool {
-	switch key {
-	case "withdrawal-blocked", "challenge-failed", "review-rejected", "insufficient-funds", "not-yours", "invalid-token", "already-settled",
-		"check-enrolled", "check-unavailable", "withdrawal-failed", "withdrawal-cancelled", "passkey-failed", "passkey-unavailable", "app-failed", "app-unavailable":
-		return true
-	}
-	return false
-}
+func noticeText(key string) string { return notices[key].text }
+
+func noticeFor(c *fiber.Ctx) string { return noticeText(c.Query("notice")) }
 
 // isProblem tells the notices that report a failure: they are shown as alerts.
-func isProblem(key string) bool {
-	switch key {
-	case "code-expired", "too-many-attempts", "signin-expired", "signin-mismatch":
-		return true
-	}
-	return false
-}
+func isProblem(key string) bool { return notices[key].severity == noticeError }
