@@ -215,6 +215,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	})
 
 	apiURL, secret, outboxURL := cfg.AuthsignalURL, cfg.AuthsignalKey, ""
+	var withdrawalRules []string
 	if cfg.AuthsignalKey == "" {
 		public := emulatorPublicURL(cfg.EmulatorAddr)
 		em, err := emulator.New(emulator.Config{
@@ -242,6 +243,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		apiURL, secret, outboxURL = emulatorURL+"/v1", emulator.DevSecretKey, public+"/outbox"
 		cfg.TenantID, cfg.ClientAPIURL, cfg.UIOrigin = emulator.DevTenantID, public+"/v1", public
+		withdrawalRules = em.RulesFor(app.WithdrawalAction)
 		logger.Info("no AUTHSIGNAL_SECRET_KEY: using the local Authsignal emulator", "api", apiURL, "outbox", outboxURL, "admin", public+"/admin")
 	}
 
@@ -259,6 +261,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		ClientAPIURL:  cfg.ClientAPIURL,
 		// The popup only when the browser SDK has a tenant to talk to.
 		PrebuiltUIOrigin: cfg.UIOrigin,
+		WithdrawalRules:  withdrawalRules,
 	}, app.Deps{
 		Store:      db,
 		Sessions:   sessions,

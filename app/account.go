@@ -66,6 +66,7 @@ func (s *server) renderAccount(c *fiber.Ctx, status int, errMsg, notice, amountI
 			"Amount":      amountInput,
 			// The next withdrawal's id, minted with the form: posting it twice is one withdrawal.
 			"WithdrawalID": s.randomID(16),
+			"Rules":        s.cfg.WithdrawalRules,
 		},
 	})
 }

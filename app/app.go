@@ -66,6 +66,10 @@ type Config struct {
 	// custom domain, or https://mfa.authsignal.com); with it and the SDK configured, the
 	// withdrawal's step-up opens in a popup (an iframe the page may frame).
 	PrebuiltUIOrigin string
+	// WithdrawalRules describe the rules the withdrawal meets, one sentence each, shown on
+	// the account page: the embedded emulator's, which it knows; nil against the real
+	// service, whose rules are the tenant's in the Portal.
+	WithdrawalRules []string
 }
 
 // Passkeys reports whether the browser SDK is configured, which the passkey flows need.

@@ -168,7 +168,8 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	}
 	web, err := New(Config{BaseURL: base, OutboxURL: emulatorURL + "/outbox", SendsPerIP: settings.sendsPerIP,
 		ReadTimeout: settings.connTimeout, IdleTimeout: settings.connTimeout, WebhookSecret: testSecret,
-		TenantID: emulator.DevTenantID, ClientAPIURL: emulatorURL + "/v1", PrebuiltUIOrigin: emulatorURL}, Deps{
+		TenantID: emulator.DevTenantID, ClientAPIURL: emulatorURL + "/v1", PrebuiltUIOrigin: emulatorURL,
+		WithdrawalRules: em.RulesFor(WithdrawalAction)}, Deps{
 		Store:      db,
 		Sessions:   sessions,
 		Authsignal: client,

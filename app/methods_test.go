@@ -174,3 +174,26 @@ func TestNoticesBySeverity(t *testing.T) {
 		}
 	}
 }
+
+// The account page describes the rules the embedded emulator really runs, not a fixed
+// sentence that a rules file (or the real service) would make wrong.
+func TestAccountShowsTheEmulatorsRules(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		opts     []envOption
+		want     []string
+		unwanted string
+	}{
+		{"built-in", nil, []string{"Withdrawals over 1,000 need a one-time code (CHALLENGE_REQUIRED)", "anything else: ALLOW"}, "Hold"},
+		{"a rules file", []envOption{withRules(`{"rules":[{"id":"hold","name":"Hold everything","actionCode":"withdrawal","priority":1,"conditions":[],"outcome":"REVIEW_REQUIRED"}],"defaultOutcome":"BLOCK"}`)},
+			[]string{"Hold everything (REVIEW_REQUIRED)", "anything else: BLOCK"}, "1,000"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, tt.opts...)
+			b, _ := env.signedIn()
+			page := b.get("/account")
+			mustContain(t, page, tt.want...)
+			mustNotContain(t, page, tt.unwanted)
+		})
+	}
+}

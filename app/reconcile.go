@@ -82,7 +82,7 @@ func (r *Reconciler) Once(ctx context.Context) (int, error) {
 
 // outcome is where w ends, by its action's state on Authsignal.
 func (r *Reconciler) outcome(ctx context.Context, w store.Withdrawal) (store.WithdrawalState, string, error) {
-	action, err := r.Authsignal.GetAction(ctx, w.UserID, withdrawalAction, w.ID)
+	action, err := r.Authsignal.GetAction(ctx, w.UserID, WithdrawalAction, w.ID)
 	if authsignal.IsStatus(err, http.StatusNotFound) {
 		return store.WithdrawalFailed, "", nil // Authsignal never heard of it: nothing was decided
 	}

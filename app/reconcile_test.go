@@ -27,7 +27,7 @@ func TestTimedOutTrackIsReconciledAsAuthsignalDecided(t *testing.T) {
 		t.Fatalf("after a timed-out track: %s, want pending", w.State)
 	}
 	ctx := context.Background()
-	if a, err := env.api().GetAction(ctx, user.ID, withdrawalAction, w.ID); err != nil || a.State != authsignal.StateAllow {
+	if a, err := env.api().GetAction(ctx, user.ID, WithdrawalAction, w.ID); err != nil || a.State != authsignal.StateAllow {
 		t.Fatalf("Authsignal's record: %+v, %v; want ALLOW", a, err)
 	}
 	r := env.reconciler(env.api())
@@ -71,7 +71,7 @@ func TestReconcilerSettlesAsTheActionEnded(t *testing.T) {
 	ends := map[string]string{ids[0]: authsignal.StateChallengeSucceeded, ids[1]: authsignal.StateChallengeFailed,
 		ids[2]: authsignal.StateReviewRequired} // ids[3] stays CHALLENGE_REQUIRED: abandoned
 	for id, state := range ends {
-		if _, err := api.UpdateAction(ctx, user.ID, withdrawalAction, id, authsignal.UpdateActionRequest{State: state}); err != nil {
+		if _, err := api.UpdateAction(ctx, user.ID, WithdrawalAction, id, authsignal.UpdateActionRequest{State: state}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -113,7 +113,7 @@ func TestReconcilerDoesNotCompleteAnUnenrolledAllow(t *testing.T) {
 		t.Fatal(err)
 	}
 	// As if the app crashed after Authsignal answered ALLOW (isEnrolled false) to its track.
-	if _, err := api.Track(ctx, user.ID, withdrawalAction, authsignal.TrackAttributes{IdempotencyKey: w.ID, Custom: map[string]any{"amount": 1500}}); err != nil {
+	if _, err := api.Track(ctx, user.ID, WithdrawalAction, authsignal.TrackAttributes{IdempotencyKey: w.ID, Custom: map[string]any{"amount": 1500}}); err != nil {
 		t.Fatal(err)
 	}
 	env.clock.Advance(2 * time.Minute)

@@ -12,9 +12,9 @@ import (
 	"example.com/passwordless/store"
 )
 
-// withdrawalAction is the Authsignal action code tracked for every withdrawal; rules in
+// WithdrawalAction is the Authsignal action code tracked for every withdrawal; rules in
 // the Authsignal Portal (or the emulator's rules file) are written against it.
-const withdrawalAction = "withdrawal"
+const WithdrawalAction = "withdrawal"
 
 // withdraw records a pending withdrawal, asks Authsignal what to do with it and acts on
 // the answer. The withdrawal's id comes with the form, minted when the page was rendered,
@@ -58,7 +58,7 @@ func (s *server) withdraw(c *fiber.Ctx) error {
 		return fmt.Errorf("record withdrawal: %w", err)
 	}
 
-	tracked, err := s.trackStepUp(c, user, withdrawalAction, w.ID, "/withdrawals/callback", map[string]any{"amount": centsToUnits(amount)})
+	tracked, err := s.trackStepUp(c, user, WithdrawalAction, w.ID, "/withdrawals/callback", map[string]any{"amount": centsToUnits(amount)})
 	if err != nil && !answeredWithError(err) {
 		// No answer (a timeout, a broken connection): Authsignal may have recorded the
 		// action. The withdrawal stays pending and the reconciler settles it as Authsignal
@@ -177,7 +177,7 @@ func signInAddress(user store.User) (signInMethod, string) {
 // signed-in user's own withdrawal that is still awaiting this challenge.
 func (s *server) withdrawalCallback(c *fiber.Ctx) error {
 	user, _ := currentUser(c)
-	v, notice, err := s.validateStepUp(c, user, withdrawalAction)
+	v, notice, err := s.validateStepUp(c, user, WithdrawalAction)
 	if err != nil {
 		status, _ := s.authsignalFailure(c, "validate challenge", err)
 		return s.renderAccount(c, status, "We couldn't confirm the challenge right now. Nothing was taken; try the link again in a moment.", "", "")
@@ -218,7 +218,7 @@ func (s *server) checkWithdrawal(c *fiber.Ctx) error {
 	if w.State != store.WithdrawalHeld {
 		return s.notify(c, "already-settled")
 	}
-	action, err := s.authsignal.GetAction(ctx, user.ID, withdrawalAction, w.ID)
+	action, err := s.authsignal.GetAction(ctx, user.ID, WithdrawalAction, w.ID)
 	if err != nil {
 		status, _ := s.authsignalFailure(c, "get action", err)
 		return s.renderAccount(c, status, "We couldn't reach the review service right now. Try again in a moment.", "", "")

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -113,7 +114,8 @@ type Emulator struct {
 	webhooks      *webhook.Sender
 	log           *slog.Logger
 	handler       http.Handler
-	rulesSource   string  // for the start-up banner
+	rulesSource   string // for the start-up banner
+	rules         *rules.Rules
 	table         []route // routeTable, kept for the OpenAPI test
 	exportOnClose string
 
@@ -233,6 +235,7 @@ func New(cfg Config) (*Emulator, error) {
 		}
 		cfg.Logger.Info("state imported", "file", cfg.Import, "users", len(imported.Users), "actions", len(imported.Actions), "messages", len(imported.Messages))
 	}
+	e.rules = rs
 	if e.handler, err = e.routes([]byte(cfg.SecretKey), []byte(cfg.CallConnectSecretKey), rs, rnd, limits); err != nil {
 		e.store.Close()
 		e.webhooks.Close()
@@ -416,3 +419,27 @@ func ValidateEmail(s string) error { return vocab.ValidateEmail(s) }
 
 // ValidatePhone reports whether s is a number the emulator sends codes to: E.164.
 func ValidatePhone(s string) error { return vocab.ValidatePhone(s) }
+
+// RulesFor describes, one sentence per rule in the order they are tried, the rules the
+// emulator runs for action, and last the outcome when none matches: what an app shows
+// beside a form (the sample's account page), since they are the emulator's and not the
+// real tenant's.
+func (e *Emulator) RulesFor(action string) []string {
+	list := e.rules.List()
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Priority < list[j].Priority })
+	var out []string
+	for _, r := range list {
+		if r.ActionCode != action && r.ActionCode != "" && r.ActionCode != "*" {
+			continue
+		}
+		text := r.Description
+		if text == "" {
+			text = r.Name
+		}
+		if text == "" {
+			text = r.ID
+		}
+		out = append(out, fmt.Sprintf("%s (%s)", strings.TrimSuffix(text, "."), r.Outcome))
+	}
+	return append(out, fmt.Sprintf("anything else: %s", e.rules.DefaultOutcome()))
+}
