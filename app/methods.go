@@ -133,6 +133,15 @@ func (s *server) addAddress(c *fiber.Ctx) error {
 	if err != nil {
 		return s.renderMethods(c, fiber.StatusBadRequest, err.Error(), "", form)
 	}
+	// An account has one email and one phone number to sign in with: another one would
+	// quietly replace it (and its methods would sign in elsewhere).
+	if method.Key == "email" || method.Key == linkSignIn.Key {
+		if user.Email != "" && !strings.EqualFold(user.Email, recipient) {
+			return s.renderMethods(c, fiber.StatusConflict, "Your account has an email address already ("+maskEmail(user.Email)+"): remove its methods first to use another.", "", form)
+		}
+	} else if user.Phone != "" && user.Phone != recipient {
+		return s.renderMethods(c, fiber.StatusConflict, "Your account has a phone number already ("+maskPhone(user.Phone)+"): remove its methods first to use another.", "", form)
+	}
 	if until, locked := s.guessLimiter.lockedUntil(recipient); locked {
 		return s.renderMethods(c, fiber.StatusTooManyRequests, lockedMessage(until), "", form)
 	}

@@ -197,3 +197,33 @@ func TestAccountShowsTheEmulatorsRules(t *testing.T) {
 		})
 	}
 }
+
+// An account keeps one email and one phone: a second one is refused before any code, so
+// it never quietly replaces the one the account signs in with.
+func TestASecondAddressIsRefused(t *testing.T) {
+	env := newTestEnv(t)
+	b, user := env.signedIn()
+	phone := uniquePhone()
+	b.addPhone(phone)
+	other := "other-" + randomDigits(6) + "@example.com"
+	for _, tt := range []url.Values{
+		{"method": {"email"}, "email": {other}},
+		{"method": {"link"}, "email": {other}},
+		{"method": {"whatsapp"}, "phone": {uniquePhone()}},
+	} {
+		page := b.submit("/methods", "/methods/address", tt)
+		if page.status != http.StatusConflict {
+			t.Fatalf("%v: %d", tt, page.status)
+		}
+		mustContain(t, page, "already")
+	}
+	if msgs := env.messagesTo(other); len(msgs) != 0 {
+		t.Fatalf("a code went to the second email")
+	}
+	// The same phone by WhatsApp is another method on the same number: fine.
+	code := b.submit("/methods", "/methods/address", url.Values{"method": {"whatsapp"}, "phone": {phone}})
+	mustContain(t, b.submitForm(code, "Verify", map[string]string{"Code": env.latestCode(phone)}), "Sign-in method added", "WhatsApp to")
+	if u, _ := env.store.GetUser(context.Background(), user.ID); u.Email != user.Email || u.Phone != phone {
+		t.Fatalf("the account's addresses changed: %+v", u)
+	}
+}
