@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +226,18 @@ func TestASecondAddressIsRefused(t *testing.T) {
 	mustContain(t, b.submitForm(code, "Verify", map[string]string{"Code": env.latestCode(phone)}), "Sign-in method added", "WhatsApp to")
 	if u, _ := env.store.GetUser(context.Background(), user.ID); u.Email != user.Email || u.Phone != phone {
 		t.Fatalf("the account's addresses changed: %+v", u)
+	}
+}
+
+// The code page links to the emulator's outbox, filtered to the address the code went to.
+func TestCodePageLinksToTheInbox(t *testing.T) {
+	env := newTestEnv(t)
+	b := env.newBrowser()
+	phone := uniquePhone()
+	page := b.submit("/signin", "/signin", url.Values{"method": {"sms"}, "phone": {phone}})
+	mustContain(t, page, "Open your inbox")
+	want := strings.ToLower(`href="` + env.emulatorURL + `/outbox?to=` + url.QueryEscape(phone) + `"`) // %2B or %2b
+	if !strings.Contains(strings.ToLower(page.body), want) {
+		t.Fatalf("no link to the filtered outbox (%s) in %s", want, page.body)
 	}
 }
