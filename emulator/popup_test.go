@@ -73,3 +73,13 @@ func TestPrebuiltPopupMode(t *testing.T) {
 		t.Fatalf("framing without client origins: %v", resp.Header)
 	}
 }
+
+// A dead end of the pre-built UI (an expired link) leads back to the app.
+func TestPrebuiltErrorPagesLeadBackToTheApp(t *testing.T) {
+	env := newClientEnv(t)
+	b := newBrowser(t)
+	b.get(env.srv.URL+"/challenge?token=expired").must(t, 400, `<a href="`+appOrigin+`">Back to the app</a>`)
+	if p := b.get(env.srv.URL + "/challenge?token=expired&mode=popup"); strings.Contains(p.body, "Back to the app") {
+		t.Fatal("a popup's error page navigates its frame away")
+	}
+}

@@ -98,6 +98,11 @@ func (u *UI) message(w http.ResponseWriter, r *http.Request, status int, title, 
 	} else {
 		d["Status"] = text
 	}
+	// A way back from a dead end (an expired link, say) to the app, which is the first
+	// client origin; in a popup the app's window is still there, under it.
+	if len(u.origins) > 0 && mode(r) != "popup" {
+		d["BackURL"] = u.origins[0]
+	}
 	u.pages.Render(w, status, "message", d)
 }
 
