@@ -226,7 +226,7 @@ func TestCallbackWithBadTokens(t *testing.T) {
 func TestChallengeFailedMarksWithdrawalFailed(t *testing.T) {
 	env := newTestEnv(t)
 	b, user := env.signedIn()
-	resp := b.withdrawNoFollow("5000")
+	resp := b.withdrawNoFollow("2000")
 	_, page := env.completeChallenge(b, resp.Header.Get("Location"), user.Email, false)
 	mustContain(t, page, "Challenge failed: the withdrawal was not made", "Balance: $25,000.00")
 	if got := env.withdrawals(user.ID)[0].State; got != store.WithdrawalFailed {

@@ -72,12 +72,15 @@ var ruleOps = map[string]bool{"eq": true, "ne": true, "gt": true, "gte": true, "
 
 var ruleFields = map[string]bool{"actionCode": true, "ipAddress": true, "userAgent": true, "deviceId": true, "email": true, "emailDomain": true, "phoneNumber": true, "username": true, "isNewDevice": true, "isEnrolled": true}
 
-// defaultRulesJSON are the built-in rules (also shipped as rules.example.json plus a review rule).
+// defaultRulesJSON are the built-in rules (rules.example.json has them too, and more).
 const defaultRulesJSON = `{
   "rules": [
     {"id": "block-large-withdrawal", "name": "Block large withdrawals", "description": "Withdrawals over 10,000 are refused.",
      "actionCode": "withdrawal", "priority": 10,
      "conditions": [{"field": "custom.amount", "op": "gt", "value": 10000}], "outcome": "BLOCK"},
+    {"id": "review-withdrawal-5000", "name": "Review withdrawals from 5,000", "description": "Withdrawals from 5,000 up to 10,000 wait for an analyst on /admin.",
+     "actionCode": "withdrawal", "priority": 15,
+     "conditions": [{"field": "custom.amount", "op": "gte", "value": 5000}], "outcome": "REVIEW_REQUIRED"},
     {"id": "challenge-withdrawal", "name": "Challenge withdrawals over 1,000", "description": "Withdrawals over 1,000 need a one-time code.",
      "actionCode": "withdrawal", "priority": 20,
      "conditions": [{"field": "custom.amount", "op": "gt", "value": 1000}], "outcome": "CHALLENGE_REQUIRED"}
@@ -86,7 +89,7 @@ const defaultRulesJSON = `{
 }`
 
 // Default returns the built-in rules: withdrawal custom.amount > 10000 → BLOCK,
-// > 1000 → CHALLENGE_REQUIRED, everything else ALLOW.
+// ≥ 5000 → REVIEW_REQUIRED, > 1000 → CHALLENGE_REQUIRED, everything else ALLOW.
 func Default() (*Rules, error) { return Parse([]byte(defaultRulesJSON)) }
 
 // LoadFile reads and parses a rules file.

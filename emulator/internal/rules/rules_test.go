@@ -22,7 +22,9 @@ func TestDefaultRules(t *testing.T) {
 		{"small", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 999.99}}, vocab.StateAllow, ""},
 		{"1000 exactly", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 1000.0}}, vocab.StateAllow, ""},
 		{"1000.01", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 1000.01}}, vocab.StateChallengeRequired, "challenge-withdrawal"},
-		{"10000 exactly", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 10000.0}}, vocab.StateChallengeRequired, "challenge-withdrawal"},
+		{"4999.99", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 4999.99}}, vocab.StateChallengeRequired, "challenge-withdrawal"},
+		{"5000 exactly", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 5000.0}}, vocab.StateReviewRequired, "review-withdrawal-5000"},
+		{"10000 exactly", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 10000.0}}, vocab.StateReviewRequired, "review-withdrawal-5000"},
 		{"10000.01", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": 10000.01}}, vocab.StateBlock, "block-large-withdrawal"},
 		{"string amount", Input{ActionCode: "withdrawal", Custom: map[string]any{"amount": "50000"}}, vocab.StateAllow, ""},
 		{"other action", Input{ActionCode: "transfer", Custom: map[string]any{"amount": 50000.0}}, vocab.StateAllow, ""},
@@ -177,7 +179,16 @@ func TestExampleRulesFile(t *testing.T) {
 	}
 	// The built-in rules are the example's subset.
 	def, _ := Default()
-	if len(def.rules) != 2 {
+	ids := map[string]bool{}
+	for _, r := range rs.rules {
+		ids[r.ID] = true
+	}
+	if len(def.rules) != 3 {
 		t.Fatalf("default rules: %d", len(def.rules))
+	}
+	for _, r := range def.rules {
+		if !ids[r.ID] {
+			t.Errorf("built-in rule %s is not in rules.example.json", r.ID)
+		}
 	}
 }
