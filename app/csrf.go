@@ -95,12 +95,12 @@ func (s *server) sameOrigin(c *fiber.Ctx) bool {
 // cookieNames are the app's cookie names. Over https they carry the prefixes that make
 // browsers enforce them: __Host- (Secure, this host only, Path=/) and, for the sign-in
 // cookie that lives under /signin, __Secure-.
-type cookieNames struct{ session, pending, device, csrf string }
+type cookieNames struct{ session, pending, prefill, device, csrf string }
 
 func newCookieNames(https bool) cookieNames {
 	if !https {
-		return cookieNames{session: sessionCookie, pending: pendingCookie, device: deviceCookie, csrf: "csrf"}
+		return cookieNames{session: sessionCookie, pending: pendingCookie, prefill: prefillCookie, device: deviceCookie, csrf: "csrf"}
 	}
-	return cookieNames{session: "__Host-" + sessionCookie, pending: "__Secure-" + pendingCookie,
+	return cookieNames{session: "__Host-" + sessionCookie, pending: "__Secure-" + pendingCookie, prefill: "__Secure-" + prefillCookie,
 		device: "__Host-" + deviceCookie, csrf: "__Host-csrf"}
 }

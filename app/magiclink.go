@@ -26,7 +26,8 @@ var linkSignIn = signInMethod{Key: "link", Label: "Email link", VerificationMeth
 func (s *server) sendLink(c *fiber.Ctx, form signInForm) error {
 	recipient, err := normalizeEmail(form.Email)
 	if err != nil {
-		return s.renderSignIn(c, fiber.StatusBadRequest, form, err.Error(), "")
+		form.Field, form.Problem = "email", err.Error()
+		return s.renderSignIn(c, fiber.StatusBadRequest, form, "", "")
 	}
 	release, ok := s.reserveSend(c, recipient)
 	if !ok {

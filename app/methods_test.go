@@ -241,3 +241,36 @@ func TestCodePageLinksToTheInbox(t *testing.T) {
 		t.Fatalf("no link to the filtered outbox (%s) in %s", want, page.body)
 	}
 }
+
+// A sign-in that must start again (too many wrong codes) keeps the address typed; the
+// 404 page says what it is.
+func TestRestartKeepsTheAddress(t *testing.T) {
+	env := newTestEnv(t)
+	b := env.newBrowser()
+	phone := uniquePhone()
+	code := b.submit("/signin", "/signin", url.Values{"method": {"sms"}, "phone": {phone}})
+	var page response
+	for i := 0; i < 5; i++ {
+		page = b.post("/signin/verify", url.Values{"_csrf": {csrfToken(t, code.body)}, "code": {wrongCode(env.latestCode(phone))}})
+	}
+	if page.url.Path != "/signin" {
+		t.Fatalf("after five wrong codes: at %s", page.url)
+	}
+	mustContain(t, page, `value="`+phone+`"`, `value="sms" checked`)
+	// Once only: a later visit is the empty form.
+	mustNotContain(t, b.get("/signin"), `value="`+phone+`"`)
+
+	missing := b.get("/no-such-page")
+	if missing.status != http.StatusNotFound {
+		t.Fatalf("status %d", missing.status)
+	}
+	mustContain(t, missing, "<h1>Page not found</h1>")
+}
+
+// A bad address is reported beside its field, which is marked invalid and tied to it.
+func TestAddressErrorBesideItsField(t *testing.T) {
+	env := newTestEnv(t)
+	page := env.newBrowser().submit("/signin", "/signin", url.Values{"method": {"sms"}, "phone": {"555-0100"}})
+	mustContain(t, page, `aria-invalid="true" aria-describedby="phone-error"`, `<p id="phone-error" class="field-error" role="alert">`, `value="555-0100"`)
+	mustNotContain(t, page, `aria-describedby="email-error"`, `class="alert"`)
+}

@@ -20,6 +20,7 @@ import (
 const (
 	sessionCookie = "session"
 	pendingCookie = "signin_pending"
+	prefillCookie = "signin_again" // the address of a sign-in that must start again
 	deviceCookie  = "device_id"
 	localUser     = "user"       // store.User of the signed-in visitor
 	localToken    = "sessionJWT" // the verified session token, for sign-out

@@ -59,7 +59,7 @@ func (s *server) signInPage(c *fiber.Ctx) error {
 		return c.Redirect("/account", fiber.StatusSeeOther)
 	}
 	if key := c.Query("notice"); isProblem(key) {
-		return s.renderSignIn(c, fiber.StatusOK, signInForm{Method: "email"}, noticeText(key), "")
+		return s.renderSignIn(c, fiber.StatusOK, s.prefilled(c), noticeText(key), "")
 	}
 	return s.renderSignIn(c, fiber.StatusOK, signInForm{Method: "email"}, "", noticeFor(c))
 }
@@ -69,6 +69,9 @@ type signInForm struct {
 	Method string
 	Email  string
 	Phone  string
+	// Field is the input a Problem is about ("email" or "phone"): shown beside it, tied
+	// to it by aria-describedby, the input marked aria-invalid.
+	Field, Problem string
 }
 
 func (s *server) renderSignIn(c *fiber.Ctx, status int, form signInForm, errMsg, notice string) error {
@@ -94,13 +97,16 @@ func (s *server) sendCode(c *fiber.Ctx) error {
 	}
 	var recipient string
 	var err error
+	field := "phone"
 	if method.Key == "email" {
+		field = "email"
 		recipient, err = normalizeEmail(form.Email)
 	} else {
 		recipient, err = normalizePhone(form.Phone)
 	}
 	if err != nil {
-		return s.renderSignIn(c, fiber.StatusBadRequest, form, err.Error(), "")
+		form.Field, form.Problem = field, err.Error()
+		return s.renderSignIn(c, fiber.StatusBadRequest, form, "", "")
 	}
 	if until, locked := s.guessLimiter.lockedUntil(recipient); locked {
 		return s.renderSignIn(c, fiber.StatusTooManyRequests, form, lockedMessage(until), "")
@@ -236,7 +242,43 @@ func (s *server) restartSignIn(c *fiber.Ctx, pending *store.PendingSignIn, notic
 		}
 	}
 	s.clearCookie(c, s.cookies.pending, "/signin")
+	if pending != nil {
+		// Starting again keeps the address: the person need not type it a second time.
+		if signed, err := s.sessions.SignValue(prefillPurpose, pending.Method+"\n"+pending.Recipient, prefillTTL); err == nil {
+			c.Cookie(&fiber.Cookie{Name: s.cookies.prefill, Value: signed, Path: "/signin", MaxAge: int(prefillTTL.Seconds()),
+				HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode, Secure: s.secureCookies})
+		}
+	}
 	return c.Redirect("/signin?notice="+notice, fiber.StatusSeeOther)
+}
+
+// prefillPurpose signs the address a restarted sign-in keeps, for prefillTTL.
+const (
+	prefillPurpose = "signin-prefill"
+	prefillTTL     = 5 * time.Minute
+)
+
+// prefilled is the form of a sign-in that must start again, with its address, or the
+// empty email form; the cookie is used once.
+func (s *server) prefilled(c *fiber.Ctx) signInForm {
+	form := signInForm{Method: "email"}
+	raw := c.Cookies(s.cookies.prefill)
+	if raw == "" {
+		return form
+	}
+	s.clearCookie(c, s.cookies.prefill, "/signin")
+	value, err := s.sessions.VerifyValue(prefillPurpose, raw)
+	method, recipient, ok := strings.Cut(value, "\n")
+	if err != nil || !ok {
+		return form
+	}
+	form.Method = method
+	if method == "email" || method == linkSignIn.Key {
+		form.Email = recipient
+	} else {
+		form.Phone = recipient
+	}
+	return form
 }
 
 func (s *server) codePage(c *fiber.Ctx) error {

@@ -50,7 +50,14 @@ func (s *server) render(c *fiber.Ctx, status int, name string, p page) error {
 
 // renderError shows the friendly error page with one helpful sentence.
 func (s *server) renderError(c *fiber.Ctx, status int, message string) error {
-	return s.render(c, status, "error", page{Title: "Something went wrong", Error: message})
+	title := "Something went wrong"
+	switch {
+	case status == fiber.StatusNotFound:
+		title = "Page not found"
+	case status < 500:
+		title = "That didn't work"
+	}
+	return s.render(c, status, "error", page{Title: title, Error: message})
 }
 
 // handleError is Fiber's last stop for errors: log the cause, show a helpful page.
