@@ -160,3 +160,48 @@ func TestPagesHaveNoConsoleErrors(t *testing.T) {
 		t.Fatalf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// Every page fits a 360-pixel phone, light and dark: no horizontal scroll (a wide table
+// scrolls inside itself). The emulator's pages are checked too.
+func TestPagesFitAPhone(t *testing.T) {
+	t.Parallel()
+	skipWithoutBrowser(t)
+	for _, scheme := range []*playwright.ColorScheme{playwright.ColorSchemeLight, playwright.ColorSchemeDark} {
+		ctx, err := suite.browser.NewContext(playwright.BrowserNewContextOptions{
+			BaseURL: playwright.String(suite.appURL), Viewport: &playwright.Size{Width: 360, Height: 800}, ColorScheme: scheme,
+			ReducedMotion: playwright.ReducedMotionReduce,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ctx.Close() })
+		page, err := ctx.NewPage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &browserTest{t: t, ctx: ctx, page: page, expect: suite.expect, name: "phone-" + string(*scheme)}
+		t.Cleanup(b.saveArtifactsOnFailure)
+		email := uniqueEmail(t)
+		b.signIn("Email", email)
+		b.withdraw("1500") // a row in the outbox and in the admin pages, and a challenge
+		b.expectOnPrebuiltUI("/challenge")
+		b.gotoPath("/account")
+		pages := []string{"/signin", "/account", "/methods", "/no-such-page"}
+		for _, p := range []string{"/outbox", "/admin", "/admin/users", "/admin/actions", "/admin/challenges", "/admin/rules", "/admin/webhooks"} {
+			pages = append(pages, suite.emulatorURL+p)
+		}
+		for _, p := range pages {
+			if _, err := page.Goto(p); err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			fits, err := page.Evaluate(`() => document.documentElement.scrollWidth <= window.innerWidth`)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			if fits != true {
+				width, _ := page.Evaluate(`() => document.documentElement.scrollWidth`)
+				t.Errorf("%s (%s): %v px wide at 360", p, *scheme, width)
+			}
+		}
+	}
+}
