@@ -227,6 +227,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			// The app's pages use its Client API from the browser, passkeys included.
 			ClientOrigins: []string{cfg.BaseURL.Scheme + "://" + cfg.BaseURL.Host},
 			RPID:          passkeyDomain(cfg.BaseURL),
+			AppName:       "Passwordless sample",
 			// The app's receiver gets the emulator's webhooks, as a tenant's would.
 			WebhookURLs: []string{cfg.BaseURL.String() + app.WebhookPath},
 		})

@@ -84,6 +84,9 @@ type Config struct {
 	// Client API from a browser: they may call it (CORS), frame the pre-built UI (popup
 	// mode) and run passkey ceremonies. The emulator's own origin is always allowed.
 	ClientOrigins []string
+	// AppName is the app the pre-built UI names ("<AppName> asks you to confirm: …");
+	// "" = "The app".
+	AppName string
 	// RPID is the passkeys' relying party id, a domain the origins are on; "" = "localhost".
 	// An IP address cannot be one.
 	RPID string
@@ -111,6 +114,7 @@ type Emulator struct {
 	tenantID      string
 	clientOrigins []string
 	rpID          string
+	appName       string
 	webhooks      *webhook.Sender
 	log           *slog.Logger
 	handler       http.Handler
@@ -200,7 +204,7 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, err
 		}
 	}
-	e := &Emulator{hub: outbox.NewHub(), tenantID: cfg.TenantID, clientOrigins: cfg.ClientOrigins, rpID: cfg.RPID, clock: testcontrols.NewClock(cfg.Now), log: cfg.Logger, rulesSource: rulesSource,
+	e := &Emulator{hub: outbox.NewHub(), tenantID: cfg.TenantID, clientOrigins: cfg.ClientOrigins, rpID: cfg.RPID, appName: cfg.AppName, clock: testcontrols.NewClock(cfg.Now), log: cfg.Logger, rulesSource: rulesSource,
 		exportOnClose: cfg.ExportOnClose, publicURL: strings.TrimRight(cfg.PublicURL, "/")}
 	e.tokens = token.NewIssuer([]byte(cfg.SecretKey), cfg.TenantID, limits.TokenTTL, e.clock.Now, rnd.UUID)
 	if cfg.WebhookRetryDelay == 0 {

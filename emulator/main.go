@@ -58,6 +58,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		clientOrigins = append(clientOrigins, strings.TrimRight(strings.TrimSpace(s), "/"))
 		return nil
 	})
+	appName := fs.String("app-name", "", "the app the pre-built UI names (\"<name> asks you to confirm: …\"); default \"The app\"")
 	rpID := fs.String("rp-id", "localhost", "the passkeys' relying party id: a domain the client origins are on (not an IP address)")
 	deliveryURL := fs.String("delivery-webhook-url", "", "`URL` of a custom email and SMS provider: each code is posted to it first (email.created, sms.created) and a non-2xx answer fails the send")
 	actionVerifyURL := fs.String("action-verify-webhook-url", "", "`URL` that must approve (2xx) each action's success by a code before it is stored (action.verify)")
@@ -101,7 +102,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	cfg := Config{SecretKey: *secretKey, CallConnectSecretKey: *callKey, TenantID: *tenantID, DBPath: *dbPath, RulesFile: *rulesFile, PublicURL: *publicURL, Limits: limits,
 		SeedFile: *seedFile, TestRecipients: testRecipients, MessageCap: *messageCap, Import: *importFile, ExportOnClose: *exportFile,
 		WebhookURLs: webhookURLs, DeliveryWebhookURL: *deliveryURL, ActionVerifyWebhookURL: *actionVerifyURL,
-		ClientOrigins: clientOrigins, RPID: *rpID}
+		ClientOrigins: clientOrigins, RPID: *rpID, AppName: *appName}
 	if *messageCap <= 0 {
 		return errors.New("emulator: -message-cap must be positive")
 	}

@@ -83,3 +83,18 @@ func TestPrebuiltErrorPagesLeadBackToTheApp(t *testing.T) {
 		t.Fatal("a popup's error page navigates its frame away")
 	}
 }
+
+// The pre-built UI says who asks and for what, the amount formatted when the app gave one.
+func TestPrebuiltUISaysWhoAsks(t *testing.T) {
+	env := newEnv(t, func(c *Config) { c.AppName = "Sample bank" })
+	env.enrol("u-ctx", "ctx@example.com")
+	b := newBrowser(t)
+	p := b.get(stepUpWith(t, env, "u-ctx", "w-ctx", "", map[string]any{"amount": 1234567.5, ForceStateField: StateChallengeRequired}))
+	p.must(t, 200, "Sample bank asks you to confirm: withdrawal of 1,234,567.50")
+	auth := radioRE.FindStringSubmatch(p.body)[1]
+	code := b.post(env.srv.URL+"/challenge/send", url.Values{"token": {p.token(t)}, "authenticatorId": {auth}})
+	code.must(t, 200, "Sample bank asks you to confirm: withdrawal of 1,234,567.50")
+	plain := newEnv(t)
+	plain.enrol("u-ctx", "ctx@example.com")
+	newBrowser(t).get(stepUpWith(t, plain, "u-ctx", "w-ctx", "", map[string]any{"amount": 1500})).must(t, 200, "The app asks you to confirm: withdrawal of 1,500.00")
+}

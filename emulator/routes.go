@@ -45,7 +45,7 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 	}
 	api := serverapi.New(serverapi.Deps{Store: e.store, Tokens: e.tokens, SessionKeys: session.NewKeys(e.store.SigningKey, e.clock.Now),
 		TenantID: e.tenantID, Now: e.clock.Now, Log: e.log, BaseURL: e.baseURLFor})
-	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL, e.clientOrigins, e.baseURLFor)
+	ui := prebuiltui.New(e.store, e.tokens, p, e.log, e.clock.Now, limits.CodeTTL, e.clientOrigins, e.baseURLFor, e.appName)
 	ob := outbox.New(e.store, e.hub, p, e.log)
 	calls := callconnect.New(e.store, e.log, e.baseURLFor)
 	capi := clientapi.New(clientapi.Deps{Store: e.store, Tokens: e.tokens, RPID: e.rpID, RPName: "Authsignal emulator", TenantID: e.tenantID,

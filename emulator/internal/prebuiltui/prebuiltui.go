@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"html/template"
 	"image/png"
+	"strconv"
 
 	_ "embed" // the pages' script
 	"encoding/json"
@@ -47,12 +48,47 @@ type UI struct {
 	codeTTL time.Duration
 	origins []string                   // the client origins: they may frame the pages, and receive the popup's messages
 	baseURL func(*http.Request) string // the emulator's own, where magic links point
+	appName string                     // shown on the pages: who asks
 }
 
 // New returns the pre-built UI over store; origins are the apps' web origins.
 func New(store *state.Store, tokens *token.Issuer, p *pages.Pages, log *slog.Logger, now func() time.Time, codeTTL time.Duration, origins []string,
-	baseURL func(*http.Request) string) *UI {
-	return &UI{store: store, tokens: tokens, pages: p, log: log, now: now, codeTTL: codeTTL, origins: origins, baseURL: baseURL}
+	baseURL func(*http.Request) string, appName string) *UI {
+	if appName == "" {
+		appName = "The app"
+	}
+	return &UI{store: store, tokens: tokens, pages: p, log: log, now: now, codeTTL: codeTTL, origins: origins, baseURL: baseURL, appName: appName}
+}
+
+// context says who asks and for what: the app, the action and, when the app gave one as
+// custom.amount, its amount ("Passwordless sample asks you to confirm: withdrawal of 1,500.00").
+func (u *UI) context(a state.Action) string {
+	text := u.appName + " asks you to confirm: " + a.ActionCode
+	var custom struct {
+		Amount *float64 `json:"amount"`
+	}
+	if len(a.Custom) > 0 && json.Unmarshal(a.Custom, &custom) == nil && custom.Amount != nil {
+		text += " of " + formatAmount(*custom.Amount)
+	}
+	return text
+}
+
+// formatAmount writes an amount with two decimals and thousands separators.
+func formatAmount(v float64) string {
+	s := strconv.FormatFloat(math.Abs(v), 'f', 2, 64)
+	whole, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	sign := ""
+	if v < 0 {
+		sign = "-"
+	}
+	return sign + b.String() + "." + frac
 }
 
 // Headers sets the pre-built UI's own policy: its script, its calls to the Client API on
@@ -234,6 +270,7 @@ func (u *UI) renderChoose(w http.ResponseWriter, r *http.Request, status int, to
 		title = "Your verification methods"
 	}
 	d := u.data(r, title)
+	d["Context"] = u.context(p.Action)
 	for k, v := range map[string]any{"Token": tok, "Authenticators": choices, "HasPasskey": p.HasPasskey, "Enrol": len(choices) == 0 && !p.HasPasskey,
 		"Alert": alert, "Method": form.Get("method"), "Email": form.Get("email"), "Phone": form.Get("phoneNumber"), "Lang": vocab.Language(p.Action.Locale)} {
 		d[k] = v
@@ -354,6 +391,7 @@ func (u *UI) CodePage(w http.ResponseWriter, r *http.Request) {
 
 func (u *UI) renderCode(w http.ResponseWriter, r *http.Request, status int, tok string, a state.Action, c state.Challenge, alert string) {
 	d := u.data(r, "Enter your code")
+	d["Context"] = u.context(a)
 	for k, v := range map[string]any{"Token": tok, "Alert": alert, "Lang": vocab.Language(a.Locale), "ChooseURL": choosePageURL(tok, mode(r)),
 		"Recipient": recipientLabel(c), "TTLMinutes": int(math.Ceil(u.codeTTL.Minutes())),
 		"App": c.VerificationMethod == vocab.MethodAuthenticatorApp, "Link": c.VerificationMethod == vocab.MethodEmailMagicLink,
