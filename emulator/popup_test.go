@@ -98,3 +98,15 @@ func TestPrebuiltUISaysWhoAsks(t *testing.T) {
 	plain.enrol("u-ctx", "ctx@example.com")
 	newBrowser(t).get(stepUpWith(t, plain, "u-ctx", "w-ctx", "", map[string]any{"amount": 1500})).must(t, 200, "The app asks you to confirm: withdrawal of 1,500.00")
 }
+
+// The admin pages show an action's amount formatted, not as raw JSON.
+func TestAdminFormatsAmounts(t *testing.T) {
+	env := newEnv(t)
+	env.enrol("u-amt", "amt@example.com")
+	env.apiOK("POST", "/v1/users/u-amt/actions/withdrawal", map[string]any{"custom": map[string]any{"amount": 7000, "note": "rent"}})
+	p := newBrowser(t).get(env.srv.URL + "/admin") // held for review: the dashboard shows it with its data
+	p.must(t, 200, `amount 7,000.00 {&#34;note&#34;:&#34;rent&#34;}`)
+	if strings.Contains(p.body, `{&#34;amount&#34;`) {
+		t.Fatal("the raw amount JSON is still shown")
+	}
+}

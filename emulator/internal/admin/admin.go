@@ -102,7 +102,7 @@ func actionViews(actions []state.Action, csrf string) []actionView {
 	out := make([]actionView, 0, len(actions))
 	for _, a := range actions {
 		out = append(out, actionView{UserID: a.UserID, UserURL: userURL(a.UserID), ActionCode: a.ActionCode, IdempotencyKey: a.IdempotencyKey,
-			State: string(a.State), Rules: strings.Join(a.RuleIDs, ", "), Custom: string(a.Custom), CreatedAt: vocab.FormatTime(a.CreatedAt),
+			State: string(a.State), Rules: strings.Join(a.RuleIDs, ", "), Custom: customLabel(a.Custom), CreatedAt: vocab.FormatTime(a.CreatedAt),
 			StateUpdatedAt: vocab.FormatTime(a.StateUpdatedAt), Review: a.State == vocab.StateReviewRequired, CSRF: csrf})
 	}
 	return out
@@ -264,6 +264,28 @@ func (ad *Admin) User(w http.ResponseWriter, r *http.Request) {
 	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "User " + id, "Page": "user", "Wide": true, "User": user,
 		"Actions": actionViews(actions, csrf), "ActionsNote": countNote(len(actions), actionTotal, "actions"),
 		"Challenges": ad.challengeViews(challenges), "ChallengesNote": countNote(len(challenges), challengeTotal, "challenges")})
+}
+
+// customLabel shows an action's custom data, its amount formatted first ("amount
+// 7,000.00"), the other fields as JSON.
+func customLabel(raw json.RawMessage) string {
+	var m map[string]any
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
+		return string(raw)
+	}
+	amount, ok := m["amount"].(float64)
+	if !ok {
+		return string(raw)
+	}
+	delete(m, "amount")
+	label := "amount " + vocab.FormatAmount(amount)
+	if len(m) > 0 {
+		rest, err := json.Marshal(m)
+		if err == nil {
+			label += " " + string(rest)
+		}
+	}
+	return label
 }
 
 func nameSuffix(name string) string {

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"html/template"
 	"image/png"
-	"strconv"
 
 	_ "embed" // the pages' script
 	"encoding/json"
@@ -68,27 +67,9 @@ func (u *UI) context(a state.Action) string {
 		Amount *float64 `json:"amount"`
 	}
 	if len(a.Custom) > 0 && json.Unmarshal(a.Custom, &custom) == nil && custom.Amount != nil {
-		text += " of " + formatAmount(*custom.Amount)
+		text += " of " + vocab.FormatAmount(*custom.Amount)
 	}
 	return text
-}
-
-// formatAmount writes an amount with two decimals and thousands separators.
-func formatAmount(v float64) string {
-	s := strconv.FormatFloat(math.Abs(v), 'f', 2, 64)
-	whole, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	sign := ""
-	if v < 0 {
-		sign = "-"
-	}
-	return sign + b.String() + "." + frac
 }
 
 // Headers sets the pre-built UI's own policy: its script, its calls to the Client API on

@@ -4,9 +4,11 @@ package vocab
 
 import (
 	"errors"
+	"math"
 	"net/mail"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -283,4 +285,22 @@ func ValidateOrigin(s string) error {
 		return errors.New("it must be an origin like http://localhost:3000 (a scheme, a host, an optional port, no path)")
 	}
 	return nil
+}
+
+// FormatAmount writes an amount with two decimals and thousands separators.
+func FormatAmount(v float64) string {
+	s := strconv.FormatFloat(math.Abs(v), 'f', 2, 64)
+	whole, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	sign := ""
+	if v < 0 {
+		sign = "-"
+	}
+	return sign + b.String() + "." + frac
 }
