@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -161,47 +164,86 @@ func TestPagesHaveNoConsoleErrors(t *testing.T) {
 	}
 }
 
-// Every page fits a 360-pixel phone, light and dark: no horizontal scroll (a wide table
-// scrolls inside itself). The emulator's pages are checked too.
-func TestPagesFitAPhone(t *testing.T) {
+// Every page of the app and the emulator fits a phone (360 px) and a laptop (1280 px),
+// light and dark: no horizontal scroll (a wide table scrolls inside itself), and axe-core
+// finds no accessibility violation. A failing page's screenshot is kept in e2e/artifacts.
+func TestEveryPageFitsAndIsAccessible(t *testing.T) {
 	t.Parallel()
 	skipWithoutBrowser(t)
-	for _, scheme := range []*playwright.ColorScheme{playwright.ColorSchemeLight, playwright.ColorSchemeDark} {
-		ctx, err := suite.browser.NewContext(playwright.BrowserNewContextOptions{
-			BaseURL: playwright.String(suite.appURL), Viewport: &playwright.Size{Width: 360, Height: 800}, ColorScheme: scheme,
-			ReducedMotion: playwright.ReducedMotionReduce,
-		})
-		if err != nil {
-			t.Fatal(err)
+	axe, err := os.ReadFile(os.Getenv("AXE_CORE_PATH"))
+	if err != nil && os.Getenv("CI") == "true" {
+		t.Fatalf("axe-core: %v (e2e/run.sh fetches it)", err)
+	}
+	for _, width := range []int{360, 1280} {
+		for _, scheme := range []*playwright.ColorScheme{playwright.ColorSchemeLight, playwright.ColorSchemeDark} {
+			name := fmt.Sprintf("%s-%d", *scheme, width)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				// The page's CSP would refuse the injected checker: bypassed here only (the
+				// other tests keep it and fail on any violation).
+				ctx, err := suite.browser.NewContext(playwright.BrowserNewContextOptions{
+					BaseURL: playwright.String(suite.appURL), Viewport: &playwright.Size{Width: width, Height: 800}, ColorScheme: scheme,
+					ReducedMotion: playwright.ReducedMotionReduce, BypassCSP: playwright.Bool(true),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = ctx.Close() })
+				page, err := ctx.NewPage()
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := &browserTest{t: t, ctx: ctx, page: page, expect: suite.expect, name: name}
+				t.Cleanup(b.saveArtifactsOnFailure)
+				b.gotoPath("/signin")
+				b.checkPage(axe, name, "signin")
+				email := uniqueEmail(t)
+				b.signIn("Email", email)
+				b.checkPage(axe, name, "account")
+				b.withdraw("1500") // an outbox row, admin rows, and the pre-built UI in its popup
+				b.expectOnPrebuiltUI("/challenge")
+				challenge, err := page.Locator("#__authsignal-popup-iframe").GetAttribute("src")
+				b.must(err, "the pre-built UI's address")
+				pages := []string{"/methods", "/no-such-page", challenge}
+				for _, p := range []string{"/outbox", "/admin", "/admin/users", "/admin/actions", "/admin/challenges", "/admin/rules", "/admin/webhooks"} {
+					pages = append(pages, suite.emulatorURL+p)
+				}
+				for i, p := range pages {
+					if _, err := page.Goto(p); err != nil {
+						t.Fatalf("%s: %v", p, err)
+					}
+					b.checkPage(axe, name, fmt.Sprint(i))
+				}
+			})
 		}
-		t.Cleanup(func() { _ = ctx.Close() })
-		page, err := ctx.NewPage()
-		if err != nil {
-			t.Fatal(err)
+	}
+}
+
+// checkPage fails the test (and keeps a screenshot) when the page scrolls sideways or, with
+// axe-core at hand, has an accessibility violation.
+func (b *browserTest) checkPage(axe []byte, run, label string) {
+	b.t.Helper()
+	url := b.page.URL()
+	fits, err := b.page.Evaluate(`() => document.documentElement.scrollWidth <= window.innerWidth`)
+	b.must(err, "measure "+url)
+	var problems []string
+	if fits != true {
+		width, _ := b.page.Evaluate(`() => document.documentElement.scrollWidth`)
+		problems = append(problems, fmt.Sprintf("%v px wide", width))
+	}
+	if len(axe) > 0 {
+		_, err := b.page.AddScriptTag(playwright.PageAddScriptTagOptions{Content: playwright.String(string(axe))})
+		b.must(err, "inject axe-core into "+url)
+		found, err := b.page.Evaluate(`async () => (await axe.run()).violations.map(v => v.id + " (" + v.impact + "): " + v.help + " at " + v.nodes.map(n => n.target.join(" ")).join(", "))`)
+		b.must(err, "run axe-core on "+url)
+		for _, v := range found.([]any) {
+			problems = append(problems, fmt.Sprint(v))
 		}
-		b := &browserTest{t: t, ctx: ctx, page: page, expect: suite.expect, name: "phone-" + string(*scheme)}
-		t.Cleanup(b.saveArtifactsOnFailure)
-		email := uniqueEmail(t)
-		b.signIn("Email", email)
-		b.withdraw("1500") // a row in the outbox and in the admin pages, and a challenge
-		b.expectOnPrebuiltUI("/challenge")
-		b.gotoPath("/account")
-		pages := []string{"/signin", "/account", "/methods", "/no-such-page"}
-		for _, p := range []string{"/outbox", "/admin", "/admin/users", "/admin/actions", "/admin/challenges", "/admin/rules", "/admin/webhooks"} {
-			pages = append(pages, suite.emulatorURL+p)
-		}
-		for _, p := range pages {
-			if _, err := page.Goto(p); err != nil {
-				t.Fatalf("%s: %v", p, err)
-			}
-			fits, err := page.Evaluate(`() => document.documentElement.scrollWidth <= window.innerWidth`)
-			if err != nil {
-				t.Fatalf("%s: %v", p, err)
-			}
-			if fits != true {
-				width, _ := page.Evaluate(`() => document.documentElement.scrollWidth`)
-				t.Errorf("%s (%s): %v px wide at 360", p, *scheme, width)
-			}
-		}
+	}
+	if len(problems) > 0 {
+		dir := filepath.Join(suite.artifacts, unsafeName.ReplaceAllString(b.t.Name(), "_"))
+		_ = os.MkdirAll(dir, 0o755)
+		_, _ = b.page.Screenshot(playwright.PageScreenshotOptions{Path: playwright.String(filepath.Join(dir, run+"-"+label+".png")), FullPage: playwright.Bool(true)})
+		b.t.Errorf("%s (%s):\n  %s", url, run, strings.Join(problems, "\n  "))
 	}
 }

@@ -24,6 +24,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 playwright_version=1.52.0
+axe_version=4.10.2 # the accessibility checker (MPL-2.0), injected by the suite, never shipped
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 
 say() { printf 'e2e: %s\n' "$*" >&2; }
@@ -57,12 +58,29 @@ else
       rm -rf "$tmp"
     fi
   fi
+  # axe-core, the accessibility checker the suite injects into every page.
+  if [[ -z "${AXE_CORE_PATH:-}" ]]; then
+    export AXE_CORE_PATH="$root/.cache/axe-core/axe.min.js"
+    if [[ ! -f "$AXE_CORE_PATH" ]] && command -v npm >/dev/null 2>&1; then
+      say "fetching axe-core@$axe_version from npm into .cache/axe-core/…"
+      mkdir -p "$(dirname "$AXE_CORE_PATH")"
+      tmp=$(mktemp -d)
+      if (cd "$tmp" && npm pack --silent "axe-core@$axe_version" >/dev/null) &&
+        tar -xzf "$tmp/axe-core-$axe_version.tgz" -C "$tmp"; then
+        mv "$tmp/package/axe.min.js" "$AXE_CORE_PATH"
+      else
+        say "npm could not fetch axe-core@$axe_version"
+      fi
+      rm -rf "$tmp"
+    fi
+  fi
   if [[ -z "${PLAYWRIGHT_NODEJS_PATH:-}" && ! -x "$PLAYWRIGHT_DRIVER_PATH/node" ]] && command -v node >/dev/null 2>&1; then
     export PLAYWRIGHT_NODEJS_PATH="$(command -v node)"
   fi
 
   missing=()
   [[ -x "$CHROMIUM_PATH" ]] || missing+=("Chromium (apt-get install -y chromium, or set CHROMIUM_PATH)")
+  [[ -f "$AXE_CORE_PATH" ]] || missing+=("axe-core (install npm so this script can fetch axe-core@$axe_version, or set AXE_CORE_PATH)")
   [[ -f "$PLAYWRIGHT_DRIVER_PATH/package/cli.js" ]] || missing+=("the Playwright driver (install Node.js and npm so this script can fetch playwright-core@$playwright_version, or set PLAYWRIGHT_DRIVER_PATH)")
   [[ -n "${PLAYWRIGHT_NODEJS_PATH:-}" || -x "$PLAYWRIGHT_DRIVER_PATH/node" ]] || missing+=("Node.js (apt-get install -y nodejs, or set PLAYWRIGHT_NODEJS_PATH)")
   if ((${#missing[@]})); then
