@@ -142,11 +142,3 @@ func (s *server) validatedToken(c *fiber.Ctx, action, method string) (*authsigna
 	ok := v.IsValid && v.State == authsignal.StateChallengeSucceeded && v.VerificationMethod == method && actionOf(v) == action
 	return v, ok, nil
 }
-
-// actionOf is the validated action's code (older answers only have actionCode).
-func actionOf(v *authsignal.ValidateResponse) string {
-	if v.Action != "" {
-		return v.Action
-	}
-	return v.ActionCode
-}

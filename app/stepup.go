@@ -129,11 +129,7 @@ func (s *server) validateStepUp(c *fiber.Ctx, user store.User, action string) (v
 	if res.State == "" || res.IdempotencyKey == "" {
 		return v, "invalid-token", nil
 	}
-	got := res.Action
-	if got == "" {
-		got = res.ActionCode
-	}
-	if res.UserID != user.ID || got != action {
+	if res.UserID != user.ID || actionOf(res) != action {
 		return v, "not-yours", nil
 	}
 	return validatedStepUp{
@@ -154,4 +150,12 @@ func (s *server) enrolForNextTime(c *fiber.Ctx, user store.User) error {
 		return err
 	}
 	return nil
+}
+
+// actionOf is the validated action's code (older answers only have actionCode).
+func actionOf(v *authsignal.ValidateResponse) string {
+	if v.Action != "" {
+		return v.Action
+	}
+	return v.ActionCode
 }

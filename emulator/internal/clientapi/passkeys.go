@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -37,30 +38,21 @@ func (a *API) passkeyUser(r *http.Request, userID, username, displayName string)
 		return passkey.User{}, err
 	}
 	if username == "" && u != nil {
-		username = firstNonEmpty(u.Username, u.Email, u.PhoneNumber)
+		username = cmp.Or(u.Username, u.Email, u.PhoneNumber)
 	}
 	if displayName == "" && u != nil {
 		displayName = u.DisplayName
 	}
-	username = firstNonEmpty(username, userID)
+	username = cmp.Or(username, userID)
 	pks, err := a.store.Passkeys(r.Context(), userID)
 	if err != nil {
 		return passkey.User{}, err
 	}
-	out := passkey.User{ID: userID, Name: username, DisplayName: firstNonEmpty(displayName, username)}
+	out := passkey.User{ID: userID, Name: username, DisplayName: cmp.Or(displayName, username)}
 	for _, p := range pks {
 		out.Passkeys = append(out.Passkeys, p)
 	}
 	return out, nil
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // RegistrationOptions serves POST /v1/client/user-authenticators/passkey/registration-options.
@@ -342,7 +334,7 @@ func (a *API) VerifyPasskey(w http.ResponseWriter, r *http.Request, c caller) er
 	if err != nil {
 		return err
 	}
-	username := firstNonEmpty(in.User.Username, in.User.Email)
+	username := cmp.Or(in.User.Username, in.User.Email)
 	tok, err := a.accessToken(in.Action, c, username)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"database/sql"
@@ -76,7 +77,7 @@ func (s *Store) startTOTP(ctx context.Context, k ActionKey, by surface, mayAdd b
 		if err != nil {
 			return fmt.Errorf("load user: %w", err)
 		}
-		key, err := totp.Generate(totp.GenerateOpts{Issuer: totpIssuer, AccountName: firstOf(u.Email, u.Username, u.PhoneNumber, u.ID), Secret: secret})
+		key, err := totp.Generate(totp.GenerateOpts{Issuer: totpIssuer, AccountName: cmp.Or(u.Email, u.Username, u.PhoneNumber, u.ID), Secret: secret})
 		if err != nil {
 			return fmt.Errorf("make TOTP key: %w", err)
 		}
@@ -90,15 +91,6 @@ func (s *Store) startTOTP(ctx context.Context, k ActionKey, by surface, mayAdd b
 		return nil
 	})
 	return out, err
-}
-
-func firstOf(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // startTOTPChallenge makes the action's code in flight a check of an authenticator app:
