@@ -79,9 +79,14 @@ func (s *Store) SetCeremonySession(ctx context.Context, id string, kind Ceremony
 
 // FindCeremony returns a ceremony in flight of kind.
 func (s *Store) FindCeremony(ctx context.Context, id string, kind CeremonyKind) (Ceremony, error) {
+	return s.loadCeremony(ctx, s.db, id, kind)
+}
+
+// loadCeremony reads a ceremony in flight of kind: not found, used or expired are refusals.
+func (s *Store) loadCeremony(ctx context.Context, q queryer, id string, kind CeremonyKind) (Ceremony, error) {
 	var c Ceremony
 	var expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT ceremony_id, kind, user_id, action_code, idempotency_key, session, expires_at
+	err := q.QueryRowContext(ctx, `SELECT ceremony_id, kind, user_id, action_code, idempotency_key, session, expires_at
 		FROM ceremonies WHERE ceremony_id = ? AND kind = ?`, id, kind).
 		Scan(&c.ID, &c.Kind, &c.UserID, &c.ActionCode, &c.IdempotencyKey, &c.Session, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -207,21 +212,11 @@ func passkeyAuthenticator(ctx context.Context, tx *txn, credentialID []byte, use
 // ceremonyFor loads a ceremony in flight of kind and checks that it is for k's action (a
 // discoverable sign-in's is for any user).
 func (s *Store) ceremonyFor(ctx context.Context, tx *txn, id string, kind CeremonyKind, k ActionKey) (*Ceremony, error) {
-	var c Ceremony
-	var expires int64
-	err := tx.QueryRowContext(ctx, `SELECT ceremony_id, kind, user_id, action_code, idempotency_key, expires_at FROM ceremonies
-		WHERE ceremony_id = ? AND kind = ?`, id, kind).Scan(&c.ID, &c.Kind, &c.UserID, &c.ActionCode, &c.IdempotencyKey, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, refuse(NotFound, "Challenge %q was not found or was used already.", id)
-	}
+	c, err := s.loadCeremony(ctx, tx, id, kind)
 	if err != nil {
-		return nil, fmt.Errorf("load ceremony: %w", err)
+		return nil, err
 	}
-	c.ExpiresAt = fromMS(expires)
-	switch {
-	case !s.now().Before(c.ExpiresAt):
-		return nil, refuse(NotFound, "Challenge %q has expired.", id)
-	case c.UserID != "" && c.ActionKey != k:
+	if c.UserID != "" && c.ActionKey != k {
 		return nil, refuse(Invalid, "Challenge %q belongs to another action.", id)
 	}
 	return &c, nil

@@ -110,23 +110,26 @@ type MagicLinkPage struct {
 
 // MagicLinkFor looks a link's challenge up, for the page that asks to confirm it.
 func (s *Store) MagicLinkFor(ctx context.Context, challengeID string) (MagicLinkPage, error) {
-	c, err := loadChallenge(ctx, s.db, challengeID, OriginPrebuilt)
-	if errors.Is(err, errNoRow) || (err == nil && c.VerificationMethod != vocab.MethodEmailMagicLink) {
-		return MagicLinkPage{}, refuse(NotFound, "This link is not known: it may be from before a reset.")
-	}
+	c, err := s.loadMagicLink(ctx, challengeID)
 	if err != nil {
 		return MagicLinkPage{}, err
 	}
 	return MagicLinkPage{Email: c.Email, Usable: c.Status(s.now(), s.limits.MaxAttempts) == "PENDING"}, nil
 }
 
+// loadMagicLink is a link's challenge; one that is not a link is as unknown.
+func (s *Store) loadMagicLink(ctx context.Context, challengeID string) (*Challenge, error) {
+	c, err := loadChallenge(ctx, s.db, challengeID, OriginPrebuilt)
+	if errors.Is(err, errNoRow) || (err == nil && c.VerificationMethod != vocab.MethodEmailMagicLink) {
+		return nil, refuse(NotFound, "This link is not known: it may be from before a reset.")
+	}
+	return c, err
+}
+
 // OpenMagicLink checks a link's secret. Right: the action succeeds (a new address is
 // enrolled first), as with a right code.
 func (s *Store) OpenMagicLink(ctx context.Context, challengeID, secret string) (PageVerification, error) {
-	c, err := loadChallenge(ctx, s.db, challengeID, OriginPrebuilt)
-	if errors.Is(err, errNoRow) || (err == nil && c.VerificationMethod != vocab.MethodEmailMagicLink) {
-		return PageVerification{}, refuse(NotFound, "This link is not known: it may be from before a reset.")
-	}
+	c, err := s.loadMagicLink(ctx, challengeID)
 	if err != nil {
 		return PageVerification{}, err
 	}
