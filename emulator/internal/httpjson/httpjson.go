@@ -112,12 +112,18 @@ func Write(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
+	WriteEncoded(w, status, body)
+	return nil
+}
+
+// WriteEncoded writes body, JSON already encoded, with status.
+func WriteEncoded(w http.ResponseWriter, status int, body []byte) {
 	// Exactly this, no charset: the Python SDK decodes only bodies of this exact type.
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
-	return nil
+	w.Write(body)
+	w.Write([]byte{'\n'})
 }
 
 func writeError(w http.ResponseWriter, e *Error) {

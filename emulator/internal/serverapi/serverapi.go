@@ -308,7 +308,8 @@ func (a *API) Track(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return httpjson.Write(w, http.StatusOK, res)
+	httpjson.WriteEncoded(w, http.StatusOK, res.JSON)
+	return nil
 }
 
 type actionResponse struct {

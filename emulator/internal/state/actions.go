@@ -179,6 +179,9 @@ type TrackResult struct {
 	AllowedVerificationMethods  []vocab.Method `json:"allowedVerificationMethods"`
 	DefaultVerificationMethod   vocab.Method   `json:"defaultVerificationMethod,omitempty"`
 	RuleIDs                     []string       `json:"ruleIds"`
+
+	// JSON is this answer as stored and as the API sends it, so it is encoded once.
+	JSON []byte `json:"-"`
 }
 
 // Track evaluates the rules for a new action and records it, or returns the stored answer
@@ -209,7 +212,8 @@ func (s *Store) Track(ctx context.Context, t Track) (TrackResult, error) {
 			if prev.trackResult == "" {
 				return refuse(Invalid, "idempotencyKey %q is already used by another action of this user.", t.IdempotencyKey)
 			}
-			return json.Unmarshal([]byte(prev.trackResult), &out)
+			out.JSON = []byte(prev.trackResult)
+			return json.Unmarshal(out.JSON, &out)
 		} else if !errors.Is(err, errNoRow) {
 			return err
 		}
@@ -268,7 +272,7 @@ func (s *Store) Track(ctx context.Context, t Track) (TrackResult, error) {
 		if err != nil {
 			return fmt.Errorf("encode track result: %w", err)
 		}
-		a.trackResult = string(stored)
+		a.trackResult, out.JSON = string(stored), stored
 		fresh = true
 		return s.insertActionIfAbsent(ctx, tx, a)
 	})

@@ -115,7 +115,7 @@ func (s *Store) commitBatch(batch []*part) {
 			p.done <- errs[i]
 		}
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.sqlite.Writer.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin: %w", err))
 		return

@@ -87,7 +87,7 @@ type Options struct {
 // Store is the emulator's state.
 type Store struct {
 	sqlite       *sqlitedb.DB
-	db           *sql.DB // its one connection (sqlitedb.DB.Writer)
+	db           *sql.DB // reads outside the committer (sqlitedb.DB.Reader); the committer writes on sqlitedb.DB.Writer
 	limits       Limits
 	messageCap   int
 	now          func() time.Time
@@ -115,7 +115,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	s := &Store{sqlite: d, db: d.Writer, limits: o.Limits, messageCap: o.MessageCap, now: o.Now, random: o.Random,
+	s := &Store{sqlite: d, db: d.Reader, limits: o.Limits, messageCap: o.MessageCap, now: o.Now, random: o.Random,
 		codes: o.Codes, rules: o.Rules, tokens: o.Tokens, publish: o.Publish, notify: o.Notify, deliver: o.Deliver, verifyAction: o.VerifyAction, log: o.Log, seed: o.Seed,
 		parts: make(chan *part, maxBatch), stopCommits: make(chan struct{}), commitsDone: make(chan struct{})}
 	if s.publish == nil {
@@ -142,8 +142,8 @@ func (s *Store) Close() error {
 	return s.sqlite.Close()
 }
 
-// readyTimeout bounds Ready: with one database connection a long transaction holds it,
-// and a probe should report that rather than queue behind it.
+// readyTimeout bounds Ready: in memory, one connection does everything and a long
+// transaction holds it, and a probe should report that rather than queue behind it.
 const readyTimeout = time.Second
 
 // Ready reports whether the database answers a query on its schema within a second: an

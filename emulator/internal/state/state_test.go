@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -216,5 +217,46 @@ func TestRolledBackEnrolmentIsNotAnnounced(t *testing.T) {
 	defer mu.Unlock()
 	if len(events) != 1 || events[0].Type != "authenticator.created" || events[0].Data.(authenticatorEvent).UserID != "u-kept" {
 		t.Fatalf("events %+v: want only the committed enrolment", events)
+	}
+}
+
+// With a file, reads run on read-only connections beside the committer; whatever a write
+// has acknowledged, the next read sees, also while other writes commit.
+func TestFileReadsSeeAcknowledgedWrites(t *testing.T) {
+	s := newTestStoreWith(t, func(o *Options) { o.Path = filepath.Join(t.TempDir(), "emulator.db") })
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				email := fmt.Sprintf("reader-%d-%d@example.com", w, i)
+				c, err := s.CreateChallenge(ctx, NewChallenge{Method: vocab.MethodEmailOTP, ActionCode: "signIn", Email: email})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if msgs, err := s.Messages(ctx, MessageFilter{ChallengeID: c.ID}, 0, 1); err != nil || len(msgs) != 1 || msgs[0].To != email {
+					errs <- fmt.Errorf("message of %s right after its challenge: %v, %v", email, msgs, err)
+					return
+				}
+				k := ActionKey{UserID: fmt.Sprintf("user-%d-%d", w, i), ActionCode: "withdrawal"}
+				res, err := s.Track(ctx, Track{ActionKey: k})
+				if err != nil {
+					errs <- err
+					return
+				}
+				k.IdempotencyKey = res.IdempotencyKey
+				if a, err := s.Action(ctx, k); err != nil || a.State != res.State {
+					errs <- fmt.Errorf("action %v right after track (%s): %+v, %v", k, res.State, a, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
