@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"example.com/passwordless/auth/authsignal"
 	"example.com/passwordless/store"
 )
 
@@ -18,14 +19,21 @@ type withdrawalRow struct {
 	CreatedAt string
 }
 
-func stateLabel(state store.WithdrawalState) string {
-	switch state {
-	case store.WithdrawalHeld:
+// stateLabel is what the history says of a withdrawal. A failed one says why, from the
+// action's last state on Authsignal: a step-up that ended without success (a Cancel, an
+// abandoned or failed challenge) is cancelled, a review rejected.
+func stateLabel(w store.Withdrawal) string {
+	switch {
+	case w.State == store.WithdrawalHeld:
 		return "held for review"
-	case store.WithdrawalAwaitingChallenge:
+	case w.State == store.WithdrawalAwaitingChallenge:
 		return "awaiting challenge"
+	case w.State == store.WithdrawalFailed && (w.AuthsignalState == authsignal.StateChallengeRequired || w.AuthsignalState == authsignal.StateChallengeFailed):
+		return "cancelled"
+	case w.State == store.WithdrawalFailed && w.AuthsignalState == authsignal.StateReviewFailed:
+		return "rejected at review"
 	default:
-		return string(state)
+		return string(w.State)
 	}
 }
 
@@ -47,7 +55,7 @@ func (s *server) renderAccount(c *fiber.Ctx, status int, errMsg, notice, amountI
 		rows = append(rows, withdrawalRow{
 			ID:        w.ID,
 			Amount:    formatCents(w.AmountCents),
-			State:     stateLabel(w.State),
+			State:     stateLabel(w),
 			Held:      w.State == store.WithdrawalHeld,
 			Awaiting:  w.State == store.WithdrawalAwaitingChallenge,
 			CreatedAt: w.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"),

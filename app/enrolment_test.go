@@ -119,7 +119,7 @@ func TestCallbackWithUnfinishedChallengeFails(t *testing.T) {
 	}
 	// The track token names the action while it is still CHALLENGE_REQUIRED.
 	page := b.get("/withdrawals/callback?token=" + url.QueryEscape(challengeURL.Query().Get("token")))
-	mustContain(t, page, "Challenge failed: the withdrawal was not made", "Balance: $25,000.00")
+	mustContain(t, page, "Withdrawal cancelled: it was not confirmed, so nothing was taken", "Balance: $25,000.00", "<td>cancelled</td>")
 	if list := env.withdrawals(user.ID); len(list) != 1 || list[0].State != store.WithdrawalFailed {
 		t.Fatalf("withdrawals %+v, want one failed", list)
 	}

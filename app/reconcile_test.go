@@ -132,7 +132,7 @@ func TestCancelAWithdrawalAwaitingItsChallenge(t *testing.T) {
 	account := b.get("/account")
 	w := env.withdrawals(user.ID)[0]
 	page := b.submitForm(account, "Cancel", nil)
-	mustContain(t, page, "Withdrawal cancelled: nothing was taken", "Balance: $25,000.00")
+	mustContain(t, page, "Withdrawal cancelled: nothing was taken", "Balance: $25,000.00", "<td>cancelled</td>")
 	if got := env.withdrawals(user.ID)[0]; got.State != store.WithdrawalFailed {
 		t.Fatalf("after Cancel: %s", got.State)
 	}

@@ -16,6 +16,7 @@ func (s *server) routes(app *fiber.App, public fs.FS) {
 	app.Use(s.securityHeaders())
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	app.Get("/static/theme.css", themeCSS)
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(public), MaxAge: 3600}))
 
 	// Server to server: signed by Authsignal, so no cookies, CSRF token or session.

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 
+	"example.com/passwordless/internal/theme"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -141,6 +142,7 @@ var notices = map[string]notice{
 	"withdrawal-failed":    {"Nothing was taken: this withdrawal did not go through", noticeWarning},
 	"withdrawal-checking":  {"This withdrawal is being checked: nothing has been taken yet, and it will be settled in a few minutes", noticeInfo},
 	"withdrawal-cancelled": {"Withdrawal cancelled: nothing was taken", noticeWarning},
+	"stepup-cancelled":     {"Withdrawal cancelled: it was not confirmed, so nothing was taken", noticeWarning},
 	"check-enrolled":       {"Nothing was taken: your account was not yet set up for security checks. It is now; please make the withdrawal again", noticeWarning},
 	"check-unavailable":    {"Nothing was taken: we couldn't set up the security check for your account. Please try again in a moment", noticeWarning},
 }
@@ -151,3 +153,10 @@ func noticeFor(c *fiber.Ctx) string { return noticeText(c.Query("notice")) }
 
 // isProblem tells the notices that report a failure: they are shown as alerts.
 func isProblem(key string) bool { return notices[key].severity == noticeError }
+
+// themeCSS serves the stylesheet the app shares with the emulator's pages (internal/theme).
+func themeCSS(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
+	c.Type("css")
+	return c.Send(theme.CSS)
+}

@@ -196,7 +196,9 @@ func (s *server) withdrawalCallback(c *fiber.Ctx) error {
 	case v.Succeeded:
 		return s.complete(c, w.ID, store.WithdrawalAwaitingChallenge, v.State, "withdrawal-done")
 	case v.Failed:
-		return s.settleAndNotify(c, w.ID, store.WithdrawalAwaitingChallenge, store.WithdrawalFailed, v.State, "challenge-failed")
+		// A Cancel in the pre-built UI, too many wrong codes, or a challenge left unfinished:
+		// Authsignal's state does not tell them apart, and for the person each is a cancel.
+		return s.settleAndNotify(c, w.ID, store.WithdrawalAwaitingChallenge, store.WithdrawalFailed, v.State, "stepup-cancelled")
 	case w.State != store.WithdrawalAwaitingChallenge:
 		return s.notify(c, "already-settled")
 	default:

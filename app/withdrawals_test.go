@@ -228,7 +228,7 @@ func TestChallengeFailedMarksWithdrawalFailed(t *testing.T) {
 	b, user := env.signedIn()
 	resp := b.withdrawNoFollow("2000")
 	_, page := env.completeChallenge(b, resp.Header.Get("Location"), user.Email, false)
-	mustContain(t, page, "Challenge failed: the withdrawal was not made", "Balance: $25,000.00")
+	mustContain(t, page, "Withdrawal cancelled: it was not confirmed, so nothing was taken", "Balance: $25,000.00", "<td>cancelled</td>")
 	if got := env.withdrawals(user.ID)[0].State; got != store.WithdrawalFailed {
 		t.Fatalf("state %s, want failed", got)
 	}
@@ -247,11 +247,12 @@ func TestReviewSettledByCheckStatus(t *testing.T) {
 	tests := []struct {
 		decision    string // the emulator admin's button
 		notice      string
+		history     string // the withdrawal's line in the history
 		state       store.WithdrawalState
 		wantBalance int64
 	}{
-		{"Approve", "Review approved: withdrawal completed", store.WithdrawalCompleted, 2_500_000 - 432_100},
-		{"Reject", "Review rejected: the withdrawal was not made", store.WithdrawalFailed, 2_500_000},
+		{"Approve", "Review approved: withdrawal completed", "<td>completed</td>", store.WithdrawalCompleted, 2_500_000 - 432_100},
+		{"Reject", "Review rejected: the withdrawal was not made", "<td>rejected at review</td>", store.WithdrawalFailed, 2_500_000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.decision, func(t *testing.T) {
@@ -265,7 +266,7 @@ func TestReviewSettledByCheckStatus(t *testing.T) {
 
 			env.decideReview(w.ID, tt.decision)
 			page = b.post("/withdrawals/"+w.ID+"/check", url.Values{"_csrf": {csrfToken(t, page.body)}})
-			mustContain(t, page, tt.notice)
+			mustContain(t, page, tt.notice, tt.history)
 			if got := env.balance(user.ID); got != tt.wantBalance {
 				t.Fatalf("balance %d, want %d", got, tt.wantBalance)
 			}
@@ -335,7 +336,7 @@ func TestCancelledChallengeMarksWithdrawalFailed(t *testing.T) {
 	if page.url.Path != "/account" {
 		t.Fatalf("after Cancel: at %s", page.url)
 	}
-	mustContain(t, page, "Challenge failed: the withdrawal was not made", "Balance: $25,000.00")
+	mustContain(t, page, "Withdrawal cancelled: it was not confirmed, so nothing was taken", "Balance: $25,000.00", "<td>cancelled</td>")
 	if got := env.withdrawals(user.ID)[0].State; got != store.WithdrawalFailed {
 		t.Fatalf("state %s, want failed", got)
 	}

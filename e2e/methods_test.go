@@ -231,6 +231,12 @@ func (b *browserTest) checkPage(axe []byte, run, label string) {
 		width, _ := b.page.Evaluate(`() => document.documentElement.scrollWidth`)
 		problems = append(problems, fmt.Sprintf("%v px wide", width))
 	}
+	// One look for the app and the emulator: every page of both uses the shared stylesheet.
+	themed, err := b.page.Evaluate(`() => [...document.styleSheets].some(s => s.href && new URL(s.href).pathname === "/static/theme.css" && s.cssRules.length > 0)`)
+	b.must(err, "list the stylesheets of "+url)
+	if themed != true {
+		problems = append(problems, "not styled by /static/theme.css (internal/theme)")
+	}
 	if len(axe) > 0 {
 		_, err := b.page.AddScriptTag(playwright.PageAddScriptTagOptions{Content: playwright.String(string(axe))})
 		b.must(err, "inject axe-core into "+url)

@@ -157,9 +157,9 @@ func TestPopupCancelAndClose(t *testing.T) {
 	b.expectOnPrebuiltUI("/challenge")
 	b.uiClick("Cancel")
 	b.expectPath("/account")
-	b.expectNotice("Challenge failed: the withdrawal was not made")
+	b.expectNotice("Withdrawal cancelled: it was not confirmed, so nothing was taken")
 	b.expectBalance(startBalance)
-	b.expectWithdrawal("$1,500.00", "failed")
+	b.expectWithdrawal("$1,500.00", "cancelled")
 
 	b.withdraw("1600")
 	b.expectOnPrebuiltUI("/challenge")

@@ -103,6 +103,16 @@ func TestResendCode(t *testing.T) {
 
 	b.requestCode("Email", email)
 	first := waitForMessage(t, email, 0)
+	// The outbox, open beside the app, follows live.
+	inbox, err := b.ctx.NewPage()
+	b.must(err, "open a tab")
+	_, err = inbox.Goto(suite.emulatorURL + "/outbox?to=" + email)
+	b.must(err, "open the outbox")
+	b.must(b.expect.Locator(inbox.GetByText("Live: new messages appear at the top.")).ToBeVisible(), "the live outbox")
+	firstRow := inbox.Locator("#m-" + first.ID)
+	// Times are local: the UTC value stays in the title.
+	b.must(b.expect.Locator(firstRow.Locator("time")).ToHaveAttribute("title", first.CreatedAt), "the time's UTC title")
+	b.must(b.expect.Locator(firstRow.Locator("time")).Not().ToHaveText(first.CreatedAt), "the time shown locally")
 
 	b.click("Resend code")
 	// Still the code page (whatever its URL after the POST), saying a new code went out.
@@ -120,6 +130,14 @@ func TestResendCode(t *testing.T) {
 
 	b.enterCode(second.Code)
 	b.expectSignedIn(email, startBalance)
+
+	// The outbox marked the first code replaced as soon as the second was sent; reloaded,
+	// it shows the second as used.
+	b.must(b.expect.Locator(firstRow).ToContainText("replaced by a newer code"), "the first code marked replaced, live")
+	_, err = inbox.Reload()
+	b.must(err, "reload the outbox")
+	b.must(b.expect.Locator(inbox.Locator("#m-"+second.ID)).ToContainText("used"), "the second code marked used")
+	b.must(b.expect.Locator(inbox.Locator("#m-"+first.ID)).ToContainText("replaced by a newer code"), "the first code still replaced")
 }
 
 // Scenario 6: an invalid email or a phone number not in E.164 gets a message and

@@ -81,9 +81,9 @@ func TestChallengeFailed(t *testing.T) {
 	b.enterChallengeCode(wrong) // the fifth: the emulator gives up and sends the browser back
 
 	b.expectPath("/account")
-	b.expectNotice("Challenge failed: the withdrawal was not made")
+	b.expectNotice("Withdrawal cancelled: it was not confirmed, so nothing was taken")
 	b.expectBalance(startBalance)
-	b.expectWithdrawal("$2,000.00", "failed")
+	b.expectWithdrawal("$2,000.00", "cancelled")
 }
 
 // Scenario 12: a huge withdrawal is blocked; nothing is taken.

@@ -284,21 +284,23 @@ func TestAdminPages(t *testing.T) {
 
 	b.get(base+"/admin").must(t, 200, "Nothing is waiting for review", `href="/admin/users">Users</a>: 1`,
 		`href="/admin/actions">Actions</a>: 2`, `href="/admin/challenges">Challenges</a>: 2`, "default outcome ALLOW")
-	b.get(base+"/admin/users").must(t, 200, `<a href="/admin/users/u1">u1</a>`, "EMAIL_OTP: u1@example.com, verified, default",
+	// Users are named by their email (else phone, else username), their id beside it.
+	named := `<a href="/admin/users/u1">u1@example.com</a><br><span class="muted">u1</span>`
+	b.get(base+"/admin/users").must(t, 200, named, "EMAIL_OTP: u1@example.com, verified, default",
 		"SMS: &#43;447700900123, verified<br>", "<caption")
-	b.get(base+"/admin/actions").must(t, 200, `<a href="/admin/users/u1">u1</a>`, "<td>withdrawal</td>", "<td>k-big</td>",
-		"CHALLENGE_REQUIRED", "<td>challenge-withdrawal</td>", "<td>signIn</td>")
+	b.get(base+"/admin/actions").must(t, 200, named, `<td data-label="Action">withdrawal</td>`, `<td data-label="Idempotency key">k-big</td>`,
+		"CHALLENGE_REQUIRED", `<td data-label="Matched rules">challenge-withdrawal</td>`, `<td data-label="Action">signIn</td>`)
 	chPage := b.get(base + "/admin/challenges")
 	chPage.must(t, 200, id, "PENDING", "u1@example.com", "anonymous", "allows 5 wrong codes")
-	row := regexp.MustCompile(`(?s)<tr>\s*<td>` + id + `.*?</tr>`).FindString(chPage.body)
-	if !strings.Contains(row, "<td>4</td>") || !strings.Contains(row, `<a href="/admin/users/u1">`) {
+	row := regexp.MustCompile(`(?s)<tr>\s*<td data-label="Challenge">` + id + `.*?</tr>`).FindString(chPage.body)
+	if !strings.Contains(row, `<td data-label="Attempts left">4</td>`) || !strings.Contains(row, named) {
 		t.Fatalf("challenge row lacks 4 attempts left or its user link: %s", row)
 	}
 	b.get(base+"/admin/rules").must(t, 200, "block-large-withdrawal", "challenge-withdrawal", "custom.amount gt 1000",
-		"custom.amount gt 10000", "CHALLENGE_REQUIRED", "BLOCK", `<th scope="row">`, "When none matches: ALLOW")
+		"custom.amount gt 10000", "CHALLENGE_REQUIRED", "BLOCK", `<th scope="row" data-label="Rule">`, "When none matches: ALLOW")
 
 	user := b.get(base + "/admin/users/u1")
-	user.must(t, 200, "User u1", "u1@example.com (verified)", "Authenticators of u1", "&#43;447700900123", "default",
+	user.must(t, 200, "User u1@example.com", "u1@example.com (verified)", "Authenticators of u1", "&#43;447700900123", "default",
 		"k-big", "challenge-withdrawal", id)
 	if strings.Contains(user.body, "anon@example.com") {
 		t.Fatal("user page lists another user's challenge")

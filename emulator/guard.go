@@ -96,7 +96,7 @@ func securityHeaders(next http.Handler) http.Handler {
 		// while the pages' own form posts keep their Origin, which guardLocal checks
 		// (no-referrer would make browsers send "Origin: null" on them).
 		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'")
 		// Set before routing, so 404s, 405s, /v1 errors and panics carry it too.
 		h.Set(versionHeader, buildVersion())
 		next.ServeHTTP(w, r)

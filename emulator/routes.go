@@ -121,6 +121,8 @@ func (e *Emulator) routeTable(rs *rules.Rules, rnd *random.Source, limits Limits
 		{"GET", "/readyz", public, e.handleReadyz},
 		{"GET", "/emulator/openapi.json", public, handleOpenAPI},
 		{"GET", "/favicon.svg", public, pages.Favicon},
+		{"GET", "/static/theme.css", public, pages.Theme},
+		{"GET", "/static/emulator.css", public, pages.Stylesheet},
 		// The pre-built UI (the token in the query or form authenticates each step).
 		{"GET", "/challenge", public, ui.Headers(ui.ChoosePage)},
 		{"POST", "/challenge/send", public, ui.Headers(ui.Send)},

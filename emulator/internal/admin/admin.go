@@ -3,6 +3,8 @@
 package admin
 
 import (
+	"cmp"
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
@@ -11,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,9 +55,9 @@ const csrfCookie = "emulator_admin_csrf"
 const listLimit = 200
 
 type userView struct {
-	ID, URL, Email, PhoneNumber, Username, DisplayName, Custom, Locale, CreatedAt string
-	EmailVerified, PhoneNumberVerified                                            bool
-	Auths                                                                         []authView
+	ID, URL, Name, Email, PhoneNumber, Username, DisplayName, Custom, Locale, CreatedAt string // Name: see state.UserNames
+	EmailVerified, PhoneNumberVerified                                                  bool
+	Auths                                                                               []authView
 }
 
 type authView struct {
@@ -64,14 +67,14 @@ type authView struct {
 }
 
 type actionView struct {
-	UserID, UserURL, ActionCode, IdempotencyKey, State, Rules, Custom, CreatedAt, StateUpdatedAt string
-	Review                                                                                       bool   // REVIEW_REQUIRED: show Approve/Reject
-	CSRF                                                                                         string // for the Approve/Reject form
+	UserID, UserURL, UserName, ActionCode, IdempotencyKey, State, Rules, Custom, CreatedAt, StateUpdatedAt string
+	Review                                                                                                 bool   // REVIEW_REQUIRED: show Approve/Reject
+	CSRF                                                                                                   string // for the Approve/Reject form
 }
 
 type challengeView struct {
-	ID, Origin, UserID, UserURL, ActionCode, Method, Channel, Recipient, State, ExpiresAt string
-	AttemptsLeft                                                                          int
+	ID, Origin, UserID, UserURL, UserName, ActionCode, Method, Channel, Recipient, State, ExpiresAt string
+	AttemptsLeft                                                                                    int
 }
 
 type ruleView struct {
@@ -87,7 +90,7 @@ func userViews(users []state.UserWithAuthenticators) []userView {
 	for _, u := range users {
 		v := userView{ID: u.ID, URL: userURL(u.ID), Email: u.Email, PhoneNumber: u.PhoneNumber, Username: u.Username, DisplayName: u.DisplayName,
 			Custom: string(u.Custom), Locale: u.Locale, CreatedAt: vocab.FormatTime(u.CreatedAt), EmailVerified: u.EmailVerified,
-			PhoneNumberVerified: u.PhoneNumberVerified}
+			PhoneNumberVerified: u.PhoneNumberVerified, Name: cmp.Or(u.Email, u.PhoneNumber, u.Username)}
 		for _, a := range u.Authenticators {
 			v.Auths = append(v.Auths, authView{ID: a.ID, Method: string(a.Method), Email: a.Email, PhoneNumber: a.PhoneNumber, IsDefault: a.IsDefault,
 				CreatedAt: vocab.FormatTime(a.CreatedAt), VerifiedAt: vocab.FormatOptionalTime(a.VerifiedAt), LastVerifiedAt: vocab.FormatOptionalTime(a.LastVerifiedAt)})
@@ -97,26 +100,23 @@ func userViews(users []state.UserWithAuthenticators) []userView {
 	return out
 }
 
-// actionViews gives every row the form token its Approve/Reject form needs.
-func actionViews(actions []state.Action, csrf string) []actionView {
+// actionViews gives every row its user's name and the form token its Approve/Reject form needs.
+func actionViews(actions []state.Action, names map[string]string, csrf string) []actionView {
 	out := make([]actionView, 0, len(actions))
 	for _, a := range actions {
-		out = append(out, actionView{UserID: a.UserID, UserURL: userURL(a.UserID), ActionCode: a.ActionCode, IdempotencyKey: a.IdempotencyKey,
+		out = append(out, actionView{UserID: a.UserID, UserURL: userURL(a.UserID), UserName: names[a.UserID], ActionCode: a.ActionCode, IdempotencyKey: a.IdempotencyKey,
 			State: string(a.State), Rules: strings.Join(a.RuleIDs, ", "), Custom: customLabel(a.Custom), CreatedAt: vocab.FormatTime(a.CreatedAt),
 			StateUpdatedAt: vocab.FormatTime(a.StateUpdatedAt), Review: a.State == vocab.StateReviewRequired, CSRF: csrf})
 	}
 	return out
 }
 
-func (ad *Admin) challengeViews(list []state.Challenge) []challengeView {
+func (ad *Admin) challengeViews(list []state.Challenge, names map[string]string) []challengeView {
 	now := ad.now()
 	out := make([]challengeView, 0, len(list))
 	for _, c := range list {
-		user := c.ClaimedUserID
-		if user == "" {
-			user = c.UserID
-		}
-		v := challengeView{ID: c.ID, Origin: string(c.Origin), UserID: user, ActionCode: c.ActionCode, Method: string(c.VerificationMethod),
+		user := challengeUser(c)
+		v := challengeView{ID: c.ID, Origin: string(c.Origin), UserID: user, UserName: names[user], ActionCode: c.ActionCode, Method: string(c.VerificationMethod),
 			Channel: string(c.Channel), Recipient: c.Recipient(), ExpiresAt: vocab.FormatTime(c.ExpiresAt),
 			AttemptsLeft: max(0, ad.maxAttempts-c.Attempts), State: c.Status(now, ad.maxAttempts)}
 		if user != "" {
@@ -125,6 +125,25 @@ func (ad *Admin) challengeViews(list []state.Challenge) []challengeView {
 		out = append(out, v)
 	}
 	return out
+}
+
+// challengeUser is whom a challenge belongs to: the user who claimed it, else the one it
+// was created for ("" for an anonymous one).
+func challengeUser(c state.Challenge) string { return cmp.Or(c.ClaimedUserID, c.UserID) }
+
+// userNames names the users of the listed actions and challenges (state.UserNames).
+func (ad *Admin) userNames(ctx context.Context, actions []state.Action, challenges []state.Challenge) (map[string]string, error) {
+	var ids []string
+	for _, a := range actions {
+		ids = append(ids, a.UserID)
+	}
+	for _, c := range challenges {
+		if u := challengeUser(c); u != "" {
+			ids = append(ids, u)
+		}
+	}
+	slices.Sort(ids)
+	return ad.store.UserNames(ctx, slices.Compact(ids))
 }
 
 // ruleViews lists the rules in evaluation order.
@@ -197,7 +216,12 @@ func (ad *Admin) Dashboard(w http.ResponseWriter, r *http.Request) {
 	if counts.Reviews > len(list) {
 		note = fmt.Sprintf("Showing the oldest %d of %d actions waiting for review.", len(list), counts.Reviews)
 	}
-	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "Admin", "Page": "dashboard", "Wide": true, "Actions": actionViews(list, csrf), "Note": note,
+	names, err := ad.userNames(r.Context(), list, nil)
+	if err != nil {
+		ad.fail(w, r, err)
+		return
+	}
+	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "Admin", "Page": "dashboard", "Wide": true, "Actions": actionViews(list, names, csrf), "Note": note,
 		"Status": status, "Counts": counts, "RuleCount": len(ad.rules.List()), "DefaultOutcome": ad.rules.DefaultOutcome()})
 }
 
@@ -256,14 +280,15 @@ func (ad *Admin) User(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := userViews(users)[0]
+	names := map[string]string{id: user.Name}
 	for i, a := range user.Auths {
 		if p, ok := passkeys[a.ID]; ok {
 			user.Auths[i].Passkey = fmt.Sprintf("credential %s, sign count %d%s", base64.RawURLEncoding.EncodeToString(p.CredentialID), p.SignCount, nameSuffix(p.Name))
 		}
 	}
-	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "User " + id, "Page": "user", "Wide": true, "User": user,
-		"Actions": actionViews(actions, csrf), "ActionsNote": countNote(len(actions), actionTotal, "actions"),
-		"Challenges": ad.challengeViews(challenges), "ChallengesNote": countNote(len(challenges), challengeTotal, "challenges")})
+	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "User " + cmp.Or(user.Name, id), "Page": "user", "Wide": true, "User": user,
+		"Actions": actionViews(actions, names, csrf), "ActionsNote": countNote(len(actions), actionTotal, "actions"),
+		"Challenges": ad.challengeViews(challenges, names), "ChallengesNote": countNote(len(challenges), challengeTotal, "challenges")})
 }
 
 // customLabel shows an action's custom data, its amount formatted first ("amount
@@ -307,8 +332,13 @@ func (ad *Admin) Actions(w http.ResponseWriter, r *http.Request) {
 		ad.fail(w, r, err)
 		return
 	}
+	names, err := ad.userNames(r.Context(), actions, nil)
+	if err != nil {
+		ad.fail(w, r, err)
+		return
+	}
 	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "Actions", "Page": "actions", "Wide": true,
-		"Actions": actionViews(actions, csrf), "ActionsNote": countNote(len(actions), total, "actions")})
+		"Actions": actionViews(actions, names, csrf), "ActionsNote": countNote(len(actions), total, "actions")})
 }
 
 // Challenges serves GET /admin/challenges.
@@ -318,8 +348,13 @@ func (ad *Admin) Challenges(w http.ResponseWriter, r *http.Request) {
 		ad.fail(w, r, err)
 		return
 	}
+	names, err := ad.userNames(r.Context(), nil, challenges)
+	if err != nil {
+		ad.fail(w, r, err)
+		return
+	}
 	ad.pages.Render(w, http.StatusOK, "admin", map[string]any{"Title": "Challenges", "Page": "challenges", "Wide": true,
-		"Challenges": ad.challengeViews(challenges), "ChallengesNote": countNote(len(challenges), total, "challenges"), "MaxAttempts": ad.maxAttempts})
+		"Challenges": ad.challengeViews(challenges, names), "ChallengesNote": countNote(len(challenges), total, "challenges"), "MaxAttempts": ad.maxAttempts})
 }
 
 // Rules serves GET /admin/rules.

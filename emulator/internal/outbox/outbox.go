@@ -108,6 +108,12 @@ func (o *Outbox) Script(w http.ResponseWriter, r *http.Request) {
 	w.Write(outboxJS)
 }
 
+// messageRow is one message on the page, with whether its code can still be used.
+type messageRow struct {
+	state.Message
+	CodeState state.CodeState
+}
+
 // Page serves GET /outbox[?to=&channel=&challengeId=]. With JavaScript it
 // follows /emulator/events live; without, it refreshes itself (a <noscript> meta refresh).
 func (o *Outbox) Page(w http.ResponseWriter, r *http.Request) {
@@ -119,10 +125,18 @@ func (o *Outbox) Page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msgs, err := o.store.Messages(r.Context(), f, 0, 0)
+	var states map[string]state.CodeState
+	if err == nil {
+		states, err = o.store.CodeStates(r.Context(), msgs)
+	}
 	if err != nil {
 		o.log.Error("outbox page", "err", err)
 		o.pages.Message(w, http.StatusInternalServerError, "Outbox unavailable", "The outbox could not be read; see the emulator log.")
 		return
+	}
+	rows := make([]messageRow, len(msgs))
+	for i, m := range msgs {
+		rows[i] = messageRow{Message: m, CodeState: states[m.ID]}
 	}
 	// The stream starts after the newest message shown, so nothing sent between this
 	// render and the stream opening is missed.
@@ -140,6 +154,6 @@ func (o *Outbox) Page(w http.ResponseWriter, r *http.Request) {
 	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src") {
 		w.Header().Set("Content-Security-Policy", csp+"; script-src 'self'; connect-src 'self'")
 	}
-	o.pages.Render(w, http.StatusOK, "outbox", map[string]any{"Title": "Outbox", "Messages": msgs, "Refresh": true,
-		"Scripts": []string{"/static/outbox.js"}, "EventsURL": "/emulator/events?" + events.Encode(), "Blank": state.Message{}})
+	o.pages.Render(w, http.StatusOK, "outbox", map[string]any{"Title": "Outbox", "Messages": rows, "Refresh": true,
+		"Scripts": []string{"/static/outbox.js"}, "EventsURL": "/emulator/events?" + events.Encode(), "Blank": messageRow{}})
 }

@@ -1,5 +1,6 @@
 // Live outbox: follows /emulator/events (Server-Sent Events) and adds each new message to
-// the top of the table, and makes the "Copy code" buttons work. Without JavaScript the page
+// the top of the table (marking the older codes of the same challenge as replaced), shows
+// times in the browser's time zone, and makes the "Copy code" buttons work. Without JavaScript the page
 // reloads itself instead (a <noscript> meta refresh). No inline script: the page's CSP
 // allows only same-origin scripts and connections.
 (function () {
@@ -31,11 +32,46 @@
     return row.querySelector('[data-field="' + name + '"]');
   }
 
+  // localTime shows a <time datetime="…UTC…"> in local time, the UTC value as its title.
+  function localTime(el) {
+    var utc = el.getAttribute("datetime");
+    var d = new Date(utc);
+    if (!utc || isNaN(d.getTime())) {
+      return;
+    }
+    el.title = utc;
+    el.textContent = d.toLocaleString();
+  }
+
+  function localTimes(root) {
+    var times = root.querySelectorAll("time[datetime]");
+    for (var i = 0; i < times.length; i++) {
+      localTime(times[i]);
+    }
+  }
+
+  // replaceOlder marks the codes shown for a challenge that just sent a newer one.
+  function replaceOlder(challengeId) {
+    if (!challengeId) {
+      return;
+    }
+    for (var i = 0; i < tbody.rows.length; i++) {
+      var row = tbody.rows[i];
+      if (row.getAttribute("data-challenge") === challengeId) {
+        row.classList.add("stale");
+        var state = field(row, "state");
+        state.textContent = "replaced by a newer code";
+        state.hidden = false;
+      }
+    }
+  }
+
   // render builds a row from the page's <template>, so its markup matches the server's.
   // textContent only: message text is never parsed as HTML.
   function render(m) {
     var row = rowTemplate.content.firstElementChild.cloneNode(true);
     row.id = "m-" + m.id;
+    row.setAttribute("data-challenge", m.challengeId || "");
     var code = field(row, "code");
     code.id = "code-" + m.id;
     code.textContent = m.code;
@@ -54,6 +90,7 @@
     var time = field(row, "createdAt");
     time.setAttribute("datetime", m.createdAt);
     time.textContent = m.createdAt;
+    localTime(time);
     return row;
   }
 
@@ -64,6 +101,7 @@
     }
     var row = render(m);
     showCopyButtons(row);
+    replaceOlder(m.challengeId);
     tbody.insertBefore(row, tbody.firstChild);
     table.hidden = false;
     empty.hidden = true;
@@ -94,6 +132,7 @@
     }
   });
   showCopyButtons(table);
+  localTimes(table);
 
   // The stream URL carries ?after=<newest id on the page>, so messages sent while the page
   // loaded are replayed; on reconnect the browser sends Last-Event-ID and the server

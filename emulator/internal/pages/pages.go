@@ -9,10 +9,17 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+
+	"example.com/passwordless/internal/theme"
 )
 
 //go:embed templates/*.html
 var templateFiles embed.FS
+
+// stylesheet is the emulator pages' own rules, served after the shared theme.
+//
+//go:embed pages.css
+var stylesheet []byte
 
 var pageNames = []string{"message", "choose", "code", "link", "outbox", "admin"}
 
@@ -69,4 +76,16 @@ func Favicon(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "public, max-age=86400")
 	w.Write([]byte(favicon))
+}
+
+// Theme serves GET /static/theme.css, the stylesheet shared with the app (internal/theme).
+func Theme(w http.ResponseWriter, r *http.Request) { serveCSS(w, theme.CSS) }
+
+// Stylesheet serves GET /static/emulator.css, the pages' own rules.
+func Stylesheet(w http.ResponseWriter, r *http.Request) { serveCSS(w, stylesheet) }
+
+func serveCSS(w http.ResponseWriter, css []byte) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Write(css)
 }

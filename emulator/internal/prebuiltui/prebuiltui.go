@@ -79,7 +79,7 @@ func (u *UI) Headers(next http.HandlerFunc) http.HandlerFunc {
 	if len(u.origins) > 0 {
 		ancestors = strings.Join(u.origins, " ")
 	}
-	csp := "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors " +
+	csp := "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors " +
 		ancestors + "; base-uri 'none'"
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

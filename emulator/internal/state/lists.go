@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"example.com/passwordless/emulator/internal/vocab"
 )
@@ -133,4 +134,33 @@ func (s *Store) ListChallenges(ctx context.Context, userID string, limit int) ([
 		return nil, 0, fmt.Errorf("list challenges: %w", err)
 	}
 	return list, total, nil
+}
+
+// UserNames returns how the admin pages name each of the given users: the email, else the
+// phone number, else the username; users with none of them (or unknown) are left out.
+func (s *Store) UserNames(ctx context.Context, userIDs []string) (map[string]string, error) {
+	names := map[string]string{}
+	if len(userIDs) == 0 {
+		return names, nil
+	}
+	marks, args := make([]string, len(userIDs)), make([]any, len(userIDs))
+	for i, id := range userIDs {
+		marks[i], args[i] = "?", id
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT user_id, COALESCE(NULLIF(email, ''), NULLIF(phone_number, ''), username) FROM users
+		WHERE user_id IN (`+strings.Join(marks, ",")+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("name users: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("name users: %w", err)
+		}
+		if name != "" {
+			names[id] = name
+		}
+	}
+	return names, rows.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -218,4 +219,71 @@ func messageText(channel vocab.Channel, lang, code string, ttl time.Duration) (s
 			fmt.Sprintf("Your verification code is %s.\n\nIt expires in %d minutes. If you did not ask for it, ignore this message.", code, minutes)
 	}
 	return "", fmt.Sprintf("%s is your verification code. It expires in %d minutes. Do not share it.", code, minutes)
+}
+
+// CodeState says whether a message's code or link can still be used ("" when it can).
+type CodeState string
+
+// The states of a code that can no longer be used.
+const (
+	CodeUsed       CodeState = "used"
+	CodeReplaced   CodeState = "replaced by a newer code"
+	CodeExpired    CodeState = "expired"
+	CodeNoAttempts CodeState = "no attempts left"
+)
+
+// CodeStates returns the state of each of msgs' codes that can no longer be used, by message
+// id. msgs are newest first, as Messages returns them: of a challenge's messages (a resend),
+// only the newest can be used.
+func (s *Store) CodeStates(ctx context.Context, msgs []Message) (map[string]CodeState, error) {
+	var ids []string
+	for _, m := range msgs {
+		if m.ChallengeID != "" {
+			ids = append(ids, m.ChallengeID)
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	challenges := make(map[string]*Challenge, len(ids))
+	const chunk = 500 // well under SQLite's limit on bound values
+	for len(ids) > 0 {
+		n := min(chunk, len(ids))
+		marks := strings.TrimSuffix(strings.Repeat("?,", n), ",")
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		list, err := queryAll(ctx, s.db, func(rows *sql.Rows) (*Challenge, error) { return scanChallenge(rows) },
+			`SELECT `+challengeColumns+` FROM challenges WHERE challenge_id IN (`+marks+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("code states: %w", err)
+		}
+		for _, c := range list {
+			challenges[c.ID] = c
+		}
+		ids = ids[n:]
+	}
+	now := s.now()
+	states := map[string]CodeState{}
+	newest := map[string]bool{} // challenges whose newest message was seen
+	for _, m := range msgs {
+		c, ok := challenges[m.ChallengeID]
+		if !ok {
+			continue // not a code (a Call Connect message), or its challenge was deleted
+		}
+		switch {
+		case newest[c.ID]:
+			states[m.ID] = CodeReplaced
+		case c.Verified():
+			states[m.ID] = CodeUsed
+		case c.Attempts >= s.limits.MaxAttempts:
+			states[m.ID] = CodeNoAttempts
+		case c.codeHash == nil:
+			states[m.ID] = CodeUsed // spent without a verification
+		case !now.Before(c.ExpiresAt):
+			states[m.ID] = CodeExpired
+		}
+		newest[c.ID] = true
+	}
+	return states, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"example.com/passwordless/emulator/internal/rules"
 	"example.com/passwordless/emulator/internal/token"
 	"example.com/passwordless/emulator/internal/vocab"
+	"example.com/passwordless/internal/testkit"
 )
 
 // randomCodes sends random codes and delivers everywhere.
@@ -258,5 +260,72 @@ func TestFileReadsSeeAcknowledgedWrites(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// The outbox says which codes can no longer be used, and why.
+func TestCodeStates(t *testing.T) {
+	clock := testkit.NewClock(time.Now())
+	s := newTestStoreWith(t, func(o *Options) { o.Now = clock.Now })
+	ctx := context.Background()
+	send := func(email string) Challenge {
+		c, err := s.CreateChallenge(ctx, NewChallenge{Method: vocab.MethodEmailOTP, ActionCode: "signIn", Email: email})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	lastCode := func(email string) string {
+		msgs, err := s.Messages(ctx, MessageFilter{To: email}, 0, 1)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("messages to %s: %v, %v", email, msgs, err)
+		}
+		return msgs[0].Code
+	}
+	used := send("used@example.com")
+	if v, err := s.Verify(ctx, used.ID, lastCode("used@example.com")); err != nil || !v.Verified {
+		t.Fatalf("verify: %+v, %v", v, err)
+	}
+	resent := send("resent@example.com")
+	if _, err := s.ResendChallenge(ctx, Resend{ChallengeID: resent.ID}); err != nil {
+		t.Fatal(err)
+	}
+	locked := send("locked@example.com")
+	wrong := "000000"
+	if lastCode("locked@example.com") == wrong {
+		wrong = "111111"
+	}
+	for range DefaultLimits().MaxAttempts {
+		if _, err := s.Verify(ctx, locked.ID, wrong); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("valid@example.com")
+	clock.Advance(DefaultLimits().CodeTTL - time.Second)
+	send("fresh@example.com")
+	clock.Advance(time.Second)
+	msgs, err := s.Messages(ctx, MessageFilter{}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, err := s.CodeStates(ctx, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]CodeState{}
+	for _, m := range msgs { // newest first
+		got[m.To] = append(got[m.To], states[m.ID])
+	}
+	want := map[string][]CodeState{
+		"used@example.com":   {CodeUsed},
+		"resent@example.com": {CodeExpired, CodeReplaced}, // the newest, then the first
+		"locked@example.com": {CodeNoAttempts},
+		"valid@example.com":  {CodeExpired},
+		"fresh@example.com":  {""},
+	}
+	for to, w := range want {
+		if !slices.Equal(got[to], w) {
+			t.Errorf("%s: %q, want %q", to, got[to], w)
+		}
 	}
 }
