@@ -164,9 +164,10 @@ func TestPagesHaveNoConsoleErrors(t *testing.T) {
 	}
 }
 
-// Every page of the app and the emulator fits a phone (360 px) and a laptop (1280 px),
-// light and dark: no horizontal scroll (a wide table scrolls inside itself), and axe-core
-// finds no accessibility violation. A failing page's screenshot is kept in e2e/artifacts.
+// Every page of the app and the emulator fits a phone (360 and 390 px) and a laptop
+// (1280 px), light and dark: no horizontal scroll (a wide table scrolls inside itself, or
+// becomes cards), each is styled by the shared theme, and axe-core finds no accessibility
+// violation. A failing page's screenshot is kept in e2e/artifacts.
 func TestEveryPageFitsAndIsAccessible(t *testing.T) {
 	t.Parallel()
 	skipWithoutBrowser(t)
@@ -174,8 +175,13 @@ func TestEveryPageFitsAndIsAccessible(t *testing.T) {
 	if err != nil && os.Getenv("CI") == "true" {
 		t.Fatalf("axe-core: %v (e2e/run.sh fetches it)", err)
 	}
-	for _, width := range []int{360, 1280} {
+	// 360 px is the narrowest common phone, 390 px a common one (light only: the schemes
+	// differ in colour, not in layout), 1280 px a laptop.
+	for _, width := range []int{360, 390, 1280} {
 		for _, scheme := range []*playwright.ColorScheme{playwright.ColorSchemeLight, playwright.ColorSchemeDark} {
+			if width == 390 && scheme == playwright.ColorSchemeDark {
+				continue
+			}
 			name := fmt.Sprintf("%s-%d", *scheme, width)
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
@@ -230,6 +236,12 @@ func (b *browserTest) checkPage(axe []byte, run, label string) {
 	if fits != true {
 		width, _ := b.page.Evaluate(`() => document.documentElement.scrollWidth`)
 		problems = append(problems, fmt.Sprintf("%v px wide", width))
+	}
+	// On a phone a table of class "cards" shows one card per row, not a table to scroll.
+	tables, err := b.page.Evaluate(`() => innerWidth > 640 || [...document.querySelectorAll("table.cards tbody tr")].every((tr) => getComputedStyle(tr).display === "block")`)
+	b.must(err, "measure the tables of "+url)
+	if tables != true {
+		problems = append(problems, "a table of cards is still a table")
 	}
 	// One look for the app and the emulator: every page of both uses the shared stylesheet.
 	themed, err := b.page.Evaluate(`() => [...document.styleSheets].some(s => s.href && new URL(s.href).pathname === "/static/theme.css" && s.cssRules.length > 0)`)

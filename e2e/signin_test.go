@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/playwright-community/playwright-go"
 )
@@ -260,4 +264,59 @@ func (b *browserTest) tabTo(target playwright.Locator, what string) {
 		b.must(b.page.Keyboard().Press("Tab"), "press Tab")
 	}
 	b.t.Fatalf("%s never got the focus after 20 presses of Tab", what)
+}
+
+// While a form's request runs, its button says so, and pressing it again sends nothing:
+// a double click on "Send code" is one request and one message.
+func TestButtonsShowProgress(t *testing.T) {
+	t.Parallel()
+	b := open(t)
+	email := uniqueEmail(t)
+	var posts atomic.Int32
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before the browser closes, on failure too
+	b.must(b.page.Route("**/signin", func(r playwright.Route) {
+		if r.Request().Method() == http.MethodPost {
+			posts.Add(1)
+			<-release // held until the test has looked at the page
+		}
+		_ = r.Continue()
+	}), "hold the sign-in POST")
+	b.gotoPath("/signin")
+	b.fill("Email", email)
+	pressedAgain := make(chan struct{}, 1)
+	b.must(b.page.Route("**/healthz?pressed-again", func(r playwright.Route) {
+		pressedAgain <- struct{}{}
+		_ = r.Continue()
+	}), "hear the second press")
+	// Pressed from the page's side, then again a moment later as a double click does,
+	// with a beacon after it: a click by Playwright would wait for the navigation, which
+	// the held request stalls, and so would any query of the page. What the button says
+	// in between is read in the same script.
+	state, err := b.page.Evaluate(`() => {
+		const form = document.querySelector('form[action="/signin"]');
+		const button = form.querySelector('button[type="submit"]');
+		button.click();
+		setTimeout(() => { button.click(); fetch("/healthz?pressed-again"); }, 100);
+		return form.getAttribute("aria-busy") + " " + button.textContent;
+	}`)
+	b.must(err, "press Send code")
+	if state != "true Sending…" {
+		t.Errorf("while the code is sent: form aria-busy and button %q, want %q", state, "true Sending…")
+	}
+	select {
+	case <-pressedAgain:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second press never happened")
+	}
+	once.Do(func() { close(release) })
+	b.expectPath("/signin/verify")
+	b.must(b.expect.Locator(b.field("Code")).ToBeVisible(), "code input")
+	if n := posts.Load(); n != 1 {
+		t.Fatalf("%d sign-in POSTs, want 1", n)
+	}
+	if msgs := outbox(t, email); len(msgs) != 1 {
+		t.Fatalf("%d messages to %s, want 1", len(msgs), email)
+	}
 }

@@ -19,7 +19,10 @@ document.addEventListener("DOMContentLoaded", () => {
     withdraw.addEventListener("submit", async (event) => {
       event.preventDefault();
       const button = withdraw.querySelector('button[type="submit"]');
-      button.disabled = true;
+      if (button.disabled) return;
+      button.disabled = true; // busy, as forms.js shows other forms
+      withdraw.setAttribute("aria-busy", "true");
+      if (button.dataset.busy) button.textContent = button.dataset.busy;
       try {
         const data = new FormData(withdraw);
         data.set("stepup", "popup");
