@@ -55,7 +55,7 @@ const csrfCookie = "emulator_admin_csrf"
 const listLimit = 200
 
 type userView struct {
-	ID, URL, Name, Email, PhoneNumber, Username, DisplayName, Custom, Locale, CreatedAt string // Name: see state.UserNames
+	ID, URL, Name, Email, PhoneNumber, Username, DisplayName, Custom, Locale, CreatedAt string // Name: state.User.Name
 	EmailVerified, PhoneNumberVerified                                                  bool
 	Auths                                                                               []authView
 }
@@ -90,7 +90,7 @@ func userViews(users []state.UserWithAuthenticators) []userView {
 	for _, u := range users {
 		v := userView{ID: u.ID, URL: userURL(u.ID), Email: u.Email, PhoneNumber: u.PhoneNumber, Username: u.Username, DisplayName: u.DisplayName,
 			Custom: string(u.Custom), Locale: u.Locale, CreatedAt: vocab.FormatTime(u.CreatedAt), EmailVerified: u.EmailVerified,
-			PhoneNumberVerified: u.PhoneNumberVerified, Name: cmp.Or(u.Email, u.PhoneNumber, u.Username)}
+			PhoneNumberVerified: u.PhoneNumberVerified, Name: u.Name()}
 		for _, a := range u.Authenticators {
 			v.Auths = append(v.Auths, authView{ID: a.ID, Method: string(a.Method), Email: a.Email, PhoneNumber: a.PhoneNumber, IsDefault: a.IsDefault,
 				CreatedAt: vocab.FormatTime(a.CreatedAt), VerifiedAt: vocab.FormatOptionalTime(a.VerifiedAt), LastVerifiedAt: vocab.FormatOptionalTime(a.LastVerifiedAt)})
@@ -118,7 +118,7 @@ func (ad *Admin) challengeViews(list []state.Challenge, names map[string]string)
 		user := challengeUser(c)
 		v := challengeView{ID: c.ID, Origin: string(c.Origin), UserID: user, UserName: names[user], ActionCode: c.ActionCode, Method: string(c.VerificationMethod),
 			Channel: string(c.Channel), Recipient: c.Recipient(), ExpiresAt: vocab.FormatTime(c.ExpiresAt),
-			AttemptsLeft: max(0, ad.maxAttempts-c.Attempts), State: c.Status(now, ad.maxAttempts)}
+			AttemptsLeft: max(0, ad.maxAttempts-c.Attempts), State: string(c.Status(now, ad.maxAttempts))}
 		if user != "" {
 			v.UserURL = userURL(user)
 		}

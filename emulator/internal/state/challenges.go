@@ -58,21 +58,34 @@ func (c Challenge) Recipient() string {
 // Verified reports whether the right code was given.
 func (c Challenge) Verified() bool { return !c.VerifiedAt.IsZero() }
 
+// ChallengeStatus is where a challenge stands, as the admin pages show it.
+type ChallengeStatus string
+
+// The challenge statuses.
+const (
+	StatusPending    ChallengeStatus = "PENDING"
+	StatusVerified   ChallengeStatus = "VERIFIED"
+	StatusClaimed    ChallengeStatus = "CLAIMED"
+	StatusUsed       ChallengeStatus = "USED"
+	StatusExpired    ChallengeStatus = "EXPIRED"
+	StatusNoAttempts ChallengeStatus = "FAILED (no attempts left)"
+)
+
 // Status names where a challenge stands at now, checked in the same order as verify.
-func (c Challenge) Status(now time.Time, maxAttempts int) string {
+func (c Challenge) Status(now time.Time, maxAttempts int) ChallengeStatus {
 	switch {
 	case c.Attempts >= maxAttempts:
-		return "FAILED (no attempts left)"
+		return StatusNoAttempts
 	case c.Verified() && c.ClaimedUserID != "":
-		return "CLAIMED"
+		return StatusClaimed
 	case c.Verified():
-		return "VERIFIED"
+		return StatusVerified
 	case c.codeHash == nil && c.VerificationMethod != vocab.MethodAuthenticatorApp: // an app's codes are not stored
-		return "USED"
+		return StatusUsed
 	case !now.Before(c.ExpiresAt):
-		return "EXPIRED"
+		return StatusExpired
 	}
-	return "PENDING"
+	return StatusPending
 }
 
 const challengeColumns = `challenge_id, origin, idempotency_key, action_code, verification_method, sms_channel, channel,

@@ -136,31 +136,36 @@ func (s *Store) ListChallenges(ctx context.Context, userID string, limit int) ([
 	return list, total, nil
 }
 
-// UserNames returns how the admin pages name each of the given users: the email, else the
-// phone number, else the username; users with none of them (or unknown) are left out.
+// UserNames returns how the admin pages name each of the given users (User.Name); users
+// with no name (or unknown) are left out.
 func (s *Store) UserNames(ctx context.Context, userIDs []string) (map[string]string, error) {
 	names := map[string]string{}
 	if len(userIDs) == 0 {
 		return names, nil
 	}
-	marks, args := make([]string, len(userIDs)), make([]any, len(userIDs))
-	for i, id := range userIDs {
-		marks[i], args[i] = "?", id
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT user_id, COALESCE(NULLIF(email, ''), NULLIF(phone_number, ''), username) FROM users
-		WHERE user_id IN (`+strings.Join(marks, ",")+`)`, args...)
+	marks, args := inList(userIDs)
+	rows, err := s.db.QueryContext(ctx, `SELECT user_id, email, phone_number, username FROM users WHERE user_id IN (`+marks+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("name users: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id, name string
-		if err := rows.Scan(&id, &name); err != nil {
+		var u User
+		if err := rows.Scan(&u.ID, &u.Email, &u.PhoneNumber, &u.Username); err != nil {
 			return nil, fmt.Errorf("name users: %w", err)
 		}
-		if name != "" {
-			names[id] = name
+		if name := u.Name(); name != "" {
+			names[u.ID] = name
 		}
 	}
 	return names, rows.Err()
+}
+
+// inList is the "?,?,…" of an IN (…) over values, with its arguments.
+func inList(values []string) (string, []any) {
+	args := make([]any, len(values))
+	for i, v := range values {
+		args[i] = v
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", len(values)), ","), args
 }

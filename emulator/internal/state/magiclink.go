@@ -114,7 +114,7 @@ func (s *Store) MagicLinkFor(ctx context.Context, challengeID string) (MagicLink
 	if err != nil {
 		return MagicLinkPage{}, err
 	}
-	return MagicLinkPage{Email: c.Email, Usable: c.Status(s.now(), s.limits.MaxAttempts) == "PENDING"}, nil
+	return MagicLinkPage{Email: c.Email, Usable: c.Status(s.now(), s.limits.MaxAttempts) == StatusPending}, nil
 }
 
 // loadMagicLink is a link's challenge; one that is not a link is as unknown.

@@ -248,11 +248,7 @@ func (s *Store) CodeStates(ctx context.Context, msgs []Message) (map[string]Code
 	const chunk = 500 // well under SQLite's limit on bound values
 	for len(ids) > 0 {
 		n := min(chunk, len(ids))
-		marks := strings.TrimSuffix(strings.Repeat("?,", n), ",")
-		args := make([]any, n)
-		for i, id := range ids[:n] {
-			args[i] = id
-		}
+		marks, args := inList(ids[:n])
 		list, err := queryAll(ctx, s.db, func(rows *sql.Rows) (*Challenge, error) { return scanChallenge(rows) },
 			`SELECT `+challengeColumns+` FROM challenges WHERE challenge_id IN (`+marks+`)`, args...)
 		if err != nil {
@@ -271,19 +267,19 @@ func (s *Store) CodeStates(ctx context.Context, msgs []Message) (map[string]Code
 		if !ok {
 			continue // not a code (a Call Connect message), or its challenge was deleted
 		}
-		switch {
-		case newest[c.ID]:
+		if newest[c.ID] {
 			states[m.ID] = CodeReplaced
-		case c.Verified():
-			states[m.ID] = CodeUsed
-		case c.Attempts >= s.limits.MaxAttempts:
-			states[m.ID] = CodeNoAttempts
-		case c.codeHash == nil:
-			states[m.ID] = CodeUsed // spent without a verification
-		case !now.Before(c.ExpiresAt):
-			states[m.ID] = CodeExpired
+			continue
 		}
 		newest[c.ID] = true
+		switch c.Status(now, s.limits.MaxAttempts) {
+		case StatusVerified, StatusClaimed, StatusUsed:
+			states[m.ID] = CodeUsed
+		case StatusNoAttempts:
+			states[m.ID] = CodeNoAttempts
+		case StatusExpired:
+			states[m.ID] = CodeExpired
+		}
 	}
 	return states, nil
 }

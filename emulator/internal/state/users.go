@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -25,6 +26,10 @@ type User struct {
 	Locale              string
 	CreatedAt           time.Time
 }
+
+// Name is how the admin pages name the user: the email, else the phone number, else the
+// username ("" for none of them).
+func (u User) Name() string { return cmp.Or(u.Email, u.PhoneNumber, u.Username) }
 
 // Enrolment is what a user's authenticators add up to, as track and getUser report it.
 type Enrolment struct {
