@@ -25,7 +25,7 @@ func (s *server) ensureEnrolled(ctx context.Context, userID string, method signI
 		}
 	}
 	req := authsignal.EnrollAuthenticatorRequest{VerificationMethod: method.VerificationMethod}
-	if method.Key == "email" || method.Key == linkSignIn.Key {
+	if method.byEmail() {
 		req.Email = recipient
 	} else {
 		req.PhoneNumber = recipient

@@ -125,7 +125,7 @@ func (s *server) addAddress(c *fiber.Ctx) error {
 	}
 	var recipient string
 	var err error
-	if method.Key == "email" || method.Key == linkSignIn.Key {
+	if method.byEmail() {
 		recipient, err = normalizeEmail(c.FormValue("email"))
 	} else {
 		recipient, err = normalizePhone(c.FormValue("phone"))
@@ -135,7 +135,7 @@ func (s *server) addAddress(c *fiber.Ctx) error {
 	}
 	// An account has one email and one phone number to sign in with: another one would
 	// quietly replace it (and its methods would sign in elsewhere).
-	if method.Key == "email" || method.Key == linkSignIn.Key {
+	if method.byEmail() {
 		if user.Email != "" && !strings.EqualFold(user.Email, recipient) {
 			return s.renderMethods(c, fiber.StatusConflict, "Your account has an email address already ("+maskEmail(user.Email)+"): remove its methods first to use another.", "", form)
 		}

@@ -30,6 +30,10 @@ type signInMethod struct {
 	Action             string // Authsignal action code, one per method so rules can tell them apart
 }
 
+// byEmail reports whether the method reaches the person at an email address (a code or a
+// link), else at a phone number.
+func (m signInMethod) byEmail() bool { return m.Key == "email" || m.Key == linkSignIn.Key }
+
 func signInMethods() []signInMethod {
 	return []signInMethod{
 		{Key: "email", Label: "Email", VerificationMethod: authsignal.MethodEmailOTP, Action: "signInWithEmail"},
@@ -273,7 +277,7 @@ func (s *server) prefilled(c *fiber.Ctx) signInForm {
 		return form
 	}
 	form.Method = method
-	if method == "email" || method == linkSignIn.Key {
+	if (signInMethod{Key: method}).byEmail() {
 		form.Email = recipient
 	} else {
 		form.Phone = recipient

@@ -65,13 +65,27 @@ func (b *browserTest) another(cookies []playwright.OptionalCookie) *browserTest 
 
 func newBrowserTest(t *testing.T, cookies []playwright.OptionalCookie, name string, noScript bool) *browserTest {
 	t.Helper()
-	ctx, err := suite.browser.NewContext(playwright.BrowserNewContextOptions{
-		BaseURL:           playwright.String(suite.appURL),
+	b := browserTestWith(t, name, playwright.BrowserNewContextOptions{
 		Locale:            playwright.String("en-US"),
 		JavaScriptEnabled: playwright.Bool(!noScript),
-		// No animations: the SDK's popup then opens without a transition under the pointer.
-		ReducedMotion: playwright.ReducedMotionReduce,
 	})
+	b.noScript = noScript
+	if len(cookies) > 0 {
+		if err := b.ctx.AddCookies(cookies); err != nil {
+			t.Fatalf("add cookies: %v", err)
+		}
+	}
+	return b
+}
+
+// browserTestWith opens a browser context with opts, on the app's address and without
+// animations (the SDK's popup then opens without a transition under the pointer), and a
+// page in it; both close when the test ends, after its artifacts are saved on failure.
+func browserTestWith(t *testing.T, name string, opts playwright.BrowserNewContextOptions) *browserTest {
+	t.Helper()
+	opts.BaseURL = playwright.String(suite.appURL)
+	opts.ReducedMotion = playwright.ReducedMotionReduce
+	ctx, err := suite.browser.NewContext(opts)
 	if err != nil {
 		t.Fatalf("new browser context: %v", err)
 	}
@@ -79,16 +93,11 @@ func newBrowserTest(t *testing.T, cookies []playwright.OptionalCookie, name stri
 	ctx.SetDefaultTimeout(ms)
 	ctx.SetDefaultNavigationTimeout(ms)
 	t.Cleanup(func() { _ = ctx.Close() })
-	if len(cookies) > 0 {
-		if err := ctx.AddCookies(cookies); err != nil {
-			t.Fatalf("add cookies: %v", err)
-		}
-	}
 	page, err := ctx.NewPage()
 	if err != nil {
 		t.Fatalf("new page: %v", err)
 	}
-	b := &browserTest{t: t, ctx: ctx, page: page, expect: suite.expect, name: name, noScript: noScript}
+	b := &browserTest{t: t, ctx: ctx, page: page, expect: suite.expect, name: name}
 	// Registered after the context's Close, so it runs before it (cleanups are LIFO).
 	t.Cleanup(b.saveArtifactsOnFailure)
 	return b

@@ -187,20 +187,10 @@ func TestEveryPageFitsAndIsAccessible(t *testing.T) {
 				t.Parallel()
 				// The page's CSP would refuse the injected checker: bypassed here only (the
 				// other tests keep it and fail on any violation).
-				ctx, err := suite.browser.NewContext(playwright.BrowserNewContextOptions{
-					BaseURL: playwright.String(suite.appURL), Viewport: &playwright.Size{Width: width, Height: 800}, ColorScheme: scheme,
-					ReducedMotion: playwright.ReducedMotionReduce, BypassCSP: playwright.Bool(true),
+				b := browserTestWith(t, name, playwright.BrowserNewContextOptions{
+					Viewport: &playwright.Size{Width: width, Height: 800}, ColorScheme: scheme, BypassCSP: playwright.Bool(true),
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = ctx.Close() })
-				page, err := ctx.NewPage()
-				if err != nil {
-					t.Fatal(err)
-				}
-				b := &browserTest{t: t, ctx: ctx, page: page, expect: suite.expect, name: name}
-				t.Cleanup(b.saveArtifactsOnFailure)
+				page := b.page
 				b.gotoPath("/signin")
 				b.checkPage(axe, name, "signin")
 				email := uniqueEmail(t)

@@ -19,7 +19,6 @@ document.addEventListener("DOMContentLoaded", () => {
     withdraw.addEventListener("submit", async (event) => {
       event.preventDefault();
       const button = withdraw.querySelector('button[type="submit"]');
-      if (button.disabled) return;
       button.disabled = true; // busy, as forms.js shows other forms
       withdraw.setAttribute("aria-busy", "true");
       if (button.dataset.busy) button.textContent = button.dataset.busy;
