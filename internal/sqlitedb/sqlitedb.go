@@ -16,13 +16,12 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
+	"example.com/passwordless/internal/migrations"
 	"example.com/passwordless/internal/sqlitedb/wal"
 )
 
@@ -177,57 +176,12 @@ func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations returns the migrations ordered by their numeric prefix (0001_init.sql → 1).
-func loadMigrations(files fs.FS) ([]migration, error) {
-	names, err := fs.Glob(files, "*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
-	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, name := range names {
-		version, err := migrationVersion(name)
-		if err != nil {
-			return nil, err
-		}
-		if other, dup := seen[version]; dup {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", other, name, version)
-		}
-		seen[version] = name
-		body, err := fs.ReadFile(files, name)
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", name, err)
-		}
-		ms = append(ms, migration{version: version, name: name, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
-func migrationVersion(name string) (int, error) {
-	prefix, _, ok := strings.Cut(path.Base(name), "_")
-	if !ok {
-		return 0, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
-	}
-	version, err := strconv.Atoi(prefix)
-	if err != nil || version <= 0 {
-		return 0, fmt.Errorf("migration %s: name must start with a positive number", name)
-	}
-	return version, nil
-}
-
 // migrate applies every migration not yet recorded in schema_migrations, each in its own
 // transaction together with its record, so a crash never leaves a half-applied migration
 // behind. Safe when several processes open the same file: the immediate transaction
 // serialises them and the check is inside it.
 func migrate(ctx context.Context, db *sql.DB, files fs.FS, now func() time.Time) error {
-	ms, err := loadMigrations(files)
+	ms, err := migrations.Load(files)
 	if err != nil {
 		return err
 	}
@@ -237,21 +191,21 @@ func migrate(ctx context.Context, db *sql.DB, files fs.FS, now func() time.Time)
 	for _, m := range ms {
 		err := InTx(ctx, db, func(tx *sql.Tx) error {
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, now().UTC().UnixNano())
+				m.Version, m.Name, now().UTC().UnixNano())
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
+			return fmt.Errorf("apply migration %s: %w", m.Name, err)
 		}
 	}
 	return nil
@@ -318,7 +272,7 @@ func migrationTable(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		for _, r := range recs {
-			version, err := migrationVersion(r.name)
+			version, err := migrations.Version(r.name)
 			if err != nil {
 				return err
 			}

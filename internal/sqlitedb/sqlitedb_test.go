@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-func migrations(files map[string]string) fstest.MapFS {
+func migrationFS(files map[string]string) fstest.MapFS {
 	m := fstest.MapFS{}
 	for name, body := range files {
 		m[name] = &fstest.MapFile{Data: []byte(body)}
@@ -19,7 +19,7 @@ func migrations(files map[string]string) fstest.MapFS {
 	return m
 }
 
-var twoMigrations = migrations(map[string]string{
+var twoMigrations = migrationFS(map[string]string{
 	"0002_notes.sql": `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);`,
 	"0001_init.sql":  `CREATE TABLE things (id INTEGER PRIMARY KEY);`,
 })
@@ -78,9 +78,9 @@ func TestMigrationsApplyOnceInOrder(t *testing.T) {
 
 func TestMigrationNames(t *testing.T) {
 	for name, files := range map[string]fstest.MapFS{
-		"no number":  migrations(map[string]string{"init.sql": "SELECT 1;"}),
-		"zero":       migrations(map[string]string{"0000_init.sql": "SELECT 1;"}),
-		"same twice": migrations(map[string]string{"0001_a.sql": "SELECT 1;", "1_b.sql": "SELECT 1;"}),
+		"no number":  migrationFS(map[string]string{"init.sql": "SELECT 1;"}),
+		"zero":       migrationFS(map[string]string{"0000_init.sql": "SELECT 1;"}),
+		"same twice": migrationFS(map[string]string{"0001_a.sql": "SELECT 1;", "1_b.sql": "SELECT 1;"}),
 	} {
 		if _, err := Open(context.Background(), Options{Path: ":memory:", Synchronous: "FULL", Migrations: files}); err == nil {
 			t.Errorf("%s: opened", name)
