@@ -32,10 +32,7 @@ func (s *Store) CreatePendingSignIn(ctx context.Context, p PendingSignIn) error 
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = s.now()
 	}
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO pending_signins (id, challenge_id, method, recipient, wrong_attempts, created_at, expires_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.ChallengeID, p.Method, p.Recipient, p.WrongAttempts, toDB(p.CreatedAt), toDB(p.ExpiresAt))
+	_, err := s.e.writer().ExecContext(ctx, s.q.insertPending, p.ID, p.ChallengeID, p.Method, p.Recipient, p.WrongAttempts, toDB(p.CreatedAt), toDB(p.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("create pending sign-in %s: %w", p.ID, err)
 	}
@@ -47,10 +44,7 @@ func (s *Store) CreatePendingSignIn(ctx context.Context, p PendingSignIn) error 
 func (s *Store) GetPendingSignIn(ctx context.Context, id string) (PendingSignIn, error) {
 	var p PendingSignIn
 	var created, expires int64
-	err := s.reads.QueryRowContext(ctx,
-		`SELECT id, challenge_id, method, recipient, wrong_attempts, created_at, expires_at
-		 FROM pending_signins WHERE id = ?`, id).
-		Scan(&p.ID, &p.ChallengeID, &p.Method, &p.Recipient, &p.WrongAttempts, &created, &expires)
+	err := s.e.reader().QueryRowContext(ctx, s.q.getPending, id).Scan(&p.ID, &p.ChallengeID, &p.Method, &p.Recipient, &p.WrongAttempts, &created, &expires)
 	if err != nil {
 		return PendingSignIn{}, fmt.Errorf("get pending sign-in %s: %w", id, notFound(err))
 	}
@@ -65,9 +59,7 @@ func (s *Store) UpdatePendingSignInChallenge(ctx context.Context, id, challengeI
 	if challengeID == "" || expiresAt.IsZero() {
 		return errors.New("update pending sign-in: challenge id and expiry are required")
 	}
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE pending_signins SET challenge_id = ?, expires_at = ?, wrong_attempts = 0 WHERE id = ?`,
-		challengeID, toDB(expiresAt), id)
+	res, err := s.e.writer().ExecContext(ctx, s.q.updatePending, challengeID, toDB(expiresAt), id)
 	if err != nil {
 		return fmt.Errorf("update pending sign-in %s: %w", id, err)
 	}
@@ -79,9 +71,7 @@ func (s *Store) UpdatePendingSignInChallenge(ctx context.Context, id, challengeI
 // each counted.
 func (s *Store) RecordWrongAttempt(ctx context.Context, id string) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx,
-		`UPDATE pending_signins SET wrong_attempts = wrong_attempts + 1 WHERE id = ? RETURNING wrong_attempts`, id).
-		Scan(&n)
+	err := s.e.writer().QueryRowContext(ctx, s.q.wrongAttempt, id).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("record wrong attempt on pending sign-in %s: %w", id, notFound(err))
 	}
@@ -91,7 +81,7 @@ func (s *Store) RecordWrongAttempt(ctx context.Context, id string) (int, error) 
 // DeletePendingSignIn removes the pending sign-in; deleting one that does not
 // exist (already used) succeeds.
 func (s *Store) DeletePendingSignIn(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM pending_signins WHERE id = ?`, id); err != nil {
+	if _, err := s.e.writer().ExecContext(ctx, s.q.deletePending, id); err != nil {
 		return fmt.Errorf("delete pending sign-in %s: %w", id, err)
 	}
 	return nil

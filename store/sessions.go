@@ -29,9 +29,7 @@ func (s *Store) CreateSession(ctx context.Context, sess Session) error {
 	if sess.RevokedAt != nil {
 		revoked = sql.NullInt64{Int64: toDB(*sess.RevokedAt), Valid: true}
 	}
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)`,
-		sess.ID, sess.UserID, toDB(sess.CreatedAt), toDB(sess.ExpiresAt), revoked)
+	_, err := s.e.writer().ExecContext(ctx, s.q.insertSession, sess.ID, sess.UserID, toDB(sess.CreatedAt), toDB(sess.ExpiresAt), revoked)
 	if err != nil {
 		return fmt.Errorf("create session for user %s: %w", sess.UserID, err)
 	}
@@ -44,9 +42,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
 	var sess Session
 	var created, expires int64
 	var revoked sql.NullInt64
-	err := s.reads.QueryRowContext(ctx,
-		`SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?`, id).
-		Scan(&sess.ID, &sess.UserID, &created, &expires, &revoked)
+	err := s.e.reader().QueryRowContext(ctx, s.q.getSession, id).Scan(&sess.ID, &sess.UserID, &created, &expires, &revoked)
 	if err != nil {
 		// The id is a jti, a bearer secret's identifier: keep it out of errors.
 		return Session{}, fmt.Errorf("get session: %w", notFound(err))
@@ -63,20 +59,19 @@ func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
 // session succeeds and keeps the first revocation time; an unknown id gives
 // ErrNotFound.
 func (s *Store) RevokeSession(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, toDB(s.now()), id)
+	res, err := s.e.writer().ExecContext(ctx, s.q.revokeSession, toDB(s.now()), id)
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
-	n, err := res.RowsAffected()
+	n, err := affected(res, "revoke session")
 	if err != nil {
-		return fmt.Errorf("revoke session: %w", err)
+		return err
 	}
 	if n == 1 {
 		return nil
 	}
 	var exists int
-	if err := s.db.QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE id = ?`, id).Scan(&exists); err != nil {
+	if err := s.e.writer().QueryRowContext(ctx, s.q.sessionExists, id).Scan(&exists); err != nil {
 		return fmt.Errorf("revoke session: %w", notFound(err))
 	}
 	return nil

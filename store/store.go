@@ -1,27 +1,25 @@
-// Package store keeps the app's users, sessions, pending sign-ins, accounts and
-// withdrawals in SQLite (mattn/go-sqlite3).
+// Package store keeps the app's users, sessions, pending sign-ins, limits, accounts and
+// withdrawals in SQLite (the default) or PostgreSQL (for several instances at once).
 //
-// Every write that must be atomic runs in one transaction. Writes go through a
-// single connection and reads through a pool of read-only ones (internal/sqlitedb), whose
-// +? convention the queries follow.
+// One Store serves both: it holds the rules (validation, defaults, ids, the errors callers
+// see) and runs every statement through database/sql; an engine below it holds a
+// database's connections, its SQL and the few things the two do differently. Every write
+// that must be atomic runs in one transaction, and money moves only in conditional updates
+// that are correct under SQLite's single writer and PostgreSQL's READ COMMITTED alike.
 package store
 
 import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"example.com/passwordless/internal/sqlitedb"
-	// registers the "sqlite3" driver
 )
 
 // DemoBalanceCents is the balance every new user starts with (25,000.00), so
@@ -43,23 +41,44 @@ var (
 	ErrExists = errors.New("already exists")
 )
 
-// synchronous is FULL (the driver's default is NORMAL) so that a committed withdrawal
-// survives a power cut, not only a process crash, at the price of an fsync per commit.
-const synchronous = "FULL"
+// engine is one database: its connections, its SQL, and what the two databases do
+// differently. sqliteEngine (sqlite.go) and postgresEngine (postgres.go) implement it.
+type engine interface {
+	writer() *sql.DB    // where writes and their transactions go
+	reader() *sql.DB    // where reads outside a transaction go (may be writer())
+	queries() *queries  // every statement, in this database's dialect
+	param(n int) string // the placeholder of the nth bound value, from 1
+	// snapshot begins a read-only transaction whose reads all see one moment.
+	snapshot(ctx context.Context) (*sql.Tx, error)
+	// lockLimits makes tx the only one counting under these limit keys until it ends.
+	lockLimits(ctx context.Context, tx *sql.Tx, keys []string) error
+	// isUniqueViolation reports whether err is a unique index refusing a write.
+	isUniqueViolation(err error) bool
+	close() error
+}
 
-// readers is the read-only pool of a database file, sized for a small server.
-const readers = 8
+// queries are the store's statements in one dialect. Those with %s take a column name
+// (or, for settleWithdrawal, a list of placeholders) that the Store chooses from its own
+// constants, never from input.
+type queries struct {
+	insertUser, insertAccount, userBy, touchSignIn, balance, consumeAction string
+	setAddress, clearAddress                                               string
+	insertSession, getSession, revokeSession, sessionExists                string
+	insertPending, getPending, updatePending, wrongAttempt, deletePending  string
+	insertWithdrawal, awaitChallenge, getWithdrawal, listWithdrawals       string
+	settleWithdrawal, debit, staleWithdrawals                              string
+	expireLimit, countLimit, tagSeen, insertLimit, releaseLimit            string
+	lockedUntil, sweepLimits                                               string
+}
 
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Store is a SQLite-backed store. It is safe for concurrent use.
+// Store is the app's data. It is safe for concurrent use.
 type Store struct {
-	sqlite *sqlitedb.DB
-	db     *sql.DB // the writer: one connection
-	reads  *sql.DB // read-only connections; the writer itself for ":memory:"
-	now    func() time.Time
-	rand   io.Reader
+	e    engine
+	q    *queries
+	now  func() time.Time
+	rand io.Reader
+	// limitWrites counts limit writes, to sweep every expired event now and then.
+	limitWrites atomic.Uint64
 }
 
 // Option configures a Store.
@@ -75,43 +94,29 @@ func WithRand(r io.Reader) Option {
 	}
 }
 
-// Open opens (creating if needed) the SQLite database at path and applies any
-// pending migrations. path ":memory:" gives a private in-memory database.
-// now is the clock used for timestamps (nil means time.Now).
-func Open(ctx context.Context, path string, now func() time.Time, opts ...Option) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("open store: empty database path")
-	}
-	if path != ":memory:" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("open store: create folder for %s: %w", path, err)
-		}
-	}
+func newStore(e engine, now func() time.Time, opts []Option) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	migrations, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	d, err := sqlitedb.Open(ctx, sqlitedb.Options{Path: path, Synchronous: synchronous, Readers: readers, Migrations: migrations, Now: now})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	s := &Store{sqlite: d, db: d.Writer, reads: d.Reader, now: now, rand: rand.Reader}
+	s := &Store{e: e, q: e.queries(), now: now, rand: rand.Reader}
 	for _, opt := range opts {
 		opt(s)
 	}
-	return s, nil
+	return s
 }
-
-// IsDamaged reports whether err is SQLite finding a file that is not a database or is corrupt.
-func IsDamaged(err error) bool { return sqlitedb.IsDamaged(err) }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	if err := s.sqlite.Close(); err != nil {
+	if err := s.e.close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether the database answers, for a readiness check.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.e.writer().PingContext(ctx); err != nil {
+		return fmt.Errorf("ping store: %w", err)
 	}
 	return nil
 }
@@ -130,12 +135,15 @@ func NewID(r io.Reader) (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// inTx runs fn in a transaction of the writer (it begins IMMEDIATE).
+// inTx runs fn in a transaction of the writer, committing when fn returns nil. SQLite's
+// begins IMMEDIATE (it takes the write lock at once); PostgreSQL's is READ COMMITTED.
+// (sqlitedb.InTx is plain database/sql, for either.)
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return sqlitedb.InTx(ctx, s.db, fn)
+	return sqlitedb.InTx(ctx, s.e.writer(), fn)
 }
 
-// toDB converts a time to the stored form: UTC unix nanoseconds.
+// toDB converts a time to the stored form: UTC unix nanoseconds (a 64-bit integer in both
+// databases, so times sort and compare as numbers and round-trip to the nanosecond).
 func toDB(t time.Time) int64 { return t.UTC().UnixNano() }
 
 // fromDB converts a stored time back, in UTC.
@@ -149,11 +157,20 @@ func fromNullDB(n sql.NullInt64) time.Time {
 	return fromDB(n.Int64)
 }
 
-// rowsOrNotFound turns "no row matched" into ErrNotFound.
-func rowsOrNotFound(res sql.Result, what string) error {
+// affected is how many rows res changed, with what as the error's prefix.
+func affected(res sql.Result, what string) (int64, error) {
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return n, nil
+}
+
+// rowsOrNotFound turns "no row matched" into ErrNotFound.
+func rowsOrNotFound(res sql.Result, what string) error {
+	n, err := affected(res, what)
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,19 +14,7 @@ import (
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
 
-func openMemory(t testing.TB) (*Store, *testkit.Clock) {
-	t.Helper()
-	clock := testkit.NewClock(t0)
-	s, err := Open(context.Background(), ":memory:", clock.Now)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, clock
-}
-
-// openFile opens a store on a temporary file, for tests that need real
-// concurrency (several connections, WAL).
+// openFile opens a SQLite store on a temporary file, for benchmarks and SQLite's own tests.
 func openFile(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sub", "app.db"), nil)
@@ -79,65 +65,99 @@ func TestOpenPragmas(t *testing.T) {
 	ctx := context.Background()
 	var journal string
 	var fk, busy int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&journal); err != nil {
+	w := s.e.writer()
+	if err := w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&journal); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
+	if err := w.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&busy); err != nil {
+	if err := w.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&busy); err != nil {
 		t.Fatal(err)
 	}
 	if journal != "wal" || fk != 1 || busy != 5000 {
 		t.Errorf("journal_mode=%q foreign_keys=%d busy_timeout=%d, want wal 1 5000", journal, fk, busy)
 	}
-	// Foreign keys are enforced: a session for an unknown user fails.
-	err := s.CreateSession(ctx, Session{ID: "s", UserID: "nobody", ExpiresAt: t0})
-	if err == nil {
-		t.Error("CreateSession for unknown user succeeded, want foreign key error")
-	}
+}
+
+// Foreign keys are enforced: a session for an unknown user fails.
+func TestForeignKeys(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *Store, _ *testkit.Clock) {
+		if err := s.CreateSession(context.Background(), Session{ID: "s", UserID: "nobody", ExpiresAt: t0}); err == nil {
+			t.Error("CreateSession for unknown user succeeded, want foreign key error")
+		}
+	})
 }
 
 func TestMigrationsIdempotentOnReopen(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "app.db")
-	s, err := Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := mustUser(t, s, "keep@example.com")
-	s.Close()
-
-	for i := 0; i < 2; i++ {
-		s, err = Open(ctx, path, nil)
-		if err != nil {
-			t.Fatalf("reopen %d: %v", i, err)
-		}
-		ms, err := fs.Glob(migrationFiles, "migrations/*.sql")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != len(ms) {
-			t.Errorf("schema_migrations has %d rows, want %d", n, len(ms))
-		}
-		got, err := s.GetUser(ctx, u.ID)
-		if err != nil || got.Email != "keep@example.com" {
-			t.Errorf("GetUser after reopen = %+v, %v", got, err)
-		}
+	eachDatabase(t, func(t *testing.T, db backend) {
+		ctx := context.Background()
+		s := db.open(t)
+		u := mustUser(t, s, "keep@example.com")
 		s.Close()
+		for i := 0; i < 2; i++ {
+			s := db.open(t)
+			assertMigratedOnce(t, s, db)
+			got, err := s.GetUser(ctx, u.ID)
+			if err != nil || got.Email != "keep@example.com" {
+				t.Errorf("GetUser after reopen = %+v, %v", got, err)
+			}
+			s.Close()
+		}
+	})
+}
+
+// Instances starting at once on one new PostgreSQL database migrate it once (the advisory
+// lock): each migration is recorded exactly once and every instance works.
+func TestConcurrentOpensMigrateOnce(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, db backend) {
+		if db.name == "sqlite" {
+			// Several instances are PostgreSQL's job; SQLite's first opens of a new file at
+			// the same moment can meet "database is locked" while it turns on WAL.
+			t.Skip("several instances at once are for PostgreSQL")
+		}
+		stores := make([]*Store, 4)
+		errs := make([]error, len(stores))
+		atOnce(len(stores), func(i int) { stores[i], errs[i] = db.connect(db.clock.Now) })
+		for i, s := range stores {
+			if errs[i] != nil {
+				t.Fatalf("instance %d: %v", i, errs[i])
+			}
+			t.Cleanup(func() { s.Close() })
+			mustUser(t, s, fmt.Sprintf("instance%d@example.com", i))
+		}
+		assertMigratedOnce(t, stores[0], db)
+	})
+}
+
+// assertMigratedOnce checks that schema_migrations records each of the backend's
+// migration files exactly once.
+func assertMigratedOnce(t *testing.T, s *Store, db backend) {
+	t.Helper()
+	files := migrationFiles
+	if db.name == "postgres" {
+		files = postgresMigrationFiles
 	}
-	if _, err := os.Stat(path); err != nil {
+	names, err := fs.Glob(files, db.migrations+"/*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("migration files: %v, %v", names, err)
+	}
+	var rows, versions int
+	if err := s.e.writer().QueryRowContext(context.Background(),
+		`SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations`).Scan(&rows, &versions); err != nil {
 		t.Fatal(err)
+	}
+	if rows != len(names) || versions != len(names) {
+		t.Errorf("schema_migrations has %d rows of %d versions, want %d of each", rows, versions, len(names))
 	}
 }
 
 func TestFindOrCreateUser(t *testing.T) {
+	eachBackend(t, testFindOrCreateUser)
+}
+
+func testFindOrCreateUser(t *testing.T, s *Store, clock *testkit.Clock) {
 	ctx := context.Background()
-	s, clock := openMemory(t)
 
 	first, created, err := s.FindOrCreateUserByEmail(ctx, "  Ada@Example.COM ")
 	if err != nil || !created {
@@ -211,34 +231,23 @@ func TestFindOrCreateUser(t *testing.T) {
 	}
 }
 
+// 50 concurrent first sign-ins of one address, through two instances, create one user
+// and one account.
 func TestFindOrCreateUserConcurrent(t *testing.T) {
-	for _, kind := range []string{"file", "memory"} {
-		t.Run(kind, func(t *testing.T) {
-			ctx := context.Background()
-			var s *Store
-			if kind == "file" {
-				s = openFile(t)
-			} else {
-				s, _ = openMemory(t)
-			}
+	eachDatabase(t, func(t *testing.T, db backend) {
+		ctx := context.Background()
+		instances := []*Store{db.open(t), db.open(t)}
+		s := instances[0]
+		{
 			const n = 50
-			var wg sync.WaitGroup
 			ids := make([]string, n)
 			created := make([]bool, n)
 			errs := make([]error, n)
-			start := make(chan struct{})
-			for i := 0; i < n; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					var u User
-					u, created[i], errs[i] = s.FindOrCreateUserByEmail(ctx, "new@example.com")
-					ids[i] = u.ID
-				}()
-			}
-			close(start)
-			wg.Wait()
+			atOnce(n, func(i int) {
+				var u User
+				u, created[i], errs[i] = instances[i%2].FindOrCreateUserByEmail(ctx, "new@example.com")
+				ids[i] = u.ID
+			})
 			createdCount := 0
 			for i := 0; i < n; i++ {
 				if errs[i] != nil {
@@ -255,18 +264,21 @@ func TestFindOrCreateUserConcurrent(t *testing.T) {
 				t.Errorf("%d calls report created, want 1", createdCount)
 			}
 			var users, accounts int
-			s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&users)
-			s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&accounts)
+			s.e.writer().QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&users)
+			s.e.writer().QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&accounts)
 			if users != 1 || accounts != 1 {
 				t.Errorf("users=%d accounts=%d, want 1 and 1", users, accounts)
 			}
-		})
-	}
+		}
+	})
 }
 
 func TestSessions(t *testing.T) {
+	eachBackend(t, testSessions)
+}
+
+func testSessions(t *testing.T, s *Store, clock *testkit.Clock) {
 	ctx := context.Background()
-	s, clock := openMemory(t)
 	u := mustUser(t, s, "a@example.com")
 
 	sess := Session{ID: "jti-1", UserID: u.ID, ExpiresAt: t0.Add(time.Hour)}
@@ -311,8 +323,11 @@ func TestSessions(t *testing.T) {
 }
 
 func TestPendingSignIns(t *testing.T) {
+	eachBackend(t, testPendingSignIns)
+}
+
+func testPendingSignIns(t *testing.T, s *Store, _ *testkit.Clock) {
 	ctx := context.Background()
-	s, _ := openMemory(t)
 	p := PendingSignIn{ID: "p1", ChallengeID: "c1", Method: "email", Recipient: "a@example.com", ExpiresAt: t0.Add(10 * time.Minute)}
 	if err := s.CreatePendingSignIn(ctx, p); err != nil {
 		t.Fatal(err)
@@ -362,26 +377,22 @@ func TestPendingSignIns(t *testing.T) {
 }
 
 func TestRecordWrongAttemptConcurrent(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, db backend) { testRecordWrongAttemptConcurrent(t, db.open(t)) })
+}
+
+func testRecordWrongAttemptConcurrent(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := openFile(t)
 	if err := s.CreatePendingSignIn(ctx, PendingSignIn{ID: "p", ChallengeID: "c", Method: "sms", Recipient: "+14155550100", ExpiresAt: t0}); err != nil {
 		t.Fatal(err)
 	}
 	const n = 50
 	seen := make([]int, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			seen[i], err = s.RecordWrongAttempt(ctx, "p")
-			if err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
+	atOnce(n, func(i int) {
+		var err error
+		if seen[i], err = s.RecordWrongAttempt(ctx, "p"); err != nil {
+			t.Error(err)
+		}
+	})
 	counts := map[int]bool{}
 	for _, c := range seen {
 		counts[c] = true
@@ -396,8 +407,11 @@ func TestRecordWrongAttemptConcurrent(t *testing.T) {
 }
 
 func TestWithdrawalsCreateList(t *testing.T) {
+	eachBackend(t, testWithdrawalsCreateList)
+}
+
+func testWithdrawalsCreateList(t *testing.T, s *Store, clock *testkit.Clock) {
 	ctx := context.Background()
-	s, clock := openMemory(t)
 	a := mustUser(t, s, "a@example.com")
 	b := mustUser(t, s, "b@example.com")
 
@@ -468,8 +482,11 @@ func TestWithdrawalsCreateList(t *testing.T) {
 }
 
 func TestAwaitChallenge(t *testing.T) {
+	eachBackend(t, testAwaitChallenge)
+}
+
+func testAwaitChallenge(t *testing.T, s *Store, _ *testkit.Clock) {
 	ctx := context.Background()
-	s, _ := openMemory(t)
 	a := mustUser(t, s, "a@example.com")
 	b := mustUser(t, s, "b@example.com")
 	if err := s.CreateWithdrawal(ctx, Withdrawal{ID: "w", UserID: a.ID, AmountCents: 100}); err != nil {
@@ -491,6 +508,10 @@ func TestAwaitChallenge(t *testing.T) {
 }
 
 func TestSettleWithdrawal(t *testing.T) {
+	eachBackend(t, testSettleWithdrawal)
+}
+
+func testSettleWithdrawal(t *testing.T, s *Store, clock *testkit.Clock) {
 	ctx := context.Background()
 	pending := []WithdrawalState{WithdrawalPending, WithdrawalAwaitingChallenge}
 
@@ -574,15 +595,16 @@ func TestSettleWithdrawal(t *testing.T) {
 			wantState: WithdrawalPending, wantBalance: DemoBalanceCents,
 		},
 	}
-	for _, tt := range tests {
+	for n, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := openMemory(t)
-			users := map[string]User{"a": mustUser(t, s, "a@example.com"), "b": mustUser(t, s, "b@example.com")}
-			if err := s.CreateWithdrawal(ctx, Withdrawal{ID: "w", UserID: users["a"].ID, AmountCents: tt.amount}); err != nil {
+			// One store for the table: each case has users and a withdrawal of its own.
+			users := map[string]User{"a": mustUser(t, s, fmt.Sprintf("a%d@example.com", n)), "b": mustUser(t, s, fmt.Sprintf("b%d@example.com", n))}
+			id := fmt.Sprint("w", n)
+			if err := s.CreateWithdrawal(ctx, Withdrawal{ID: id, UserID: users["a"].ID, AmountCents: tt.amount}); err != nil {
 				t.Fatal(err)
 			}
 			for i, st := range tt.steps {
-				err := s.SettleWithdrawal(ctx, users[st.user].ID, "w", st.from, st.to, "CHALLENGE_SUCCEEDED")
+				err := s.SettleWithdrawal(ctx, users[st.user].ID, id, st.from, st.to, "CHALLENGE_SUCCEEDED")
 				switch {
 				case st.wantErr == nil && err != nil:
 					t.Fatalf("step %d: %v, want success", i, err)
@@ -592,7 +614,7 @@ func TestSettleWithdrawal(t *testing.T) {
 					t.Fatalf("step %d: %v, want %v", i, err, st.wantErr)
 				}
 			}
-			w, err := s.GetWithdrawal(ctx, "w")
+			w, err := s.GetWithdrawal(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -609,7 +631,6 @@ func TestSettleWithdrawal(t *testing.T) {
 	}
 
 	t.Run("unknown withdrawal", func(t *testing.T) {
-		s, _ := openMemory(t)
 		u := mustUser(t, s, "a@example.com")
 		err := s.SettleWithdrawal(ctx, u.ID, "nope", pending, WithdrawalCompleted, "")
 		if !errors.Is(err, ErrNotSettleable) {
@@ -617,18 +638,34 @@ func TestSettleWithdrawal(t *testing.T) {
 		}
 	})
 	t.Run("records authsignal state and update time", func(t *testing.T) {
-		s, clock := openMemory(t)
 		u := mustUser(t, s, "a@example.com")
-		if err := s.CreateWithdrawal(ctx, Withdrawal{ID: "w", UserID: u.ID, AmountCents: 1, AuthsignalState: "ALLOW"}); err != nil {
+		created := clock.Now()
+		if err := s.CreateWithdrawal(ctx, Withdrawal{ID: "w-state", UserID: u.ID, AmountCents: 1, AuthsignalState: "ALLOW"}); err != nil {
 			t.Fatal(err)
 		}
 		clock.Advance(time.Minute)
-		if err := s.SettleWithdrawal(ctx, u.ID, "w", pending, WithdrawalHeld, "REVIEW_REQUIRED"); err != nil {
+		if err := s.SettleWithdrawal(ctx, u.ID, "w-state", pending, WithdrawalHeld, "REVIEW_REQUIRED"); err != nil {
 			t.Fatal(err)
 		}
-		w, _ := s.GetWithdrawal(ctx, "w")
-		if w.AuthsignalState != "REVIEW_REQUIRED" || !w.UpdatedAt.Equal(t0.Add(time.Minute)) || !w.CreatedAt.Equal(t0) {
+		w, _ := s.GetWithdrawal(ctx, "w-state")
+		if w.AuthsignalState != "REVIEW_REQUIRED" || !w.UpdatedAt.Equal(created.Add(time.Minute)) || !w.CreatedAt.Equal(created) {
 			t.Errorf("withdrawal = %+v", w)
+		}
+	})
+	// A settlement finishes even when its caller has gone: the request's context is
+	// cancelled, the money has moved.
+	t.Run("a cancelled caller does not stop it", func(t *testing.T) {
+		u := mustUser(t, s, "gone@example.com")
+		if err := s.CreateWithdrawal(ctx, Withdrawal{ID: "w-gone", UserID: u.ID, AmountCents: 5_00}); err != nil {
+			t.Fatal(err)
+		}
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := s.SettleWithdrawal(gone, u.ID, "w-gone", pending, WithdrawalCompleted, "ALLOW"); err != nil {
+			t.Fatalf("settle with a cancelled context: %v", err)
+		}
+		if bal, _ := s.Balance(ctx, u.ID); bal != DemoBalanceCents-5_00 {
+			t.Errorf("balance %d, want %d", bal, DemoBalanceCents-5_00)
 		}
 	})
 }
@@ -636,8 +673,12 @@ func TestSettleWithdrawal(t *testing.T) {
 // 50 concurrent settles (two callbacks, refreshes, replays) of one withdrawal
 // debit exactly once.
 func TestSettleWithdrawalConcurrentOnce(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, db backend) { testSettleWithdrawalConcurrentOnce(t, db.open(t), db.open(t)) })
+}
+
+// testSettleWithdrawalConcurrentOnce settles through two instances, alternately.
+func testSettleWithdrawalConcurrentOnce(t *testing.T, s, other *Store) {
 	ctx := context.Background()
-	s := openFile(t)
 	u := mustUser(t, s, "a@example.com")
 	const amount = 100_00
 	if err := s.CreateWithdrawal(ctx, Withdrawal{ID: "w", UserID: u.ID, AmountCents: amount, State: WithdrawalAwaitingChallenge}); err != nil {
@@ -645,19 +686,10 @@ func TestSettleWithdrawalConcurrentOnce(t *testing.T) {
 	}
 	const n = 50
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = s.SettleWithdrawal(ctx, u.ID, "w",
-				[]WithdrawalState{WithdrawalPending, WithdrawalAwaitingChallenge}, WithdrawalCompleted, "CHALLENGE_SUCCEEDED")
-		}()
-	}
-	close(start)
-	wg.Wait()
+	atOnce(n, func(i int) {
+		errs[i] = []*Store{s, other}[i%2].SettleWithdrawal(ctx, u.ID, "w",
+			[]WithdrawalState{WithdrawalPending, WithdrawalAwaitingChallenge}, WithdrawalCompleted, "CHALLENGE_SUCCEEDED")
+	})
 	ok := 0
 	for i, err := range errs {
 		switch {
@@ -678,48 +710,46 @@ func TestSettleWithdrawalConcurrentOnce(t *testing.T) {
 // 50 concurrent withdrawals by one user, together worth twice the balance,
 // never overdraw, and the ledger adds up.
 func TestWithdrawalsConcurrentNeverOverdraw(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, db backend) { testWithdrawalsConcurrentNeverOverdraw(t, db.open(t), db.open(t)) })
+}
+
+func testWithdrawalsConcurrentNeverOverdraw(t *testing.T, first, second *Store) {
 	ctx := context.Background()
-	s := openFile(t)
-	u := mustUser(t, s, "a@example.com")
+	u := mustUser(t, first, "a@example.com")
 	const n = 50
 	const amount = DemoBalanceCents / 25 // 25 fit, 25 don't
-	var wg sync.WaitGroup
-	start := make(chan struct{})
 	errs := make([]error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			id := fmt.Sprintf("w%02d", i)
-			if err := s.CreateWithdrawal(ctx, Withdrawal{ID: id, UserID: u.ID, AmountCents: amount}); err != nil {
-				errs[i] = err
-				return
-			}
-			err := s.SettleWithdrawal(ctx, u.ID, id, []WithdrawalState{WithdrawalPending}, WithdrawalCompleted, "ALLOW")
-			if errors.Is(err, ErrInsufficientFunds) {
-				// What the app does: mark it failed.
-				err = s.SettleWithdrawal(ctx, u.ID, id, []WithdrawalState{WithdrawalPending}, WithdrawalFailed, "ALLOW")
-			}
+	atOnce(n, func(i int) {
+		s := []*Store{first, second}[i%2]
+		id := fmt.Sprintf("w%02d", i)
+		if err := s.CreateWithdrawal(ctx, Withdrawal{ID: id, UserID: u.ID, AmountCents: amount}); err != nil {
 			errs[i] = err
-		}()
-	}
-	close(start)
-	wg.Wait()
+			return
+		}
+		err := s.SettleWithdrawal(ctx, u.ID, id, []WithdrawalState{WithdrawalPending}, WithdrawalCompleted, "ALLOW")
+		if errors.Is(err, ErrInsufficientFunds) {
+			// What the app does: mark it failed.
+			err = s.SettleWithdrawal(ctx, u.ID, id, []WithdrawalState{WithdrawalPending}, WithdrawalFailed, "ALLOW")
+		}
+		errs[i] = err
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("withdrawal %d: %v", i, err)
 		}
 	}
-	assertLedger(t, s, u.ID, 25, 25)
+	assertLedger(t, first, u.ID, 25, 25)
 }
 
 // The account page's balance and list come from one snapshot: while withdrawals
 // complete one after another, every GetAccount adds up (balance + completed =
 // initial balance). Two separate reads would see a completion in one and not the other.
 func TestGetAccountIsOneSnapshot(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, db backend) { testGetAccountIsOneSnapshot(t, db.open(t)) })
+}
+
+func testGetAccountIsOneSnapshot(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := openFile(t)
 	u := mustUser(t, s, "a@example.com")
 	if _, err := s.GetAccount(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetAccount(unknown) = %v, want ErrNotFound", err)
@@ -847,8 +877,11 @@ func BenchmarkFindOrCreateUser(b *testing.B) {
 }
 
 func TestUserAddresses(t *testing.T) {
+	eachBackend(t, testUserAddresses)
+}
+
+func testUserAddresses(t *testing.T, s *Store, _ *testkit.Clock) {
 	ctx := context.Background()
-	s, _ := openMemory(t)
 	ada := mustUser(t, s, "ada@example.com")
 	bob := mustUser(t, s, "bob@example.com")
 	steps := []struct {

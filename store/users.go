@@ -54,9 +54,11 @@ func (s *Store) FindOrCreateUserByPhone(ctx context.Context, phone string) (User
 	return u, created, nil
 }
 
-// findOrCreateUser inserts the user unless the unique column already holds
-// value, then reads it back, all in one immediate transaction; the account is
-// created only by the insert that actually happened.
+// findOrCreateUser inserts the user unless the unique column already holds value, then
+// reads it back, in one transaction; the account is created only by the insert that
+// actually happened. Of two concurrent calls, SQLite runs one after the other; in
+// PostgreSQL the second insert waits for the first's row and, once it commits, does
+// nothing, and the read that follows (a new statement, a new snapshot) finds it.
 func (s *Store) findOrCreateUser(ctx context.Context, column, value string) (User, bool, error) {
 	// column is one of two constants chosen above, never user input.
 	if column != "email" && column != "phone" {
@@ -71,26 +73,21 @@ func (s *Store) findOrCreateUser(ctx context.Context, column, value string) (Use
 	var u User
 	var created bool
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		now := toDB(s.now())
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO users (id, `+column+`, created_at) VALUES (?, ?, ?) ON CONFLICT(`+column+`) DO NOTHING`,
-			id, value, now)
+		res, err := tx.ExecContext(ctx, fmt.Sprintf(s.q.insertUser, column), id, value, toDB(s.now()))
 		if err != nil {
 			return fmt.Errorf("insert user: %w", err)
 		}
-		n, err := res.RowsAffected()
+		n, err := affected(res, "insert user")
 		if err != nil {
-			return fmt.Errorf("insert user: %w", err)
+			return err
 		}
 		if n == 1 {
 			created = true
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO accounts (user_id, balance_cents) VALUES (?, ?)`, id, DemoBalanceCents); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q.insertAccount, id, DemoBalanceCents); err != nil {
 				return fmt.Errorf("insert account: %w", err)
 			}
 		}
-		u, err = scanUser(tx.QueryRowContext(ctx,
-			`SELECT `+userColumns+` FROM users WHERE `+column+` = ?`, value))
+		u, err = scanUser(tx.QueryRowContext(ctx, fmt.Sprintf(s.q.userBy, column), value))
 		if err != nil {
 			return fmt.Errorf("read user: %w", err)
 		}
@@ -104,8 +101,7 @@ func (s *Store) findOrCreateUser(ctx context.Context, column, value string) (Use
 
 // GetUser returns the user with this id, or ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
-	u, err := scanUser(s.reads.QueryRowContext(ctx,
-		`SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.e.reader().QueryRowContext(ctx, fmt.Sprintf(s.q.userBy, "id"), id))
 	if err != nil {
 		return User{}, fmt.Errorf("get user %s: %w", id, err)
 	}
@@ -114,7 +110,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 
 // TouchSignIn records now as the user's last sign-in time, and how they signed in.
 func (s *Store) TouchSignIn(ctx context.Context, userID, method string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET last_sign_in_at = ?, last_sign_in_method = ? WHERE id = ?`, toDB(s.now()), method, userID)
+	res, err := s.e.writer().ExecContext(ctx, s.q.touchSignIn, toDB(s.now()), method, userID)
 	if err != nil {
 		return fmt.Errorf("touch sign-in of user %s: %w", userID, err)
 	}
@@ -123,7 +119,7 @@ func (s *Store) TouchSignIn(ctx context.Context, userID, method string) error {
 
 // Balance returns the user's balance in cents, or ErrNotFound.
 func (s *Store) Balance(ctx context.Context, userID string) (int64, error) {
-	return balance(ctx, s.reads, userID)
+	return s.balance(ctx, s.e.reader(), userID)
 }
 
 // rowQueryer is *sql.DB or *sql.Tx.
@@ -131,9 +127,9 @@ type rowQueryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func balance(ctx context.Context, q rowQueryer, userID string) (int64, error) {
+func (s *Store) balance(ctx context.Context, q rowQueryer, userID string) (int64, error) {
 	var cents int64
-	err := q.QueryRowContext(ctx, `SELECT balance_cents FROM accounts WHERE user_id = ?`, userID).Scan(&cents)
+	err := q.QueryRowContext(ctx, s.q.balance, userID).Scan(&cents)
 	if err != nil {
 		return 0, fmt.Errorf("balance of user %s: %w", userID, notFound(err))
 	}
@@ -162,16 +158,12 @@ func (s *Store) ConsumeAction(ctx context.Context, actionCode, idempotencyKey st
 	if actionCode == "" || idempotencyKey == "" {
 		return false, fmt.Errorf("consume action: empty action code or idempotency key")
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO consumed_actions(action_code, idempotency_key, consumed_at) VALUES (?, ?, ?)
-		ON CONFLICT DO NOTHING`, actionCode, idempotencyKey, toDB(s.now()))
+	res, err := s.e.writer().ExecContext(ctx, s.q.consumeAction, actionCode, idempotencyKey, toDB(s.now()))
 	if err != nil {
 		return false, fmt.Errorf("consume action %s: %w", actionCode, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("consume action %s: %w", actionCode, err)
-	}
-	return n == 1, nil
+	n, err := affected(res, "consume action "+actionCode)
+	return n == 1, err
 }
 
 // ErrAddressTaken is an email or phone number another user signs in with.
@@ -183,6 +175,8 @@ var ErrLastAddress = errors.New("the user's only address")
 
 // SetUserAddress gives the user an email (column "email") or phone number ("phone") to
 // sign in with, replacing the one they had; ErrAddressTaken when another user has it.
+// The column's unique index decides, in one statement, so two users claiming one address
+// at once cannot both get it.
 func (s *Store) SetUserAddress(ctx context.Context, userID, column, value string) error {
 	if column != "email" && column != "phone" {
 		return fmt.Errorf("unknown user column %q", column)
@@ -190,21 +184,14 @@ func (s *Store) SetUserAddress(ctx context.Context, userID, column, value string
 	if column == "email" {
 		value = NormalizeEmail(value)
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var owner string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE `+column+` = ?`, value).Scan(&owner)
-		switch {
-		case err == nil && owner != userID:
-			return ErrAddressTaken
-		case err != nil && !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("find address owner: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE users SET `+column+` = ? WHERE id = ?`, value, userID)
-		if err != nil {
-			return fmt.Errorf("set user %s: %w", column, err)
-		}
-		return rowsOrNotFound(res, "set address of user "+userID)
-	})
+	res, err := s.e.writer().ExecContext(ctx, fmt.Sprintf(s.q.setAddress, column), value, userID)
+	if s.e.isUniqueViolation(err) {
+		return fmt.Errorf("set user %s: %w", column, ErrAddressTaken)
+	}
+	if err != nil {
+		return fmt.Errorf("set user %s: %w", column, err)
+	}
+	return rowsOrNotFound(res, "set address of user "+userID)
 }
 
 // ClearUserAddress removes the user's email or phone number; ErrLastAddress when it is
@@ -214,7 +201,7 @@ func (s *Store) ClearUserAddress(ctx context.Context, userID, column string) err
 	if other == "" {
 		return fmt.Errorf("unknown user column %q", column)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET `+column+` = NULL WHERE id = ? AND `+other+` IS NOT NULL`, userID)
+	res, err := s.e.writer().ExecContext(ctx, fmt.Sprintf(s.q.clearAddress, column, other), userID)
 	if err != nil {
 		return fmt.Errorf("clear user %s: %w", column, err)
 	}
@@ -230,7 +217,7 @@ func (s *Store) ClearUserAddress(ctx context.Context, userID, column string) err
 // FindUserByEmail returns the user who signs in with email, or ErrNotFound; it creates
 // nobody (a sign-in by link goes only to a known address).
 func (s *Store) FindUserByEmail(ctx context.Context, email string) (User, error) {
-	u, err := scanUser(s.reads.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, NormalizeEmail(email)))
+	u, err := scanUser(s.e.reader().QueryRowContext(ctx, fmt.Sprintf(s.q.userBy, "email"), NormalizeEmail(email)))
 	if err != nil {
 		return User{}, fmt.Errorf("find user by email: %w", err)
 	}

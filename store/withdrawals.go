@@ -71,47 +71,39 @@ func (s *Store) CreateWithdrawal(ctx context.Context, w Withdrawal) error {
 	if w.UpdatedAt.IsZero() {
 		w.UpdatedAt = w.CreatedAt
 	}
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO withdrawals (id, user_id, amount_cents, state, authsignal_state, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
-		w.ID, w.UserID, w.AmountCents, string(w.State), w.AuthsignalState, toDB(w.CreatedAt), toDB(w.UpdatedAt))
+	res, err := s.e.writer().ExecContext(ctx, s.q.insertWithdrawal, w.ID, w.UserID, w.AmountCents, string(w.State), w.AuthsignalState, toDB(w.CreatedAt), toDB(w.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("create withdrawal %s: %w", w.ID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("create withdrawal %s: %w", w.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("create withdrawal %s: %w", w.ID, ErrExists)
+	if n, err := affected(res, "create withdrawal "+w.ID); err != nil || n == 1 {
+		return err
 	}
-	return nil
+	return fmt.Errorf("create withdrawal %s: %w", w.ID, ErrExists)
 }
 
 // AwaitChallenge moves the user's pending withdrawal to awaiting_challenge, remembering
 // the pre-built UI's URL, in one conditional update (ErrNotSettleable when it is not
 // pending, or not the user's).
 func (s *Store) AwaitChallenge(ctx context.Context, userID, id, challengeURL, authsignalState string) error {
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE withdrawals SET state = ?, challenge_url = ?, authsignal_state = ?, updated_at = ?
-		 WHERE id = ? AND user_id = ? AND state = ?`,
-		string(WithdrawalAwaitingChallenge), challengeURL, authsignalState, toDB(s.now()), id, userID, string(WithdrawalPending))
+	res, err := s.e.writer().ExecContext(ctx, s.q.awaitChallenge, string(WithdrawalAwaitingChallenge), challengeURL, authsignalState, toDB(s.now()), id, userID, string(WithdrawalPending))
 	if err != nil {
 		return fmt.Errorf("await challenge of withdrawal %s: %w", id, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("await challenge of withdrawal %s: %w", id, err)
-	} else if n == 0 {
-		return fmt.Errorf("await challenge of withdrawal %s: %w", id, ErrNotSettleable)
+	if n, err := affected(res, "await challenge of withdrawal "+id); err != nil || n == 1 {
+		return err
 	}
-	return nil
+	return fmt.Errorf("await challenge of withdrawal %s: %w", id, ErrNotSettleable)
 }
+
+// settleTimeout bounds one settlement, which no caller can cancel.
+const settleTimeout = 30 * time.Second
 
 const withdrawalColumns = `id, user_id, amount_cents, state, authsignal_state, challenge_url, created_at, updated_at`
 
 // GetWithdrawal returns the withdrawal with this id, or ErrNotFound. It does
 // not check the owner: compare UserID before showing or acting on it.
 func (s *Store) GetWithdrawal(ctx context.Context, id string) (Withdrawal, error) {
-	w, err := scanWithdrawal(s.reads.QueryRowContext(ctx,
-		`SELECT `+withdrawalColumns+` FROM withdrawals WHERE id = ?`, id))
+	w, err := scanWithdrawal(s.e.reader().QueryRowContext(ctx, s.q.getWithdrawal, id))
 	if err != nil {
 		return Withdrawal{}, fmt.Errorf("get withdrawal %s: %w", id, notFound(err))
 	}
@@ -125,44 +117,48 @@ type Account struct {
 	Withdrawals  []Withdrawal
 }
 
-// GetAccount reads the user's balance and withdrawals in one read transaction,
-// so the two agree: a withdrawal completing meanwhile shows in both or in
-// neither. An unknown user gives ErrNotFound.
+// GetAccount reads the user's balance and withdrawals in one snapshot (SQLite's read
+// transaction, PostgreSQL's REPEATABLE READ), so the two agree: a withdrawal completing
+// meanwhile shows in both or in neither. An unknown user gives ErrNotFound.
 func (s *Store) GetAccount(ctx context.Context, userID string) (Account, error) {
-	tx, err := s.reads.BeginTx(ctx, nil) // DEFERRED on the read pool: a snapshot
+	tx, err := s.e.snapshot(ctx)
 	if err != nil {
 		return Account{}, fmt.Errorf("account of user %s: begin: %w", userID, err)
 	}
 	defer tx.Rollback() // nothing to commit
 	var a Account
-	if a.BalanceCents, err = balance(ctx, tx, userID); err != nil {
+	if a.BalanceCents, err = s.balance(ctx, tx, userID); err != nil {
 		return Account{}, err
 	}
-	if a.Withdrawals, err = listWithdrawals(ctx, tx, userID); err != nil {
+	if a.Withdrawals, err = s.listWithdrawals(ctx, tx, userID); err != nil {
 		return Account{}, err
 	}
 	return a, nil
 }
 
-func listWithdrawals(ctx context.Context, tx *sql.Tx, userID string) ([]Withdrawal, error) {
-	rows, err := tx.QueryContext(ctx,
-		`SELECT `+withdrawalColumns+` FROM withdrawals WHERE user_id = +? ORDER BY created_at DESC, rowid DESC`, userID)
+func (s *Store) listWithdrawals(ctx context.Context, tx *sql.Tx, userID string) ([]Withdrawal, error) {
+	ws, err := scanWithdrawals(tx.QueryContext(ctx, s.q.listWithdrawals, userID))
 	if err != nil {
 		return nil, fmt.Errorf("list withdrawals of user %s: %w", userID, err)
+	}
+	return ws, nil
+}
+
+// scanWithdrawals reads every row of a withdrawals query and closes it.
+func scanWithdrawals(rows *sql.Rows, err error) ([]Withdrawal, error) {
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var ws []Withdrawal
 	for rows.Next() {
 		w, err := scanWithdrawal(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list withdrawals of user %s: %w", userID, err)
+			return nil, err
 		}
 		ws = append(ws, w)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list withdrawals of user %s: %w", userID, err)
-	}
-	return ws, nil
+	return ws, rows.Err()
 }
 
 // SettleWithdrawal moves withdrawal id from one of the states in from to the
@@ -191,14 +187,20 @@ func (s *Store) SettleWithdrawal(ctx context.Context, userID, id string, from []
 		}
 		args = append(args, string(st))
 	}
-	placeholders := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
+	params := make([]string, len(from))
+	for i := range from {
+		params[i] = s.e.param(len(args) - len(from) + i + 1)
+	}
+	settle := fmt.Sprintf(s.q.settleWithdrawal, strings.Join(params, ", "))
 
+	// Once begun, a settlement runs to its end even if the request that asked for it is
+	// gone: cancelled halfway, a commit's outcome could be lost to the caller (PostgreSQL may
+	// have committed it). The timeout still bounds a database that does not answer.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var amount int64
-		err := tx.QueryRowContext(ctx,
-			`UPDATE withdrawals SET state = ?, authsignal_state = ?, updated_at = ?
-			 WHERE id = ? AND user_id = ? AND state IN (`+placeholders+`)
-			 RETURNING amount_cents`, args...).Scan(&amount)
+		err := tx.QueryRowContext(ctx, settle, args...).Scan(&amount)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotSettleable
 		}
@@ -208,15 +210,13 @@ func (s *Store) SettleWithdrawal(ctx context.Context, userID, id string, from []
 		if to != WithdrawalCompleted {
 			return nil
 		}
-		res, err := tx.ExecContext(ctx,
-			`UPDATE accounts SET balance_cents = balance_cents - ? WHERE user_id = ? AND balance_cents >= ?`,
-			amount, userID, amount)
+		res, err := tx.ExecContext(ctx, s.q.debit, amount, userID)
 		if err != nil {
 			return fmt.Errorf("debit balance: %w", err)
 		}
-		n, err := res.RowsAffected()
+		n, err := affected(res, "debit balance")
 		if err != nil {
-			return fmt.Errorf("debit balance: %w", err)
+			return err
 		}
 		if n == 0 {
 			// Rolling back also undoes the state change above.
@@ -234,24 +234,9 @@ func (s *Store) SettleWithdrawal(ctx context.Context, userID, id string, from []
 // since before pendingBefore or awaiting a challenge since before awaitingBefore: those a
 // crash or a lost answer left unsettled, for the reconciler.
 func (s *Store) StaleWithdrawals(ctx context.Context, pendingBefore, awaitingBefore time.Time, limit int) ([]Withdrawal, error) {
-	rows, err := s.reads.QueryContext(ctx,
-		`SELECT `+withdrawalColumns+` FROM withdrawals
-		 WHERE (state = +? AND updated_at < +?) OR (state = +? AND updated_at < +?)
-		 ORDER BY updated_at LIMIT +?`,
-		string(WithdrawalPending), toDB(pendingBefore), string(WithdrawalAwaitingChallenge), toDB(awaitingBefore), limit)
+	ws, err := scanWithdrawals(s.e.reader().QueryContext(ctx, s.q.staleWithdrawals,
+		string(WithdrawalPending), toDB(pendingBefore), string(WithdrawalAwaitingChallenge), toDB(awaitingBefore), limit))
 	if err != nil {
-		return nil, fmt.Errorf("stale withdrawals: %w", err)
-	}
-	defer rows.Close()
-	var ws []Withdrawal
-	for rows.Next() {
-		w, err := scanWithdrawal(rows)
-		if err != nil {
-			return nil, fmt.Errorf("stale withdrawals: %w", err)
-		}
-		ws = append(ws, w)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("stale withdrawals: %w", err)
 	}
 	return ws, nil
