@@ -20,8 +20,9 @@ build:
 ## test: lint, unit and integration tests with the race detector, then the browser suite
 test: lint unit e2e
 
+# unit runs beside a throwaway PostgreSQL (store/pgtest.sh), so the store's tests cover both databases.
 unit: sdk-deps
-	$(GO) test -race -count=1 ./app/... ./auth/... ./store/... ./emulator/... ./e2e/loadgen/... ./internal/... .
+	bash store/pgtest.sh $(GO) test -race -count=1 ./app/... ./auth/... ./store/... ./emulator/... ./e2e/loadgen/... ./internal/... .
 	$(GO) test -count=1 -run 'TestAnonymousTrafficKeepsMemoryFlat' -v .
 
 ## sdk-deps: the official Authsignal Node SDK that the emulator's tests run (npm ci, pinned by its lock file)

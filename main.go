@@ -49,6 +49,7 @@ type config struct {
 	Port           int
 	BaseURL        *url.URL
 	DataDir        string
+	DatabaseURL    string // postgres://…: the store in PostgreSQL; "" = SQLite in DataDir
 	SessionSecret  string
 	AuthsignalKey  string
 	AuthsignalURL  string
@@ -68,6 +69,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{
 		Host:          envOr(getenv, "HOST", "127.0.0.1"),
 		DataDir:       envOr(getenv, "DATA_DIR", "./data"),
+		DatabaseURL:   strings.TrimSpace(getenv("DATABASE_URL")),
 		SessionSecret: getenv("SESSION_SECRET"),
 		AuthsignalKey: strings.TrimSpace(getenv("AUTHSIGNAL_SECRET_KEY")),
 		AuthsignalURL: strings.TrimSpace(getenv("AUTHSIGNAL_API_URL")),
@@ -117,6 +119,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if cfg.ClientAPIURL != "" {
 		if u, err := url.Parse(cfg.ClientAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.HasSuffix(u.Path, "/v1") {
 			errs = append(errs, fmt.Errorf("AUTHSIGNAL_CLIENT_API_URL must be your region's Client API URL, ending in /v1, like %s", authsignal.DefaultBaseURL))
+		}
+	}
+	if cfg.DatabaseURL != "" {
+		// The URL holds a password: neither it nor the parser's error (which quotes it) is
+		// ever part of a message.
+		if u, err := url.Parse(cfg.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("DATABASE_URL must be a PostgreSQL URL, like postgres://user:password@db.example.com:5432/passwordless (leave it unset to use SQLite in DATA_DIR)"))
+		}
+		if cfg.SessionSecret == "" {
+			errs = append(errs, fmt.Errorf("SESSION_SECRET is required with DATABASE_URL: every instance must sign sessions with the same key, so set the same random value on each (for example: openssl rand -hex 32)"))
 		}
 	}
 	if _, _, err := net.SplitHostPort(cfg.EmulatorAddr); err != nil {
@@ -200,9 +212,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := checkWritable(cfg.DataDir); err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, filepath.Join(cfg.DataDir, "app.db"), time.Now)
+	db, err := openStore(ctx, cfg, logger)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err // "open store: …" already
 	}
 	defer db.Close()
 
@@ -304,6 +316,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// openStore opens the app's store: PostgreSQL when DATABASE_URL is set (for several
+// instances at once), else SQLite in DATA_DIR.
+func openStore(ctx context.Context, cfg config, log *slog.Logger) (*store.Store, error) {
+	if cfg.DatabaseURL == "" {
+		path := filepath.Join(cfg.DataDir, "app.db")
+		log.Info("store: SQLite", "path", path)
+		return store.Open(ctx, path, time.Now)
+	}
+	u, _ := url.Parse(cfg.DatabaseURL) // checked by loadConfig
+	log.Info("store: PostgreSQL", "url", u.Redacted())
+	return store.OpenPostgres(ctx, cfg.DatabaseURL, time.Now)
 }
 
 // startupCheckUserID is the user the start-up check asks about: nobody. Authsignal answers

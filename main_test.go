@@ -206,3 +206,63 @@ func TestLoadConfigBrowserSDK(t *testing.T) {
 		}
 	}
 }
+
+// DATABASE_URL switches the store to PostgreSQL; it must be a PostgreSQL URL, and several
+// instances need one SESSION_SECRET. No message repeats the URL's password.
+func TestLoadConfigDatabase(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantURL string
+		wantErr string
+	}{
+		{"unset: SQLite", map[string]string{}, "", ""},
+		{"postgres://", map[string]string{"DATABASE_URL": "postgres://app:hunter2@db:5432/app", "SESSION_SECRET": secret}, "postgres://app:hunter2@db:5432/app", ""},
+		{"postgresql://", map[string]string{"DATABASE_URL": " postgresql://app:hunter2@db/app ", "SESSION_SECRET": secret}, "postgresql://app:hunter2@db/app", ""},
+		{"another database", map[string]string{"DATABASE_URL": "mysql://app:hunter2@db/app", "SESSION_SECRET": secret}, "", "DATABASE_URL must be a PostgreSQL URL"},
+		{"not a URL", map[string]string{"DATABASE_URL": "host=db password=hunter2", "SESSION_SECRET": secret}, "", "DATABASE_URL must be a PostgreSQL URL"},
+		{"no host", map[string]string{"DATABASE_URL": "postgres:///app", "SESSION_SECRET": secret}, "", "DATABASE_URL must be a PostgreSQL URL"},
+		{"no SESSION_SECRET", map[string]string{"DATABASE_URL": "postgres://app:hunter2@db/app"}, "", "SESSION_SECRET is required with DATABASE_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(func(k string) string { return tt.env[k] })
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("loadConfig: %v, want %q", err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("the error repeats the password: %v", err)
+			}
+			if err == nil && cfg.DatabaseURL != tt.wantURL {
+				t.Fatalf("DatabaseURL %q, want %q", cfg.DatabaseURL, tt.wantURL)
+			}
+		})
+	}
+}
+
+// A PostgreSQL server that cannot be reached stops the start with a sentence, and neither
+// it nor the log shows the password.
+func TestRunWithUnreachablePostgres(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a port that then refuses connections
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := map[string]string{"DATABASE_URL": "postgres://app:hunter2@" + addr + "/app?connect_timeout=5",
+		"SESSION_SECRET": "0123456789abcdef0123456789abcdef", "DATA_DIR": t.TempDir(), "PORT": "0", "EMULATOR_ADDR": "127.0.0.1:0"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var logs bytes.Buffer
+	err = run(ctx, nil, func(k string) string { return env[k] }, &logs)
+	if err == nil || !strings.Contains(err.Error(), "open store") {
+		t.Fatalf("run: %v, want an open store error", err)
+	}
+	if strings.Contains(err.Error()+logs.String(), "hunter2") {
+		t.Fatalf("the password shows:\nerr: %v\nlogs: %s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "app:xxxxx@") {
+		t.Errorf("the log does not name the (redacted) URL:\n%s", logs.String())
+	}
+}

@@ -93,19 +93,16 @@ type Deps struct {
 
 // server holds the dependencies every handler uses.
 type server struct {
-	cfg            Config
-	store          *store.Store
-	sessions       *auth.Sessions
-	authsignal     Authsignal
-	log            *slog.Logger
-	now            func() time.Time
-	rand           io.Reader
-	ipLimiter      *windowLimiter // code sends per client IP
-	addressLimiter *windowLimiter // code sends per email address or phone number
-	guessLimiter   *windowLimiter // wrong codes per email address or phone number
-	secureCookies  bool
-	cookies        cookieNames
-	origin         string // scheme://host of BaseURL: what a same-site request's Origin is
+	cfg           Config
+	store         *store.Store
+	sessions      *auth.Sessions
+	authsignal    Authsignal
+	log           *slog.Logger
+	now           func() time.Time
+	rand          io.Reader
+	secureCookies bool
+	cookies       cookieNames
+	origin        string // scheme://host of BaseURL: what a same-site request's Origin is
 }
 
 // New builds the Fiber application with its middleware and routes.
@@ -124,19 +121,16 @@ func New(cfg Config, deps Deps) (*fiber.App, error) {
 	}
 	cfg = withDefaults(cfg)
 	s := &server{
-		cfg:            cfg,
-		store:          deps.Store,
-		sessions:       deps.Sessions,
-		authsignal:     deps.Authsignal,
-		log:            deps.Logger,
-		now:            deps.Now,
-		rand:           deps.Rand,
-		ipLimiter:      newWindowLimiter(cfg.SendsPerIP, cfg.SendWindow, deps.Now),
-		addressLimiter: newWindowLimiter(cfg.SendsPerAddress, cfg.SendWindow, deps.Now),
-		guessLimiter:   newWindowLimiter(cfg.GuessesPerAddress, cfg.GuessWindow, deps.Now),
-		secureCookies:  cfg.BaseURL.Scheme == "https",
-		cookies:        newCookieNames(cfg.BaseURL.Scheme == "https"),
-		origin:         cfg.BaseURL.Scheme + "://" + cfg.BaseURL.Host,
+		cfg:           cfg,
+		store:         deps.Store,
+		sessions:      deps.Sessions,
+		authsignal:    deps.Authsignal,
+		log:           deps.Logger,
+		now:           deps.Now,
+		rand:          deps.Rand,
+		secureCookies: cfg.BaseURL.Scheme == "https",
+		cookies:       newCookieNames(cfg.BaseURL.Scheme == "https"),
+		origin:        cfg.BaseURL.Scheme + "://" + cfg.BaseURL.Host,
 	}
 
 	engine := html.NewFileSystem(http.FS(deps.Templates), ".html")
@@ -151,7 +145,7 @@ func New(cfg Config, deps Deps) (*fiber.App, error) {
 		IdleTimeout:           cfg.IdleTimeout,
 		DisableStartupMessage: true,
 		// Strings from the request (forms, queries, headers, cookies) are copies, not views
-		// of a buffer Fiber reuses for the next request: the limiters keep them as keys.
+		// of a buffer Fiber reuses for the next request, so none can change under a handler.
 		Immutable: true,
 	})
 	s.routes(fiberApp, deps.Public)

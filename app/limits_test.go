@@ -132,3 +132,21 @@ func TestSlowAndIdleConnectionsAreClosed(t *testing.T) {
 		})
 	}
 }
+
+// When the store cannot count the limits, the app sends no code and says so on the page
+// (it fails closed), rather than answering 500 or sending uncounted.
+func TestLimitsFailClosed(t *testing.T) {
+	env := newTestEnv(t)
+	b := env.newBrowser()
+	token := csrfToken(t, b.get("/signin").body)
+	env.store.Close() // every store call fails from here on
+	email := uniqueEmail()
+	page := b.post("/signin", url.Values{"_csrf": {token}, "method": {"email"}, "email": {email}})
+	if page.status != http.StatusServiceUnavailable {
+		t.Fatalf("send with the store down: %d, want 503", page.status)
+	}
+	mustContain(t, page, "Sign-in is unavailable for a moment")
+	if n := len(env.messagesTo(email)); n != 0 {
+		t.Fatalf("%d codes sent while the limits could not be counted", n)
+	}
+}

@@ -29,9 +29,9 @@ func (s *server) sendLink(c *fiber.Ctx, form signInForm) error {
 		form.Field, form.Problem = "email", err.Error()
 		return s.renderSignIn(c, fiber.StatusBadRequest, form, "", "")
 	}
-	release, ok := s.reserveSend(c, recipient)
-	if !ok {
-		return s.renderSignIn(c, fiber.StatusTooManyRequests, form, tooManySendsMessage, "")
+	release, status, refusal := s.reserveSend(c, recipient)
+	if refusal != "" {
+		return s.renderSignIn(c, status, form, refusal, "")
 	}
 	token, err := s.linkToken(c, recipient)
 	if err != nil {

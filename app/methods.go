@@ -142,12 +142,12 @@ func (s *server) addAddress(c *fiber.Ctx) error {
 	} else if user.Phone != "" && user.Phone != recipient {
 		return s.renderMethods(c, fiber.StatusConflict, "Your account has a phone number already ("+maskPhone(user.Phone)+"): remove its methods first to use another.", "", form)
 	}
-	if until, locked := s.guessLimiter.lockedUntil(recipient); locked {
-		return s.renderMethods(c, fiber.StatusTooManyRequests, lockedMessage(until), "", form)
+	if status, refusal := s.guessLock(c, recipient); refusal != "" {
+		return s.renderMethods(c, status, refusal, "", form)
 	}
-	release, ok := s.reserveSend(c, recipient)
-	if !ok {
-		return s.renderMethods(c, fiber.StatusTooManyRequests, tooManySendsMessage, "", form)
+	release, status, refusal := s.reserveSend(c, recipient)
+	if refusal != "" {
+		return s.renderMethods(c, status, refusal, "", form)
 	}
 	proof := method // a link address is proved by a code to it, like an email
 	if method.Key == linkSignIn.Key {
@@ -199,8 +199,8 @@ func (s *server) verifyAddress(c *fiber.Ctx) error {
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
 		return s.renderAddressCode(c, fiber.StatusUnprocessableEntity, pending, method, recipient, "Enter the 6-digit code we sent.")
 	}
-	if until, locked := s.guessLimiter.lockedUntil(recipient); locked {
-		return s.renderMethods(c, fiber.StatusTooManyRequests, lockedMessage(until), "", nil)
+	if status, refusal := s.guessLock(c, recipient); refusal != "" {
+		return s.renderMethods(c, status, refusal, "", nil)
 	}
 	res, err := s.authsignal.Verify(c.UserContext(), authsignal.VerifyRequest{ChallengeID: challengeID, VerificationCode: code})
 	if err != nil {
@@ -208,7 +208,7 @@ func (s *server) verifyAddress(c *fiber.Ctx) error {
 		return s.renderAddressCode(c, st, pending, method, recipient, msg)
 	}
 	if !res.IsVerified {
-		s.guessLimiter.record(recipient, code)
+		s.recordGuess(c, recipient, code)
 		if res.FailureReason == authsignal.FailureMaxAttemptsExceeded {
 			return s.renderMethods(c, fiber.StatusUnprocessableEntity, "Too many wrong codes. Add the address again to get a new code.", "", nil)
 		}

@@ -1,103 +1,74 @@
 package app
 
 import (
-	"sync"
-	"time"
+	"github.com/gofiber/fiber/v2"
+
+	"example.com/passwordless/store"
 )
 
-// windowLimiter is a sliding-window counter of events per key (an IP address or a
-// recipient): code sends, or wrong codes. It lives in memory: enough for one process;
-// behind a load balancer use a shared store instead. Keys must not alias request memory
-// (the app runs Fiber with Immutable, so strings from the request are copies).
-type windowLimiter struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	window time.Duration
-	max    int
-	events map[string][]event
+// The app's limits on one-time codes: sends per client IP and per address, and wrong codes
+// per address. They are counted in the store, not in this process, so that they hold
+// however many instances serve the app. When the store cannot count, the app sends and
+// checks nothing (it fails closed) and says so.
+
+const (
+	sendsPerIPKind      = "send-ip"
+	sendsPerAddressKind = "send-address"
+	guessesKind         = "guess-address"
+)
+
+const tooManySendsMessage = "Too many codes were requested. Wait a few minutes, then try again."
+
+// limitsUnavailableMessage is the page's sentence when the store could not count a limit.
+const limitsUnavailableMessage = "Sign-in is unavailable for a moment. Please try again shortly."
+
+func (s *server) guessLimit(recipient string) store.Limit {
+	return store.Limit{Kind: guessesKind, Value: recipient, Max: s.cfg.GuessesPerAddress, Window: s.cfg.GuessWindow}
 }
 
-// event is one counted event; tag, when set, lets record count a repeat only once.
-type event struct {
-	at  time.Time
-	tag string
-}
-
-// sweepAbove bounds memory: past this many keys, keys with no recent events are dropped.
-const sweepAbove = 10_000
-
-func newWindowLimiter(max int, window time.Duration, now func() time.Time) *windowLimiter {
-	return &windowLimiter{now: now, window: window, max: max, events: make(map[string][]event)}
-}
-
-// recent drops key's events older than the window and returns the rest. l.mu is held.
-func (l *windowLimiter) recent(key string, now time.Time) []event {
-	cutoff := now.Add(-l.window)
-	if len(l.events) > sweepAbove {
-		for k, evs := range l.events {
-			if len(evs) == 0 || !evs[len(evs)-1].at.After(cutoff) {
-				delete(l.events, k)
-			}
+// reserveSend takes one code from the IP's budget and the address's, or from neither (a
+// refusal by the address's limit costs the IP nothing), and returns how to give both back
+// when no code went out after all. refusal is "" when the code may go, else the sentence
+// to show with status.
+func (s *server) reserveSend(c *fiber.Ctx, recipient string) (release func(), status int, refusal string) {
+	ctx := c.UserContext()
+	r, ok, err := s.store.Reserve(ctx,
+		store.Limit{Kind: sendsPerIPKind, Value: c.IP(), Max: s.cfg.SendsPerIP, Window: s.cfg.SendWindow},
+		store.Limit{Kind: sendsPerAddressKind, Value: recipient, Max: s.cfg.SendsPerAddress, Window: s.cfg.SendWindow})
+	if err != nil {
+		s.log.Error("reserve a code send", "request_id", c.Locals(localReqID), "err", err)
+		return nil, fiber.StatusServiceUnavailable, limitsUnavailableMessage
+	}
+	if !ok {
+		return nil, fiber.StatusTooManyRequests, tooManySendsMessage
+	}
+	return func() {
+		if err := s.store.Release(ctx, r); err != nil {
+			s.log.Warn("release a code send", "request_id", c.Locals(localReqID), "err", err)
 		}
-	}
-	kept := l.events[key][:0]
-	for _, ev := range l.events[key] {
-		if ev.at.After(cutoff) {
-			kept = append(kept, ev)
-		}
-	}
-	if len(kept) == 0 {
-		delete(l.events, key)
-		return nil
-	}
-	l.events[key] = kept
-	return kept
+	}, 0, ""
 }
 
-// reserve records an event for key and reports true, or records nothing and reports
-// false when key is at its limit.
-func (l *windowLimiter) reserve(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.recent(key, now)) >= l.max {
-		return false
+// guessLock says whether wrong codes have paused sign-in with the address: refusal is ""
+// when they have not, else the sentence to show with status.
+func (s *server) guessLock(c *fiber.Ctx, recipient string) (status int, refusal string) {
+	until, locked, err := s.store.LockedUntil(c.UserContext(), s.guessLimit(recipient))
+	if err != nil {
+		s.log.Error("check wrong codes", "request_id", c.Locals(localReqID), "err", err)
+		return fiber.StatusServiceUnavailable, limitsUnavailableMessage
 	}
-	l.events[key] = append(l.events[key], event{at: now})
-	return true
+	if locked {
+		return fiber.StatusTooManyRequests, lockedMessage(until)
+	}
+	return 0, ""
 }
 
-// release takes back the newest event of key, for an event that did not happen after all.
-func (l *windowLimiter) release(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if evs := l.events[key]; len(evs) > 0 {
-		l.events[key] = evs[:len(evs)-1]
+// recordGuess counts a wrong code against the address, once per distinct code: sending the
+// same one again (a double click, or the right code after a concurrent submission used it)
+// is not another guess. The store keeps only a hash of it. A failure to count is logged;
+// the next guess's guessLock then fails closed too.
+func (s *server) recordGuess(c *fiber.Ctx, recipient, code string) {
+	if err := s.store.RecordFailure(c.UserContext(), s.guessLimit(recipient), code); err != nil {
+		s.log.Error("count a wrong code", "request_id", c.Locals(localReqID), "err", err)
 	}
-}
-
-// record counts an event for key whatever the limit (a wrong code happened), once per tag
-// within the window: the same wrong code sent twice (a double click) is one guess.
-func (l *windowLimiter) record(key, tag string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	for _, ev := range l.recent(key, now) {
-		if tag != "" && ev.tag == tag {
-			return
-		}
-	}
-	l.events[key] = append(l.events[key], event{at: now, tag: tag})
-}
-
-// lockedUntil reports whether key is at its limit, and when its oldest counted event
-// leaves the window, which frees it.
-func (l *windowLimiter) lockedUntil(key string) (time.Time, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	evs := l.recent(key, l.now())
-	if len(evs) < l.max {
-		return time.Time{}, false
-	}
-	return evs[len(evs)-l.max].at.Add(l.window), true
 }

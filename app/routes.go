@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"io/fs"
 	"net/http"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
@@ -16,6 +18,7 @@ func (s *server) routes(app *fiber.App, public fs.FS) {
 	app.Use(s.securityHeaders())
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	app.Get("/readyz", s.readyz)
 	app.Get("/static/theme.css", themeCSS)
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(public), MaxAge: 3600}))
 
@@ -56,4 +59,21 @@ func (s *server) routes(app *fiber.App, public fs.FS) {
 	app.Post("/withdrawals/:id/cancel", s.requireUser, s.cancelWithdrawal)
 
 	app.Use(s.notFound)
+}
+
+// readyzTimeout bounds the readiness check's ping: a load balancer asks often.
+const readyzTimeout = 2 * time.Second
+
+// readyz serves GET /readyz: 200 while the database answers, else 503, so that a load
+// balancer sends no traffic to an instance that cannot reach it (/healthz only says the
+// process is up).
+func (s *server) readyz(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	ctx, cancel := context.WithTimeout(c.UserContext(), readyzTimeout)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		return c.Status(fiber.StatusServiceUnavailable).SendString("database unavailable")
+	}
+	return c.SendString("ready")
 }

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"regexp"
@@ -112,12 +111,12 @@ func (s *server) sendCode(c *fiber.Ctx) error {
 		form.Field, form.Problem = field, err.Error()
 		return s.renderSignIn(c, fiber.StatusBadRequest, form, "", "")
 	}
-	if until, locked := s.guessLimiter.lockedUntil(recipient); locked {
-		return s.renderSignIn(c, fiber.StatusTooManyRequests, form, lockedMessage(until), "")
+	if status, refusal := s.guessLock(c, recipient); refusal != "" {
+		return s.renderSignIn(c, status, form, refusal, "")
 	}
-	release, ok := s.reserveSend(c, recipient)
-	if !ok {
-		return s.renderSignIn(c, fiber.StatusTooManyRequests, form, tooManySendsMessage, "")
+	release, status, refusal := s.reserveSend(c, recipient)
+	if refusal != "" {
+		return s.renderSignIn(c, status, form, refusal, "")
 	}
 
 	req := authsignal.ChallengeRequest{
@@ -183,23 +182,6 @@ func (s *server) pendingExpiry(expiresAtUnix int64) time.Time {
 		return exp
 	}
 	return limit
-}
-
-const tooManySendsMessage = "Too many codes were requested. Wait a few minutes, then try again."
-
-// reserveSend takes one code from the IP's budget and the address's, or from neither (a
-// refusal by the address's limit costs the IP nothing), and returns how to give both back
-// when no code went out after all.
-func (s *server) reserveSend(c *fiber.Ctx, recipient string) (release func(), ok bool) {
-	ip := c.IP()
-	if !s.ipLimiter.reserve(ip) {
-		return nil, false
-	}
-	if !s.addressLimiter.reserve(recipient) {
-		s.ipLimiter.release(ip)
-		return nil, false
-	}
-	return func() { s.ipLimiter.release(ip); s.addressLimiter.release(recipient) }, true
 }
 
 // answeredWithError reports an error answer from Authsignal, as opposed to no answer (a
@@ -335,8 +317,8 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 	}
 	// Guesses are counted per address across challenges and resends: a fresh code does not
 	// buy a fresh set of tries.
-	if until, locked := s.guessLimiter.lockedUntil(pending.Recipient); locked {
-		return s.renderCodePage(c, fiber.StatusTooManyRequests, pending, lockedMessage(until), "")
+	if status, refusal := s.guessLock(c, pending.Recipient); refusal != "" {
+		return s.renderCodePage(c, status, pending, refusal, "")
 	}
 
 	result, err := s.authsignal.Verify(ctx, authsignal.VerifyRequest{ChallengeID: pending.ChallengeID, VerificationCode: code})
@@ -350,8 +332,7 @@ func (s *server) verifyCode(c *fiber.Ctx) error {
 	if !result.IsVerified {
 		// Counted once per distinct code: resending the same one (a double click, or the
 		// right code again after a concurrent submission used it) is not another guess.
-		sum := sha256.Sum256([]byte(code)) // no code is kept in memory, wrong or not
-		s.guessLimiter.record(pending.Recipient, string(sum[:]))
+		s.recordGuess(c, pending.Recipient, code)
 		if result.FailureReason == authsignal.FailureMaxAttemptsExceeded {
 			return s.restartSignIn(c, &pending, "too-many-attempts")
 		}
@@ -448,15 +429,15 @@ func (s *server) resendCode(c *fiber.Ctx) error {
 	if !ok {
 		return s.restartSignIn(c, nil, "signin-expired")
 	}
-	if until, locked := s.guessLimiter.lockedUntil(pending.Recipient); locked {
-		return s.renderCodePage(c, fiber.StatusTooManyRequests, pending, lockedMessage(until), "")
+	if status, refusal := s.guessLock(c, pending.Recipient); refusal != "" {
+		return s.renderCodePage(c, status, pending, refusal, "")
 	}
 	if pending.Method == linkSignIn.Key {
 		return s.renderCodePage(c, fiber.StatusBadRequest, pending, "To get a new link, start again with your email.", "")
 	}
-	release, ok := s.reserveSend(c, pending.Recipient)
-	if !ok {
-		return s.renderCodePage(c, fiber.StatusTooManyRequests, pending, tooManySendsMessage, "")
+	release, status, refusal := s.reserveSend(c, pending.Recipient)
+	if refusal != "" {
+		return s.renderCodePage(c, status, pending, refusal, "")
 	}
 	method, _ := findMethod(pending.Method)
 	req := authsignal.ChallengeRequest{
