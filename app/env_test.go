@@ -36,6 +36,7 @@ type testEnv struct {
 	appURL      string
 	emulatorURL string
 	store       *store.Store
+	dbPath      string // the store's SQLite file
 	clock       *testkit.Clock
 	logs        *testkit.Buffer
 }
@@ -188,7 +189,7 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		web.ShutdownWithTimeout(5 * time.Second)
 	})
-	return &testEnv{t: t, appURL: appURL, emulatorURL: emulatorURL, store: db, clock: clock, logs: logs}
+	return &testEnv{t: t, appURL: appURL, emulatorURL: emulatorURL, store: db, dbPath: filepath.Join(dir, "app.db"), clock: clock, logs: logs}
 }
 
 // api is a Server API client of the test's emulator, for what Authsignal's Portal would show.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"database/sql"
 	"fmt"
 	"io"
 	"net"
@@ -136,17 +137,39 @@ func TestSlowAndIdleConnectionsAreClosed(t *testing.T) {
 // When the store cannot count the limits, the app sends no code and says so on the page
 // (it fails closed), rather than answering 500 or sending uncounted.
 func TestLimitsFailClosed(t *testing.T) {
-	env := newTestEnv(t)
-	b := env.newBrowser()
-	token := csrfToken(t, b.get("/signin").body)
-	env.store.Close() // every store call fails from here on
-	email := uniqueEmail()
-	page := b.post("/signin", url.Values{"_csrf": {token}, "method": {"email"}, "email": {email}})
-	if page.status != http.StatusServiceUnavailable {
-		t.Fatalf("send with the store down: %d, want 503", page.status)
+	tests := []struct {
+		name       string
+		breakStore func(t *testing.T, env *testEnv)
+	}{
+		{"the store is gone", func(t *testing.T, env *testEnv) { env.store.Close() }},
+		// Reads work, so the guess lock is checked; the send's reservation fails.
+		{"limit events cannot be written", func(t *testing.T, env *testEnv) {
+			db, err := sql.Open("sqlite3", env.dbPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(`CREATE TRIGGER limits_down BEFORE INSERT ON limit_events
+				BEGIN SELECT RAISE(ABORT, 'limits down'); END`); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	}
-	mustContain(t, page, "Sign-in is unavailable for a moment")
-	if n := len(env.messagesTo(email)); n != 0 {
-		t.Fatalf("%d codes sent while the limits could not be counted", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t)
+			b := env.newBrowser()
+			token := csrfToken(t, b.get("/signin").body)
+			tt.breakStore(t, env)
+			email := uniqueEmail()
+			page := b.post("/signin", url.Values{"_csrf": {token}, "method": {"email"}, "email": {email}})
+			if page.status != http.StatusServiceUnavailable {
+				t.Fatalf("send: %d, want 503", page.status)
+			}
+			mustContain(t, page, "Sign-in is unavailable for a moment")
+			if n := len(env.messagesTo(email)); n != 0 {
+				t.Fatalf("%d codes sent while the limits could not be counted", n)
+			}
+		})
 	}
 }

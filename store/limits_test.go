@@ -157,11 +157,30 @@ func assertLimitRowsAreDigests(t *testing.T, s *Store) {
 	}
 }
 
-// Expired events do not stay: every sweepEvery writes, every key's expired events go.
+// Expired events do not stay: a key's go at its next write, and every sweepEvery writes
+// every key's go.
 func TestLimitEventsAreSwept(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *Store, clock *testkit.Clock) {
 		ctx := context.Background()
-		for i := 0; i < sweepEvery-1; i++ {
+		events := func() int {
+			t.Helper()
+			var n int
+			if err := s.e.writer().QueryRowContext(ctx, `SELECT COUNT(*) FROM limit_events`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		again := Limit{Kind: "k", Value: "again", Max: 5, Window: time.Minute}
+		for range 2 {
+			if _, ok, err := s.Reserve(ctx, again); !ok || err != nil {
+				t.Fatalf("again: %v, %v", ok, err)
+			}
+			clock.Advance(2 * time.Minute)
+		}
+		if n := events(); n != 1 {
+			t.Fatalf("%d events after a key's second write, want 1: its expired one stayed", n)
+		}
+		for i := 0; i < sweepEvery-3; i++ {
 			if _, ok, err := s.Reserve(ctx, Limit{Kind: "k", Value: fmt.Sprint(i), Max: 1, Window: time.Minute}); !ok || err != nil {
 				t.Fatalf("reserve %d: %v, %v", i, ok, err)
 			}
@@ -170,11 +189,7 @@ func TestLimitEventsAreSwept(t *testing.T) {
 		if _, ok, err := s.Reserve(ctx, Limit{Kind: "k", Value: "fresh", Max: 1, Window: time.Minute}); !ok || err != nil {
 			t.Fatalf("fresh: %v, %v", ok, err)
 		}
-		var n int
-		if err := s.e.writer().QueryRowContext(ctx, `SELECT COUNT(*) FROM limit_events`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 1 {
+		if n := events(); n != 1 {
 			t.Fatalf("%d events kept after their window passed, want 1", n)
 		}
 	})
@@ -182,33 +197,37 @@ func TestLimitEventsAreSwept(t *testing.T) {
 
 // The limits hold across instances under concurrency: of 20 reservations at once, through
 // two stores on one database, exactly Max succeed; of 20 failures with one tag, one counts.
+// Several rounds, on warm connections, so that a race has every chance to show.
 func TestLimitsAtomicAcrossInstances(t *testing.T) {
 	eachDatabase(t, func(t *testing.T, db backend) {
 		ctx := context.Background()
 		instances := []*Store{db.open(t), db.open(t)}
-		const n, max = 20, 5
-		ip := Limit{Kind: "send-ip", Value: "203.0.113.9", Max: max, Window: time.Hour}
-		guess := Limit{Kind: "guess", Value: "ada@example.com", Max: 2, Window: time.Hour}
-		var reserved atomic.Int32
-		atOnce(n, func(i int) {
-			s := instances[i%2]
-			// Each also reserves under an address of its own, as a sign-in does.
-			_, ok, err := s.Reserve(ctx, ip, Limit{Kind: "send-address", Value: fmt.Sprint(i), Max: 5, Window: time.Hour})
-			if err != nil {
-				t.Error(err)
+		const n, max, rounds = 20, 5, 5
+		atOnce(n, func(i int) { instances[i%2].Ping(ctx) }) // open the connections first
+		for round := range rounds {
+			ip := Limit{Kind: "send-ip", Value: fmt.Sprint("203.0.113.", round), Max: max, Window: time.Hour}
+			guess := Limit{Kind: "guess", Value: fmt.Sprint(round, "@example.com"), Max: 2, Window: time.Hour}
+			var reserved atomic.Int32
+			atOnce(n, func(i int) {
+				s := instances[i%2]
+				// Each also reserves under an address of its own, as a sign-in does.
+				_, ok, err := s.Reserve(ctx, ip, Limit{Kind: "send-address", Value: fmt.Sprint(round, "-", i), Max: 5, Window: time.Hour})
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					reserved.Add(1)
+				}
+				if err := s.RecordFailure(ctx, guess, "the same code"); err != nil {
+					t.Error(err)
+				}
+			})
+			if reserved := int(reserved.Load()); reserved != max {
+				t.Errorf("round %d: %d of %d concurrent reservations succeeded, want exactly %d", round, reserved, n, max)
 			}
-			if ok {
-				reserved.Add(1)
+			if _, locked, _ := instances[0].LockedUntil(ctx, guess); locked {
+				t.Errorf("round %d: %d failures with one tag counted more than once", round, n)
 			}
-			if err := s.RecordFailure(ctx, guess, "the same code"); err != nil {
-				t.Error(err)
-			}
-		})
-		if reserved := int(reserved.Load()); reserved != max {
-			t.Errorf("%d of %d concurrent reservations succeeded, want exactly %d", reserved, n, max)
-		}
-		if _, locked, _ := instances[0].LockedUntil(ctx, guess); locked {
-			t.Error("20 failures with one tag counted more than once")
 		}
 	})
 }
