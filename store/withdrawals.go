@@ -177,6 +177,7 @@ func (s *Store) SettleWithdrawal(ctx context.Context, userID, id string, from []
 		return fmt.Errorf("settle withdrawal %s: unknown state %q", id, to)
 	}
 	args := []any{string(to), authsignalState, toDB(s.now()), id, userID}
+	params := make([]string, 0, len(from)) // the placeholders of the from states
 	for _, st := range from {
 		if !st.valid() {
 			return fmt.Errorf("settle withdrawal %s: unknown from state %q", id, st)
@@ -186,10 +187,7 @@ func (s *Store) SettleWithdrawal(ctx context.Context, userID, id string, from []
 			return fmt.Errorf("settle withdrawal %s: cannot complete an already completed withdrawal", id)
 		}
 		args = append(args, string(st))
-	}
-	params := make([]string, len(from))
-	for i := range from {
-		params[i] = s.e.param(len(args) - len(from) + i + 1)
+		params = append(params, s.e.param(len(args)))
 	}
 	settle := fmt.Sprintf(s.q.settleWithdrawal, strings.Join(params, ", "))
 
