@@ -84,7 +84,7 @@ type Process struct {
 var appSettings = map[string]bool{
 	"AUTHSIGNAL_SECRET_KEY": true, "AUTHSIGNAL_API_URL": true, "SESSION_SECRET": true,
 	"HOST": true, "PORT": true, "BASE_URL": true, "EMULATOR_ADDR": true, "EMULATOR_RULES": true,
-	"DATA_DIR": true, "SEND_LIMIT_PER_IP": true, "LOG_LEVEL": true,
+	"DATA_DIR": true, "DATABASE_URL": true, "SEND_LIMIT_PER_IP": true, "LOG_LEVEL": true,
 }
 
 // Environ is env without the app's own settings (see Start).
