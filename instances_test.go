@@ -20,7 +20,8 @@ import (
 // TestTwoInstancesShareOnePostgres runs two app processes on one PostgreSQL database and
 // one emulator (the first one's), as behind a load balancer: a session made on one opens
 // the other, a user's withdrawals spread over both move money once each and never
-// overdraw, and the per-address send limit counts the sends of both.
+// overdraw, the per-address send limit counts the sends of both, and a kill -9 of one
+// instance mid-load loses no withdrawal it acknowledged.
 func TestTwoInstancesShareOnePostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts two instances")
@@ -129,6 +130,74 @@ func TestTwoInstancesShareOnePostgres(t *testing.T) {
 		if accepted != 5 {
 			t.Fatalf("%d of 12 sends to one address accepted over two instances, want 5", accepted)
 		}
+	})
+
+	t.Run("kill -9 of one loses no acknowledged withdrawal", func(t *testing.T) {
+		owner := newCrashClient(first)
+		owner.email = fmt.Sprintf("two-kill-%d@example.com", time.Now().UnixNano())
+		if err := owner.signIn(owner.email); err != nil {
+			t.Fatalf("sign in: %v\n%s", err, first.logs.String())
+		}
+		var acked, ackedCents atomic.Int64
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tab := &crashClient{proc: instances[i%2], client: owner.client}
+				token, err := tab.csrfFrom("/account")
+				if err != nil {
+					return
+				}
+				for n := int64(1); !stop.Load(); n++ {
+					cents := 100 + (n*37+int64(i))%400 // 1.00–4.99: allowed, and the balance lasts
+					outcome, err := tab.withdraw(token, cents)
+					if err != nil {
+						return // the instance is gone
+					}
+					if outcome == "completed" {
+						acked.Add(1)
+						ackedCents.Add(cents)
+					}
+				}
+			}()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for acked.Load() < 30 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		second.Kill()
+		time.Sleep(100 * time.Millisecond) // the first goes on meanwhile
+		stop.Store(true)
+		wg.Wait()
+		if acked.Load() < 30 {
+			t.Fatalf("only %d withdrawals completed before the kill", acked.Load())
+		}
+		account := accountOf(t, dbURL, owner.email)
+		var debited, done int64
+		for _, w := range account.Withdrawals {
+			if w.State == store.WithdrawalCompleted {
+				debited += w.AmountCents
+				done++
+			}
+		}
+		switch {
+		case account.BalanceCents+debited != store.DemoBalanceCents:
+			t.Fatalf("balance %d + completed %d != %d", account.BalanceCents, debited, store.DemoBalanceCents)
+		case done < acked.Load() || debited < ackedCents.Load():
+			t.Fatalf("%d withdrawals (%d cents) completed in the store, but %d (%d cents) were answered completed", done, debited, acked.Load(), ackedCents.Load())
+		}
+		// The instance left standing still moves money.
+		tab := &crashClient{proc: first, client: owner.client}
+		token, err := tab.csrfFrom("/account")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outcome, err := tab.withdraw(token, 1_00); err != nil || outcome != "completed" {
+			t.Fatalf("after the kill, a withdrawal on the first: %q, %v", outcome, err)
+		}
+		t.Logf("killed the second after %d acknowledged withdrawals; %d completed in the store", acked.Load(), done)
 	})
 }
 
