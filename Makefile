@@ -42,10 +42,10 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: Go benchmarks, then the loopback load generator (figures only, never a pass/fail gate)
+## bench: Go benchmarks, then the loopback load generator, the app also on a throwaway PostgreSQL (figures only, never a pass/fail gate)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./auth/... ./store/... ./emulator/... ./app/...
-	$(GO) run ./e2e/loadgen
+	bash store/pgtest.sh sh -c '$(GO) run ./e2e/loadgen $${TEST_DATABASE_URL:+-postgres "$$TEST_DATABASE_URL"}'
 
 ## clean: remove build output, local data and caches
 clean:

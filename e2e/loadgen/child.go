@@ -26,13 +26,13 @@ func buildApp(ctx context.Context, root, dir string) (string, error) {
 
 // startChild starts the binary on dataDir with its log discarded (the access log costs
 // the app what it costs it in production) and returns once it serves; StartedIn is the
-// time from exec to the first 200.
-func startChild(ctx context.Context, bin, dataDir, logLevel string) (*appserver.Process, error) {
+// time from exec to the first 200. env adds settings.
+func startChild(ctx context.Context, bin, dataDir, logLevel string, env ...string) (*appserver.Process, error) {
 	var stderr bytes.Buffer
 	p, err := appserver.Start(ctx, bin, appserver.Options{
 		DataDir: dataDir,
 		Stderr:  &stderr,
-		Env:     []string{"SEND_LIMIT_PER_IP=1000000000", "LOG_LEVEL=" + logLevel},
+		Env:     append([]string{"SEND_LIMIT_PER_IP=1000000000", "LOG_LEVEL=" + logLevel}, env...),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, stderr.String()) // the process is gone: stderr is complete

@@ -18,9 +18,13 @@ func newTransport(conc int) *http.Transport {
 	return &http.Transport{
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
+			host, port, err := net.SplitHostPort(addr)
 			if err != nil {
 				return nil, err
+			}
+			if host == "localhost" { // the app's address (passkeys need a name); it listens on 127.0.0.1
+				host = "127.0.0.1"
+				addr = net.JoinHostPort(host, port)
 			}
 			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 				return nil, fmt.Errorf("loadgen only talks to loopback addresses, not %s", addr)

@@ -40,6 +40,7 @@ type options struct {
 	only        string
 	signInRate  float64
 	cpuProfile  string
+	postgres    string
 }
 
 func main() {
@@ -55,6 +56,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated scenario keys to run: ceiling,floor,track,challenge,account,signin,start (default all; the ceiling always runs)")
 	flag.Float64Var(&o.signInRate, "signin-rate", 0, "flows per second for the open-loop sign-in (default: half the closed-loop sign-in throughput)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the emulator scenarios (this process: the emulator and its clients) to this file")
+	flag.StringVar(&o.postgres, "postgres", "", "a PostgreSQL URL (e.g. TEST_DATABASE_URL from store/pgtest.sh): also run the app's /account and sign-in flow with its store there, beside SQLite")
 	flag.Parse()
 	if o.duration <= 0 || o.warmup < 0 || o.concurrency < 1 || o.maxOps < 1 || o.starts < 1 || o.signInRate < 0 {
 		fmt.Fprintln(os.Stderr, "loadgen: -duration, -concurrency, -max-ops and -starts must be positive, -signin-rate not negative")
@@ -129,6 +131,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 		if o.wants("floor") || o.wants("account") || o.wants("signin") {
 			if rss, err = runAppScenarios(ctx, o, bin, filepath.Join(tmp, "app-data"), progress); err != nil {
+				return err
+			}
+		}
+		if o.postgres != "" && (o.wants("account") || o.wants("signin")) {
+			if err := runPostgresScenarios(ctx, o, bin, filepath.Join(tmp, "app-data-postgres"), progress); err != nil {
 				return err
 			}
 		}
@@ -247,6 +254,36 @@ func runAppScenarios(ctx context.Context, o options, bin, dataDir string, progre
 	}
 	return rss, nil
 }
+
+// runPostgresScenarios runs /account and the closed-loop sign-in against a child whose
+// store is PostgreSQL, named as the SQLite ones with " (PostgreSQL)".
+func runPostgresScenarios(ctx context.Context, o options, bin, dataDir string, progress func(result)) error {
+	child, err := startChild(ctx, bin, dataDir, o.appLogLevel,
+		"DATABASE_URL="+o.postgres, "SESSION_SECRET=loadgen-session-secret-for-postgres-runs")
+	if err != nil {
+		return fmt.Errorf("the app on PostgreSQL: %w", err)
+	}
+	defer child.Stop()
+	if o.wants("account") {
+		r, err := runAccount(ctx, o, child)
+		if err != nil {
+			return fmt.Errorf("app /account on PostgreSQL: %w", err)
+		}
+		r.name += postgresSuffix
+		progress(r)
+	}
+	if o.wants("signin") {
+		r, err := runSignIn(ctx, o, child, nameSignIn+postgresSuffix)
+		if err != nil {
+			return fmt.Errorf("sign-in flow on PostgreSQL: %w", err)
+		}
+		progress(r)
+	}
+	return nil
+}
+
+// postgresSuffix names a scenario run with the app's store in PostgreSQL.
+const postgresSuffix = " (PostgreSQL)"
 
 // result is one load scenario's measurements.
 type result struct {
