@@ -88,13 +88,7 @@ func TestTwoInstancesShareOnePostgres(t *testing.T) {
 		}
 		wg.Wait()
 		account := accountOf(t, dbURL, email)
-		var debited, done int64
-		for _, w := range account.Withdrawals {
-			if w.State == store.WithdrawalCompleted {
-				debited += w.AmountCents
-				done++
-			}
-		}
+		done, debited := completedWithdrawals(account)
 		want := int64(store.DemoBalanceCents / cents)
 		switch {
 		case account.BalanceCents < 0:
@@ -175,13 +169,7 @@ func TestTwoInstancesShareOnePostgres(t *testing.T) {
 			t.Fatalf("only %d withdrawals completed before the kill", acked.Load())
 		}
 		account := accountOf(t, dbURL, owner.email)
-		var debited, done int64
-		for _, w := range account.Withdrawals {
-			if w.State == store.WithdrawalCompleted {
-				debited += w.AmountCents
-				done++
-			}
-		}
+		done, debited := completedWithdrawals(account)
 		switch {
 		case account.BalanceCents+debited != store.DemoBalanceCents:
 			t.Fatalf("balance %d + completed %d != %d", account.BalanceCents, debited, store.DemoBalanceCents)
@@ -219,4 +207,15 @@ func accountOf(t *testing.T, dbURL, email string) store.Account {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// completedWithdrawals counts an account's completed withdrawals and the cents they debited.
+func completedWithdrawals(a store.Account) (n, cents int64) {
+	for _, w := range a.Withdrawals {
+		if w.State == store.WithdrawalCompleted {
+			n++
+			cents += w.AmountCents
+		}
+	}
+	return n, cents
 }
