@@ -177,28 +177,32 @@ func insertMessage(ctx context.Context, tx *txn, m Message, created int64) (int6
 	return seq, nil
 }
 
-// trimOutbox keeps the newest messageCap messages; newest is the seq just inserted.
+// trimOutbox keeps the newest messageCap messages, and lets the outbox run over by a
+// hundredth of the cap before it trims back to it: deleting a hundred of the oldest at once
+// writes each of the outbox's index pages once, where one at a time wrote one page of each
+// index per send (docs/performance.md). newest is the seq just inserted.
 func (s *Store) trimOutbox(ctx context.Context, tx *txn, newest int64) error {
-	// Cheap check first: fewer seq numbers in use than the cap means fewer messages.
+	limit := int64(s.messageCap + s.messageCap/100)
+	// Cheap check first: fewer seq numbers in use than the limit means fewer messages.
 	var oldest int64
 	if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM messages`).Scan(&oldest); err != nil {
 		return fmt.Errorf("trim outbox: %w", err)
 	}
-	if newest-oldest < int64(s.messageCap) {
+	if newest-oldest < limit {
 		return nil
 	}
 	// COUNT(*) only counts the cells of the narrowest index's pages, and the excess is
 	// then deleted from the oldest end: both stay cheap at 10,000 messages, unlike an
 	// OFFSET walk from the newest end.
-	var n int
+	var n int64
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages`).Scan(&n); err != nil {
 		return fmt.Errorf("trim outbox: %w", err)
 	}
-	if n <= s.messageCap {
+	if n <= limit {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages ORDER BY seq LIMIT +?)`,
-		n-s.messageCap); err != nil {
+		n-int64(s.messageCap)); err != nil {
 		return fmt.Errorf("trim outbox: %w", err)
 	}
 	return nil
