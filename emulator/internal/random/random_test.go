@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCode(t *testing.T) {
@@ -40,5 +41,25 @@ func TestSeededRepeats(t *testing.T) {
 	}
 	if x, _ := Seeded(8).UUID(); x == func() string { y, _ := Seeded(7).UUID(); return y }() {
 		t.Fatal("two seeds draw the same bytes")
+	}
+}
+
+func TestTimeUUID(t *testing.T) {
+	s := Seeded(7)
+	at := time.UnixMilli(0x0193_5c1e_8a2b)
+	id, err := s.TimeUUID(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RFC 9562: 48 bits of Unix milliseconds, then version 7 and the variant bits.
+	if len(id) != 36 || !strings.HasPrefix(id, "01935c1e-8a2b-7") || !strings.ContainsRune("89ab", rune(id[19])) {
+		t.Fatalf("TimeUUID = %q, want 01935c1e-8a2b-7xxx-[89ab]xxx-…", id)
+	}
+	later, _ := s.TimeUUID(at.Add(time.Millisecond))
+	if later <= id {
+		t.Fatalf("a later id %q does not sort after %q", later, id)
+	}
+	if again, _ := s.TimeUUID(at); again == id {
+		t.Fatal("two ids of the same millisecond are equal")
 	}
 }

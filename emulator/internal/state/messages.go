@@ -144,7 +144,7 @@ func (s *Store) sendMessage(ctx context.Context, tx *txn, m Message) (Message, e
 	if _, err := tx.ExecContext(ctx, `DELETE FROM sends WHERE sent_at <= ?`, ms(now.Add(-s.limits.SendWindow))); err != nil {
 		return Message{}, fmt.Errorf("trim sends: %w", err)
 	}
-	id, err := s.random.UUID()
+	id, err := s.random.TimeUUID(now)
 	if err != nil {
 		return Message{}, err
 	}
