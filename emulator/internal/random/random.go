@@ -47,10 +47,7 @@ func (s *Source) UUID() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+	return formatUUID(b, 4), nil
 }
 
 // TimeUUID returns a UUID in the version 7 layout (RFC 9562): the first 48 bits are t in
@@ -65,10 +62,16 @@ func (s *Source) TimeUUID(t time.Time) (string, error) {
 	for i := range 6 {
 		b[i] = byte(ms >> (40 - 8*i))
 	}
-	b[6] = (b[6] & 0x0f) | 0x70
+	return formatUUID(b, 7), nil
+}
+
+// formatUUID sets the version and RFC 9562 variant bits of the 16 bytes b and writes them
+// in the 8-4-4-4-12 hex layout.
+func formatUUID(b []byte, version byte) string {
+	b[6] = (b[6] & 0x0f) | version<<4
 	b[8] = (b[8] & 0x3f) | 0x80
 	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // Code returns a 6-digit code. Rejection sampling keeps every code equally likely

@@ -178,9 +178,9 @@ func insertMessage(ctx context.Context, tx *txn, m Message, created int64) (int6
 }
 
 // trimOutbox keeps the newest messageCap messages, and lets the outbox run over by a
-// hundredth of the cap before it trims back to it: deleting a hundred of the oldest at once
-// writes each of the outbox's index pages once, where one at a time wrote one page of each
-// index per send (docs/performance.md). newest is the seq just inserted.
+// hundredth of the cap before it trims back to it: a hundred of the oldest deleted at once
+// share the pages they sit on and one size check, where one at a time cost every send at the
+// cap a page of each index (docs/performance.md). newest is the seq just inserted.
 func (s *Store) trimOutbox(ctx context.Context, tx *txn, newest int64) error {
 	limit := int64(s.messageCap + s.messageCap/100)
 	// Cheap check first: fewer seq numbers in use than the limit means fewer messages.
