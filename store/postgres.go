@@ -90,20 +90,13 @@ func migratePostgres(ctx context.Context, db *sql.DB, now func() time.Time) erro
 	)`); err != nil {
 		return fmt.Errorf("migrate: schema_migrations: %w", err)
 	}
+	postgres := migrations.Dialect{
+		IsApplied: `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`,
+		Record:    `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+	}
 	for _, m := range ms {
-		var done bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&done); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if done {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		if err := postgres.Apply(ctx, tx, m, toDB(now())); err != nil {
 			return fmt.Errorf("apply migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.Version, m.Name, toDB(now())); err != nil {
-			return fmt.Errorf("record migration %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -1,9 +1,12 @@
 // Package migrations loads a folder of numbered SQL migrations, NNNN_description.sql, in
-// the order they apply; each database's runner (internal/sqlitedb, the store's PostgreSQL
-// engine) records and applies them its own way.
+// the order they apply, and applies one with its record in schema_migrations; each
+// database's runner (internal/sqlitedb, the store's PostgreSQL engine) chooses the
+// transactions and the locks.
 package migrations
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"io/fs"
 	"path"
@@ -60,4 +63,36 @@ func Version(name string) (int, error) {
 		return 0, fmt.Errorf("migration %s: name must start with a positive number", name)
 	}
 	return version, nil
+}
+
+// Tx is what Apply needs of a transaction.
+type Tx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Dialect is a database's two statements on schema_migrations(version, name, applied_at):
+// whether a version is recorded (one boolean row, taking the version) and the record of one
+// (taking version, name and applied_at).
+type Dialect struct {
+	IsApplied, Record string
+}
+
+// Apply runs m in tx and records it, applied at appliedAt (Unix nanoseconds), unless tx
+// already finds it recorded: the migration and its record commit or roll back together.
+func (d Dialect) Apply(ctx context.Context, tx Tx, m Migration, appliedAt int64) error {
+	var done bool
+	if err := tx.QueryRowContext(ctx, d.IsApplied, m.Version).Scan(&done); err != nil {
+		return fmt.Errorf("is it applied: %w", err)
+	}
+	if done {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, d.Record, m.Version, m.Name, appliedAt); err != nil {
+		return fmt.Errorf("record it: %w", err)
+	}
+	return nil
 }

@@ -188,23 +188,12 @@ func migrate(ctx context.Context, db *sql.DB, files fs.FS, now func() time.Time)
 	if err := InTx(ctx, db, func(tx *sql.Tx) error { return migrationTable(ctx, tx) }); err != nil {
 		return fmt.Errorf("schema_migrations: %w", err)
 	}
+	sqlite := migrations.Dialect{
+		IsApplied: `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`,
+		Record:    `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+	}
 	for _, m := range ms {
-		err := InTx(ctx, db, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.Version, m.Name, now().UTC().UnixNano())
-			return err
-		})
-		if err != nil {
+		if err := InTx(ctx, db, func(tx *sql.Tx) error { return sqlite.Apply(ctx, tx, m, now().UnixNano()) }); err != nil {
 			return fmt.Errorf("apply migration %s: %w", m.Name, err)
 		}
 	}
